@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// Runs the extension-host suite (out/test/host) in VS Code's server via ../shared/vscode-host, on a temp workspace and a real PostgreSQL.
+//
+// Usage: node test/host/run.mjs [--electron] [--keep-temp] [--verbose] [--grep REGEXP]
+//   --electron  run the same suite in desktop VS Code through @vscode/test-electron (downloads
+//               VS Code, or uses VSCODE_EXECUTABLE when set) instead of the offline server host.
+// Environment:
+//   VSCODE_HOST_TOOLS  folder with install.sh and run-tests.mjs (default ../shared/vscode-host)
+//   VSCODE_HOST_DIR    where install.sh put code-server (default ./.vscode-host)
+//   DATABASE_URL       PostgreSQL the suite runs cells against; when unset, the integration
+//                      harness (out/test/integration/harness.js) starts a throwaway server.
+// The workspace is a temporary copy of test/host/workspace plus examples/*.runbook and
+// test/fixtures/*.runbook, so saving notebooks never touches the checkout.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const tools = path.resolve(root, process.env.VSCODE_HOST_TOOLS || '../shared/vscode-host');
+const hostDir = path.resolve(root, process.env.VSCODE_HOST_DIR || '.vscode-host');
+const args = process.argv.slice(2);
+const passThrough = args.filter((a) => a === '--keep-temp' || a === '--verbose');
+const grepAt = args.indexOf('--grep');
+const grep = grepAt >= 0 ? args[grepAt + 1] : undefined;
+
+function copyRunbooks(from, to) {
+  if (!fs.existsSync(from)) return;
+  fs.mkdirSync(to, { recursive: true });
+  for (const f of fs.readdirSync(from)) {
+    if (f.endsWith('.runbook')) fs.copyFileSync(path.join(from, f), path.join(to, f));
+  }
+}
+
+/** A throwaway workspace: the suite saves notebooks and writes profiles into it. */
+function prepareWorkspace() {
+  const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-host-ws-'));
+  fs.cpSync(path.join(root, 'test/host/workspace'), ws, { recursive: true });
+  copyRunbooks(path.join(root, 'examples'), path.join(ws, 'examples'));
+  copyRunbooks(path.join(root, 'test/fixtures'), path.join(ws, 'fixtures'));
+  return ws;
+}
+
+/** DATABASE_URL from the environment, else a server started by the integration test harness. */
+async function database() {
+  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} };
+  const harness = path.join(root, 'out/test/integration/harness.js');
+  if (!fs.existsSync(harness)) throw new Error('DATABASE_URL is not set and out/test/integration/harness.js is missing (run tsc -p . first)');
+  const { getTestDatabase } = await import(harness);
+  const db = await getTestDatabase();
+  const url = db.url ?? db.connectionString ?? db.databaseUrl;
+  if (!url) throw new Error('the integration harness returned no connection URL');
+  return { url, stop: async () => { await (db.stop ?? db.close ?? (async () => {})).call(db); } };
+}
+
+/**
+ * The suite's connection profile, written into the workspace. The password never goes into the
+ * file: it reaches the extension host as PGPASSWORD, which libpq and pg read from the environment.
+ */
+function writeProfile(ws, url) {
+  const u = new URL(url);
+  const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || 'postgres';
+  const yaml = [
+    '# Written by test/host/run.mjs for the extension-host suite; the password comes from PGPASSWORD.',
+    'connections:',
+    '  host-test:',
+    '    environment: development',
+    `    host: ${JSON.stringify(decodeURIComponent(u.hostname))}`,
+    `    port: ${Number(u.port || 5432)}`,
+    `    database: ${JSON.stringify(db)}`,
+    `    user: ${JSON.stringify(decodeURIComponent(u.username || 'postgres'))}`,
+    '',
+  ].join('\n');
+  fs.writeFileSync(path.join(ws, 'runbook.connections.yaml'), yaml);
+  return { PGPASSWORD: decodeURIComponent(u.password || '') };
+}
+
+const ws = prepareWorkspace();
+const db = await database();
+const env = { ...process.env, ...writeProfile(ws, db.url), RUNBOOK_HOST_WORKSPACE: ws, RUNBOOK_HOST_CONNECTION: 'host-test' };
+if (grep) env.RUNBOOK_HOST_GREP = grep;
+delete env.DATABASE_URL; // the suite must reach the server through the profile, as a user would
+async function runInServerHost() {
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(tools, 'run-tests.mjs'),
+      '--host-dir', hostDir,
+      '--extension-dev-path', root,
+      '--tests-path', path.join(root, 'out/test/host/index.js'),
+      '--workspace', ws,
+      ...passThrough,
+    ],
+    { stdio: 'inherit', env }
+  );
+  return new Promise((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 2 : 1))));
+}
+
+async function runInElectron() {
+  const { runTests } = await import('@vscode/test-electron');
+  Object.assign(process.env, env); // runTests passes this process's environment to VS Code
+  try {
+    await runTests({
+      extensionDevelopmentPath: root,
+      extensionTestsPath: path.join(root, 'out/test/host/index.js'),
+      launchArgs: [ws, '--disable-extensions', '--disable-workspace-trust'],
+      ...(process.env.VSCODE_EXECUTABLE ? { vscodeExecutablePath: process.env.VSCODE_EXECUTABLE } : { version: '1.100.3' }),
+    });
+    return 0;
+  } catch (err) {
+    console.error(`test:vscode: ${err instanceof Error ? err.message : err}`);
+    return 1;
+  }
+}
+
+const code = args.includes('--electron') ? await runInElectron() : await runInServerHost();
+await db.stop();
+if (code === 0 && !passThrough.includes('--keep-temp')) fs.rmSync(ws, { recursive: true, force: true });
+else console.error(`test:host: workspace kept in ${ws}`);
+process.exit(code);
