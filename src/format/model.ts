@@ -93,17 +93,26 @@ export interface Problem {
 
 /**
  * Exact original text of a cell, kept by the parser so that serializing an unedited cell
- * reproduces its bytes. `sourceKey`/`outputsKey` fingerprint the model state the text stands for.
+ * reproduces its bytes; `sig` fingerprints the model state that text stands for.
  */
 export interface RawCell {
   /** Text before the cell (blank lines separating it from the previous cell). */
   leading: string;
   /** The cell's own text: fence lines and code, or the Markdown/checklist text. */
   source: string;
-  /** The text of its output blocks, including blank lines before them; '' when none. */
-  outputs: string;
-  sourceKey: string;
-  outputsKey: string;
+  /** Signature of kind, language, options and source when parsed (see signature.ts). */
+  sig: string;
+  /** Each output's original text and what it stood for. */
+  outputs: RawOutput[];
+}
+
+/** Exact original text of one output block (with the blank lines before it) and its parsed content. */
+export interface RawOutput {
+  text: string;
+  /** JSON.stringify of the record as parsed. */
+  record: string;
+  body?: string;
+  bodyLang?: string;
 }
 
 /** A cell of a runbook. */

@@ -1,0 +1,9 @@
+// The `.runbook` format: model, parse, serialize (pure code, no vscode, no I/O).
+
+export * from './model';
+export { parseRunbook, type ParseOptions } from './parse';
+export { serializeRunbook, serializeRunbookBytes, renderCellSource } from './serialize';
+export { KNOWN_OPTIONS, parseInfoString, renderInfoString, kindOfLanguage, checkOptions } from './options';
+export { parseRecordLine, recordJson, renderOutput, fenceFor, OUTPUT_MARKER } from './output-block';
+export { decodeUtf8Lossless, encodeUtf8Lossless } from './utf8';
+export { cellSignature, outputUnchanged } from './signature';

@@ -1,0 +1,83 @@
+// Cell options on a fence's info string: ```sql {"name":"add-column","lock_timeout":"3s"} — one JSON object after the language.
+
+import type { CellKind, CellOptions } from './model';
+
+/** Languages (first word of the info string, case-insensitive) that make a fence a SQL cell. */
+export const SQL_LANGUAGES: ReadonlySet<string> = new Set(['sql']);
+/** Languages that make a fence a shell cell (run with bash). */
+export const SHELL_LANGUAGES: ReadonlySet<string> = new Set(['sh', 'bash', 'shell']);
+
+/** Documented cell options (docs/format.md, "Cell options"), with the kinds they apply to. */
+export const KNOWN_OPTIONS: Readonly<Record<string, { kinds: readonly CellKind[]; type: string; doc: string }>> = {
+  name: { kinds: ['sql', 'shell', 'checklist'], type: 'string', doc: 'Cell name, used by --from/--only and in logs.' },
+  timeout: { kinds: ['sql', 'shell'], type: 'string|number', doc: 'SQL: statement_timeout for this cell; shell: the process is killed after it. "30s", "5min" or ms.' },
+  lock_timeout: { kinds: ['sql'], type: 'string|number', doc: 'lock_timeout for this cell, overriding the connection profile.' },
+  autocommit: { kinds: ['sql'], type: 'boolean', doc: 'false: the cell runs in one transaction (BEGIN … COMMIT, ROLLBACK on error).' },
+  rollback: { kinds: ['sql', 'shell', 'checklist'], type: 'boolean', doc: 'The cell belongs to the rollback section: skipped by `runbook run`, run by `--rollback` and rehearsals.' },
+  ack: { kinds: ['sql'], type: 'string[]', doc: 'Safety rule ids acknowledged for this cell; recorded in its output.' },
+  max_rows: { kinds: ['sql'], type: 'number', doc: 'Rows kept per statement in the output (the rest are counted).' },
+  skip: { kinds: ['sql', 'shell', 'checklist'], type: 'boolean', doc: 'Never run this cell; its output records status "skipped".' },
+};
+
+/** Result of reading an info string. */
+export interface InfoString {
+  /** Language word as written (e.g. `sql`, `Bash`). Empty for a fence without an info string. */
+  language: string;
+  options: CellOptions;
+  /** Why the options could not be read, when they could not (the text after the language is kept raw). */
+  error?: string;
+}
+
+/** The kind of cell a fence language makes, or 'markdown' for any other fenced block. */
+export function kindOfLanguage(language: string): CellKind {
+  const l = language.toLowerCase();
+  if (SQL_LANGUAGES.has(l)) return 'sql';
+  if (SHELL_LANGUAGES.has(l)) return 'shell';
+  return 'markdown';
+}
+
+/** Splits an info string (`sql {"name":"x"}`) into its language and options. Never throws. */
+export function parseInfoString(info: string): InfoString {
+  const trimmed = info.trim();
+  const m = /^(\S*?)(?=\s|\{|$)\s*(.*)$/s.exec(trimmed);
+  const language = m ? m[1] : trimmed;
+  const rest = m ? m[2].trim() : '';
+  if (rest === '') return { language, options: {} };
+  if (!rest.startsWith('{')) return { language, options: {}, error: `text after the language is not a JSON object of options: ${rest}` };
+  try {
+    const value: unknown = JSON.parse(rest);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      return { language, options: {}, error: 'cell options must be one JSON object' };
+    }
+    return { language, options: value as CellOptions };
+  } catch (e) {
+    return { language, options: {}, error: `cell options are not valid JSON (${(e as Error).message})` };
+  }
+}
+
+/** Writes the info string for a language and options: `sql` or `sql {"name":"x"}`. */
+export function renderInfoString(language: string, options: CellOptions): string {
+  return Object.keys(options).length === 0 ? language : `${language} ${JSON.stringify(options)}`;
+}
+
+/** Problems with options that parse but are not documented or have the wrong type. */
+export function checkOptions(kind: CellKind, options: CellOptions): string[] {
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(options)) {
+    const known = KNOWN_OPTIONS[key];
+    if (!known) {
+      out.push(`unknown cell option "${key}" (known: ${Object.keys(KNOWN_OPTIONS).join(', ')})`);
+      continue;
+    }
+    if (!known.kinds.includes(kind)) out.push(`cell option "${key}" does not apply to ${kind} cells`);
+    const ok =
+      known.type === 'string' ? typeof value === 'string'
+      : known.type === 'boolean' ? typeof value === 'boolean'
+      : known.type === 'number' ? typeof value === 'number' && Number.isFinite(value)
+      : known.type === 'string|number' ? typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))
+      : known.type === 'string[]' ? Array.isArray(value) && value.every((v) => typeof v === 'string')
+      : true;
+    if (!ok) out.push(`cell option "${key}" must be ${known.type}, got ${JSON.stringify(value)}`);
+  }
+  return out;
+}

@@ -1,0 +1,71 @@
+// The text of output blocks: the `<!-- runbook:output {...} -->` record line and the fenced body after it.
+
+import type { Output, OutputRecord } from './model';
+
+/** Prefix of a record line. The record is one line of JSON inside an HTML comment (invisible when rendered). */
+export const OUTPUT_MARKER = '<!-- runbook:output ';
+const MARKER_LINE = /^<!-- runbook:output (.*) -->[ \t]*$/;
+
+/** Result of reading a record line. */
+export type RecordParse = { ok: true; record: OutputRecord; json: string } | { ok: false; error: string };
+
+/** True when a line starts an output record (well-formed or not). */
+export function isOutputMarker(line: string): boolean {
+  return line.startsWith(OUTPUT_MARKER) || line.startsWith('<!-- runbook:output');
+}
+
+/** Reads one record line (without its line break). Never throws. */
+export function parseRecordLine(line: string): RecordParse {
+  const m = MARKER_LINE.exec(line);
+  if (!m) return { ok: false, error: 'output record must be one line: <!-- runbook:output {JSON} -->' };
+  try {
+    const value: unknown = JSON.parse(m[1]);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: false, error: 'output record is not a JSON object' };
+    const record = value as OutputRecord;
+    if (typeof record.status !== 'string') return { ok: false, error: 'output record has no "status"' };
+    return { ok: true, record, json: JSON.stringify(record) };
+  } catch (e) {
+    return { ok: false, error: `output record is not valid JSON (${(e as Error).message})` };
+  }
+}
+
+/**
+ * JSON of a record for the record line. `-->` never appears in it (it would end the HTML comment
+ * early, CommonMark spec 4.6 HTML blocks, condition 2): `>` after `--` is written as `\u003e`.
+ * JSON.stringify already escapes line breaks, so the record stays on one line.
+ */
+export function recordJson(record: OutputRecord): string {
+  return JSON.stringify(record).replace(/--(?=>)/g, '-\\u002d');
+}
+
+/** The fence for a body: backticks, one longer than the longest backtick run opening a line of the body (min 3). */
+export function fenceFor(body: string): string {
+  let longest = 0;
+  const re = /^ {0,3}(`{3,})/gm;
+  for (let m = re.exec(body); m; m = re.exec(body)) longest = Math.max(longest, m[1].length);
+  return '`'.repeat(Math.max(3, longest + 1));
+}
+
+/**
+ * Normalizes a body for writing inside a fence: line breaks become `\n` (a lone CR, as in progress
+ * bars, would otherwise end a line on reading), a single final line break is dropped.
+ */
+export function normalizeBody(body: string): string {
+  const b = body.replace(/\r\n?/g, '\n');
+  return b.endsWith('\n') ? b.slice(0, -1) : b;
+}
+
+/**
+ * Text of one output block, starting with the blank line that separates it from what precedes it:
+ * `eol + record line + eol [+ fence lang eol body eol fence eol]`.
+ */
+export function renderOutput(output: Output, eol: string): string {
+  let s = `${eol}${OUTPUT_MARKER}${recordJson(output.record)} -->${eol}`;
+  if (output.body !== undefined) {
+    const body = normalizeBody(output.body);
+    const fence = fenceFor(body);
+    const lines = body === '' ? '' : body.split('\n').join(eol) + eol;
+    s += `${fence}${output.bodyLang ?? 'text'}${eol}${lines}${fence}${eol}`;
+  }
+  return s;
+}

@@ -1,0 +1,340 @@
+// Parses `.runbook` text into the Runbook model, keeping every byte so serialize() can write it back unchanged.
+
+import MarkdownIt from 'markdown-it';
+type Token = ReturnType<MarkdownIt['parse']>[number];
+import { parse as parseYaml } from 'yaml';
+import type { Cell, CellKind, FrontMatter, Output, Problem, RawCell, RawOutput, Runbook } from './model';
+import { checkOptions, kindOfLanguage, parseInfoString } from './options';
+import { isOutputMarker, parseRecordLine } from './output-block';
+import { decodeUtf8Lossless } from './utf8';
+import { cellSignature, outputSignature } from './signature';
+
+// CommonMark block structure decides what is a top-level fence, list or HTML block (a fence inside a
+// list item, a block quote or an unclosed HTML comment is not a cell). Only the block phase runs:
+// inline parsing is not needed to find cells. `html: true` so HTML comments are HTML blocks.
+const md = new MarkdownIt('commonmark', { html: true });
+md.core.ruler.disable(['inline', 'text_join'], true);
+
+/** A line of the source with its line break (`\n`, `\r\n`, `\r` or '' on the last line). */
+interface Line {
+  text: string;
+  eol: string;
+  /** UTF-16 offset of the line's first character in the document. */
+  start: number;
+}
+
+function splitLines(text: string): Line[] {
+  const lines: Line[] = [];
+  // CommonMark line endings: LF, CR LF, or a lone CR (spec 2.1). markdown-it numbers lines the same way.
+  const re = /\r\n|\r|\n/g;
+  let start = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    lines.push({ text: text.slice(start, m.index), eol: m[0], start });
+    start = m.index + m[0].length;
+  }
+  if (start < text.length || lines.length === 0) lines.push({ text: text.slice(start), eol: '', start });
+  else if (start === text.length) {
+    // Text ends with a line break: no empty last line.
+  }
+  return lines;
+}
+
+const isBlank = (l: Line): boolean => /^[ \t]*$/.test(l.text);
+
+/** A top-level block: its token(s) and its line range [start, end) in document lines. */
+interface Block {
+  type: 'fence' | 'html' | 'list' | 'other';
+  start: number;
+  end: number;
+  token: Token;
+  /** For lists: whether every item is a GFM task item. */
+  taskList?: boolean;
+}
+
+function topLevelBlocks(tokens: Token[], lineOffset: number): Block[] {
+  const blocks: Block[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (t.level !== 0 || !t.map) continue;
+    const start = t.map[0] + lineOffset;
+    const end = t.map[1] + lineOffset;
+    if (t.type === 'fence') blocks.push({ type: 'fence', start, end, token: t });
+    else if (t.type === 'html_block') blocks.push({ type: 'html', start, end, token: t });
+    else if (t.type === 'bullet_list_open' || t.type === 'ordered_list_open') {
+      let taskList = true;
+      let j = i + 1;
+      for (; j < tokens.length && !(tokens[j].level === 0 && tokens[j].type.endsWith('_list_close')); j++) {
+        const u = tokens[j];
+        // An item's first block must be a paragraph opening with [ ], [x] or [X] (GFM spec, 5.3 Task list items).
+        if (u.type === 'list_item_open' && u.level === 1) {
+          const p = tokens[j + 1];
+          const inline = tokens[j + 2];
+          if (!p || p.type !== 'paragraph_open' || !inline || !/^\[[ xX]\](?:[ \t]|$)/.test(inline.content)) taskList = false;
+        }
+      }
+      blocks.push({ type: 'list', start, end, token: t, taskList });
+      i = j;
+    } else if (t.nesting !== -1) {
+      blocks.push({ type: 'other', start, end, token: t });
+    }
+  }
+  return blocks;
+}
+
+/** Fence facts read from its raw lines: indentation, marker, whether it is closed. */
+function fenceFacts(lines: Line[], b: Block): { indent: number; marker: string; closed: boolean } {
+  const open = lines[b.start].text;
+  const m = /^( {0,3})(`{3,}|~{3,})/.exec(open);
+  const indent = m ? m[1].length : 0;
+  const marker = m ? m[2] : '```';
+  let closed = false;
+  if (b.end - b.start >= 2) {
+    const last = lines[b.end - 1].text;
+    const c = /^ {0,3}(`{3,}|~{3,})[ \t]*$/.exec(last);
+    closed = !!c && c[1][0] === marker[0] && c[1].length >= marker.length;
+  }
+  return { indent, marker, closed };
+}
+
+/** Content of a fence from the raw lines (not markdown-it's normalized copy: NUL and CR stay as written). */
+function fenceContent(lines: Line[], b: Block, indent: number, closed: boolean): string {
+  const last = closed ? b.end - 1 : b.end;
+  const out: string[] = [];
+  for (let i = b.start + 1; i < last; i++) {
+    let t = lines[i].text;
+    // CommonMark 4.5: content lines lose up to the opening fence's indentation.
+    let k = 0;
+    while (k < indent && t[k] === ' ') k++;
+    t = t.slice(k);
+    out.push(t);
+  }
+  return out.join('\n');
+}
+
+/** The document text of lines [from, to), line breaks included. */
+function textOf(lines: Line[], from: number, to: number): string {
+  if (from >= to) return '';
+  const endLine = lines[to - 1];
+  return currentDoc.slice(lines[from].start, endLine.start + endLine.text.length + endLine.eol.length);
+}
+
+// The text being parsed, for textOf(); set for the duration of one parseRunbook() call (synchronous).
+let currentDoc = '';
+
+/** Options for {@link parseRunbook}. */
+export interface ParseOptions {
+  /** Skip the per-cell option checks (faster; used when only the structure is needed). */
+  skipOptionChecks?: boolean;
+}
+
+/**
+ * Parses a `.runbook` document. Never throws: problems (malformed output record, unterminated
+ * fence, invalid options, NUL bytes, invalid UTF-8, bad front matter) are listed in `problems` with
+ * 1-based line numbers, and the text they concern is kept so `serializeRunbook` returns it unchanged.
+ *
+ * @param input the file's text, or its bytes (invalid UTF-8 is kept; see utf8.ts)
+ */
+export function parseRunbook(input: string | Uint8Array, options: ParseOptions = {}): Runbook {
+  const problems: Problem[] = [];
+  let text: string;
+  if (typeof input === 'string') text = input;
+  else {
+    const d = decodeUtf8Lossless(input);
+    text = d.text;
+    if (d.invalidOffsets.length > 0) {
+      const lineOf = (byte: number): number => {
+        let n = 1;
+        for (let i = 0; i < byte; i++) if (input[i] === 0x0a) n++;
+        return n;
+      };
+      problems.push({ line: lineOf(d.invalidOffsets[0]), severity: 'warning', code: 'invalid-utf8', message: `${d.invalidOffsets.length} byte(s) of invalid UTF-8 (kept as they are)` });
+    }
+  }
+  currentDoc = text;
+  try {
+    return parseText(text, problems, options);
+  } finally {
+    currentDoc = '';
+  }
+}
+
+function parseText(text: string, problems: Problem[], options: ParseOptions): Runbook {
+  const lines = splitLines(text);
+  const firstEol = lines.find((l) => l.eol !== '')?.eol;
+  const eol: '\n' | '\r\n' = firstEol === '\r\n' ? '\r\n' : '\n';
+  const nul = text.indexOf('\0');
+  if (nul >= 0) problems.push({ line: lineAt(lines, nul) + 1, severity: 'warning', code: 'nul-byte', message: 'NUL byte in the file (kept as is)' });
+
+  // Front matter: `---` on the first line, closed by `---` or `...` (the YAML document markers).
+  let frontMatter: FrontMatter | undefined;
+  let bodyStart = 0;
+  if (lines.length > 1 && /^---[ \t]*$/.test(lines[0].text) && lines[0].eol !== '') {
+    let close = -1;
+    for (let i = 1; i < lines.length; i++) {
+      if (/^(---|\.\.\.)[ \t]*$/.test(lines[i].text)) {
+        close = i;
+        break;
+      }
+    }
+    if (close > 0) {
+      const raw = textOf(lines, 0, close + 1);
+      const yamlText = lines.slice(1, close).map((l) => l.text).join('\n');
+      frontMatter = { raw };
+      try {
+        const data: unknown = yamlText.trim() === '' ? {} : parseYaml(yamlText);
+        if (data !== null && typeof data === 'object' && !Array.isArray(data)) frontMatter.data = data as Record<string, unknown>;
+        else problems.push({ line: 2, severity: 'error', code: 'front-matter', message: 'front matter is not a YAML mapping (kept as is)' });
+      } catch (e) {
+        problems.push({ line: 2, severity: 'error', code: 'front-matter', message: `front matter is not valid YAML: ${(e as Error).message.split('\n')[0]}` });
+      }
+      bodyStart = close + 1;
+    } else {
+      problems.push({ line: 1, severity: 'warning', code: 'front-matter', message: 'a `---` first line without a closing `---`: read as Markdown' });
+    }
+  }
+
+  const bodyText = bodyStart < lines.length ? text.slice(lines[bodyStart].start) : '';
+  const tokens = md.parse(bodyText, {});
+  const blocks = topLevelBlocks(tokens, bodyStart);
+
+  const cells: Cell[] = [];
+  const reported = new Set<number>();
+  // `cursor` is the first line not yet assigned to a cell; `pendingFrom` starts a Markdown run.
+  let cursor = bodyStart;
+  let mdFrom = bodyStart;
+
+  const flushMarkdown = (upTo: number): void => {
+    // Lines [mdFrom, upTo) are Markdown. Leading/trailing blank lines are separators, not content.
+    let a = mdFrom;
+    let z = upTo;
+    while (a < z && isBlank(lines[a])) a++;
+    while (z > a && isBlank(lines[z - 1])) z--;
+    if (a < z) {
+      const leading = textOf(lines, mdFrom, a);
+      const src = textOf(lines, a, z);
+      cells.push(makeCell('markdown', lines, a, z, src, leading, undefined, {}));
+      mdFrom = z;
+    }
+  };
+
+  for (let bi = 0; bi < blocks.length; bi++) {
+    const b = blocks[bi];
+    if (b.start < cursor) continue;
+    let kind: CellKind | undefined;
+    let language: string | undefined;
+    let cellOptions: Record<string, unknown> = {};
+    let source = '';
+    if (b.type === 'fence') {
+      const info = parseInfoString(b.token.info);
+      const k = kindOfLanguage(info.language);
+      if (k !== 'markdown') {
+        const f = fenceFacts(lines, b);
+        if (!f.closed) {
+          problems.push({ line: b.start + 1, severity: 'error', code: 'unterminated-fence', message: `${k} fence opened here is never closed: kept as Markdown, not run` });
+          continue;
+        }
+        if (info.error) problems.push({ line: b.start + 1, severity: 'error', code: 'invalid-cell-options', message: info.error });
+        kind = k;
+        language = info.language;
+        cellOptions = info.options;
+        source = fenceContent(lines, b, f.indent, true);
+      }
+    } else if (b.type === 'list' && b.taskList) {
+      kind = 'checklist';
+    } else if (b.type === 'html' && isOutputMarker(lines[b.start].text) && !reported.has(b.start)) {
+      problems.push({ line: b.start + 1, severity: 'warning', code: 'orphan-output', message: 'output record not directly after a cell (only blank lines may separate them): kept as Markdown' });
+    }
+    if (!kind) continue;
+    // markdown-it's list range includes the blank lines after the list: they separate, not belong.
+    let blockEnd = b.end;
+    while (blockEnd > b.start + 1 && isBlank(lines[blockEnd - 1])) blockEnd--;
+
+    // Everything between the previous cell and this one is Markdown; the blank lines just before
+    // this cell are its leading separator.
+    let lead = b.start;
+    while (lead > cursor && isBlank(lines[lead - 1])) lead--;
+    flushMarkdown(lead);
+    const leading = textOf(lines, mdFrom, b.start);
+    if (kind === 'checklist') source = textOf(lines, b.start, blockEnd).replace(/\r\n?/g, '\n').replace(/\n$/, '');
+    const cell = makeCell(kind, lines, b.start, blockEnd, undefined, leading, language, cellOptions, source);
+    if (!options.skipOptionChecks && Object.keys(cellOptions).length > 0) {
+      for (const msg of checkOptions(kind, cellOptions)) problems.push({ line: b.start + 1, severity: 'warning', code: 'unknown-cell-option', message: msg });
+    }
+    cursor = blockEnd;
+
+    // Output blocks: a record line (an HTML block of one line) after only blank lines, each optionally
+    // followed at once by a fenced body.
+    const rawOutputs: RawOutput[] = [];
+    let bj = bi + 1;
+    while (bj < blocks.length) {
+      const ob = blocks[bj];
+      if (ob.type !== 'html' || !isOutputMarker(lines[ob.start].text)) break;
+      let gapOk = true;
+      for (let i = cursor; i < ob.start; i++) if (!isBlank(lines[i])) gapOk = false;
+      if (!gapOk) break;
+      const rec = ob.end - ob.start === 1 ? parseRecordLine(lines[ob.start].text) : ({ ok: false, error: 'output record must be one line: <!-- runbook:output {JSON} -->' } as const);
+      if (!rec.ok) {
+        problems.push({ line: ob.start + 1, severity: 'error', code: 'malformed-output-record', message: `${rec.error}: kept as Markdown` });
+        reported.add(ob.start);
+        break;
+      }
+      const output: Output = { record: rec.record };
+      let end = ob.end;
+      const next = blocks[bj + 1];
+      if (next && next.type === 'fence' && next.start === ob.end) {
+        const f = fenceFacts(lines, next);
+        if (f.closed) {
+          output.body = fenceContent(lines, next, f.indent, true);
+          const lang = next.token.info.trim();
+          if (lang !== 'text') output.bodyLang = lang;
+          end = next.end;
+          bj++;
+        } else {
+          problems.push({ line: next.start + 1, severity: 'error', code: 'unterminated-fence', message: 'output body fence is never closed: kept as Markdown' });
+        }
+      }
+      cell.outputs.push(output);
+      rawOutputs.push({ text: textOf(lines, cursor, end), ...outputSignature(output) });
+      cursor = end;
+      bj++;
+    }
+    bi = bj - 1;
+    if (cell.raw) cell.raw.outputs = rawOutputs;
+    cells.push(cell);
+    mdFrom = cursor;
+  }
+  // Markdown after the last cell, then the trailing blank lines.
+  let z = lines.length;
+  while (z > mdFrom && isBlank(lines[z - 1])) z--;
+  flushMarkdown(z);
+  const trailing = textOf(lines, mdFrom, lines.length);
+  // A file ending without a line break: the last line has eol ''. Nothing else to do: text is kept.
+  return { frontMatter, cells, trailing, eol, problems };
+}
+
+function lineAt(lines: Line[], offset: number): number {
+  let lo = 0;
+  let hi = lines.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (lines[mid].start <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+function makeCell(kind: CellKind, lines: Line[], start: number, end: number, markdownText: string | undefined, leading: string, language: string | undefined, options: Record<string, unknown>, codeSource?: string): Cell {
+  const rawSource = textOf(lines, start, end);
+  let source: string;
+  if (kind === 'markdown') {
+    // The Markdown source is the text without its last line break, line breaks as `\n`.
+    source = (markdownText ?? rawSource).replace(/\r\n?/g, '\n').replace(/\n$/, '');
+  } else {
+    source = codeSource ?? '';
+  }
+  const cell: Cell = { kind, source, options, outputs: [] };
+  if (language !== undefined) cell.language = language;
+  const raw: RawCell = { leading, source: rawSource, outputs: [], sig: cellSignature(cell) };
+  cell.raw = raw;
+  return cell;
+}
