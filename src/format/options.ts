@@ -55,21 +55,24 @@ export function parseInfoString(info: string): InfoString {
   }
 }
 
-/** Writes the info string for a language and options: `sql` or `sql {"name":"x"}`. */
+/**
+ * Writes the info string for a language and options: `sql` or `sql {"name":"x"}`. A backtick may not
+ * appear in the info string of a backtick fence (CommonMark spec 4.5), so it is written `\u0060`.
+ */
 export function renderInfoString(language: string, options: CellOptions): string {
-  return Object.keys(options).length === 0 ? language : `${language} ${JSON.stringify(options)}`;
+  return Object.keys(options).length === 0 ? language : `${language} ${JSON.stringify(options).replace(/`/g, '\\u0060')}`;
 }
 
-/** Problems with options that parse but are not documented or have the wrong type. */
-export function checkOptions(kind: CellKind, options: CellOptions): string[] {
-  const out: string[] = [];
+/** Problems with options that parse but are not documented (`unknown-cell-option`) or have the wrong type (`invalid-cell-options`). */
+export function checkOptions(kind: CellKind, options: CellOptions): { code: 'unknown-cell-option' | 'invalid-cell-options'; message: string }[] {
+  const out: { code: 'unknown-cell-option' | 'invalid-cell-options'; message: string }[] = [];
   for (const [key, value] of Object.entries(options)) {
     const known = KNOWN_OPTIONS[key];
     if (!known) {
-      out.push(`unknown cell option "${key}" (known: ${Object.keys(KNOWN_OPTIONS).join(', ')})`);
+      out.push({ code: 'unknown-cell-option', message: `unknown cell option "${key}" (known: ${Object.keys(KNOWN_OPTIONS).join(', ')})` });
       continue;
     }
-    if (!known.kinds.includes(kind)) out.push(`cell option "${key}" does not apply to ${kind} cells`);
+    if (!known.kinds.includes(kind)) out.push({ code: 'invalid-cell-options', message: `cell option "${key}" does not apply to ${kind} cells` });
     const ok =
       known.type === 'string' ? typeof value === 'string'
       : known.type === 'boolean' ? typeof value === 'boolean'
@@ -77,7 +80,7 @@ export function checkOptions(kind: CellKind, options: CellOptions): string[] {
       : known.type === 'string|number' ? typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))
       : known.type === 'string[]' ? Array.isArray(value) && value.every((v) => typeof v === 'string')
       : true;
-    if (!ok) out.push(`cell option "${key}" must be ${known.type}, got ${JSON.stringify(value)}`);
+    if (!ok) out.push({ code: 'invalid-cell-options', message: `cell option "${key}" must be ${known.type}, got ${JSON.stringify(value)}` });
   }
   return out;
 }

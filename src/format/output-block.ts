@@ -48,11 +48,11 @@ export function fenceFor(body: string): string {
 
 /**
  * Normalizes a body for writing inside a fence: line breaks become `\n` (a lone CR, as in progress
- * bars, would otherwise end a line on reading), a single final line break is dropped.
+ * bars, would otherwise end a line on reading). Engines drop the final line break of their text
+ * themselves: a body is the fence's lines joined by `\n`.
  */
 export function normalizeBody(body: string): string {
-  const b = body.replace(/\r\n?/g, '\n');
-  return b.endsWith('\n') ? b.slice(0, -1) : b;
+  return body.replace(/\r\n?/g, '\n');
 }
 
 /**

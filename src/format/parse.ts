@@ -1,7 +1,7 @@
 // Parses `.runbook` text into the Runbook model, keeping every byte so serialize() can write it back unchanged.
 
 import MarkdownIt from 'markdown-it';
-type Token = ReturnType<MarkdownIt['parse']>[number];
+type Token = ReturnType<InstanceType<typeof MarkdownIt>['parse']>[number];
 import { parse as parseYaml } from 'yaml';
 import type { Cell, CellKind, FrontMatter, Output, Problem, RawCell, RawOutput, Runbook } from './model';
 import { checkOptions, kindOfLanguage, parseInfoString } from './options';
@@ -258,7 +258,7 @@ function parseText(text: string, problems: Problem[], options: ParseOptions): Ru
     if (kind === 'checklist') source = textOf(lines, b.start, blockEnd).replace(/\r\n?/g, '\n').replace(/\n$/, '');
     const cell = makeCell(kind, lines, b.start, blockEnd, undefined, leading, language, cellOptions, source);
     if (!options.skipOptionChecks && Object.keys(cellOptions).length > 0) {
-      for (const msg of checkOptions(kind, cellOptions)) problems.push({ line: b.start + 1, severity: 'warning', code: 'unknown-cell-option', message: msg });
+      for (const p of checkOptions(kind, cellOptions)) problems.push({ line: b.start + 1, severity: 'warning', code: p.code, message: p.message });
     }
     cursor = blockEnd;
 

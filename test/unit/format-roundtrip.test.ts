@@ -1,0 +1,86 @@
+// Round-trip properties of the .runbook format: any bytes come back unchanged; any model survives write + read.
+import { strict as assert } from 'node:assert';
+import fc from 'fast-check';
+import { parseRunbook, serializeRunbook, serializeRunbookBytes, type Cell, type Output, type Runbook } from '../../src/format';
+
+const NUM_RUNS = Number(process.env.ROUNDTRIP_RUNS ?? 10000);
+
+// Fragments that exercise every construct the parser must recognise or leave alone.
+const fragments = [
+  '```', '````', '~~~', '```sql', '```sql {"name":"a"}', '```bash', '```sh {bad', '```text', 'sql', 'select 1;',
+  '<!-- runbook:output {"status":"ok"} -->', '<!-- runbook:output {"status":', '<!--', '-->', '<div>', '</div>',
+  '- [ ] ', '- [x] ', '* [X] ', '1. [ ] ', '> ', '>', '    ', '  ', '\t', '---', '...', 'title: x', '{', '}', '"', '\\',
+  '# ', 'text', 'é', '日本', '😀', '\0', '\uFEFF', '\n', '\n', '\n', '\r\n', '\r', ' ', '`', '~',
+];
+const docText = fc.array(fc.constantFrom(...fragments), { maxLength: 60 }).map((xs) => xs.join(''));
+
+describe('format round trip (property)', () => {
+  it(`returns the same text for ${NUM_RUNS} generated documents`, () => {
+    fc.assert(
+      fc.property(docText, (text) => {
+        assert.equal(serializeRunbook(parseRunbook(text)), text);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it(`returns the same bytes for ${NUM_RUNS / 2} random byte strings, invalid UTF-8 and NUL included`, () => {
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 200 }),
+      docText.chain((t) => fc.uint8Array({ maxLength: 8 }).map((junk) => Buffer.concat([Buffer.from(t), Buffer.from(junk), Buffer.from(t)]))),
+    );
+    fc.assert(
+      fc.property(bytes, (b) => {
+        assert.deepEqual(Buffer.from(serializeRunbookBytes(parseRunbook(b))), Buffer.from(b));
+      }),
+      { numRuns: NUM_RUNS / 2 },
+    );
+  });
+
+  // Model → text → model: outputs are never mistaken for input, whatever they hold.
+  const nasty = fc.array(
+    fc.constantFrom('```', '````sql', '~~~', '<!--', '-->', '<!-- runbook:output {"status":"ok"} -->', '- [ ] x', '> q', '    ind', 'a', 'é', '\t', ' ', '`', '\n', '\n', '{"a":1}'),
+    { maxLength: 25 },
+  ).map((xs) => xs.join(''));
+  const record = fc.record({
+    status: fc.constantFrom('ok', 'error', 'cancelled', 'skipped'),
+    ms: fc.nat(),
+    note: nasty,
+  });
+  const output: fc.Arbitrary<Output> = fc.record({ record, body: fc.option(nasty, { nil: undefined }) }).map((o) => {
+    const out: Output = { record: o.record };
+    if (o.body !== undefined) out.body = o.body.replace(/\n$/, '');
+    return out;
+  });
+  const code = nasty;
+  const options = fc.option(fc.record({ name: fc.string({ maxLength: 8 }), timeout: fc.constantFrom('5s', 1000) }), { nil: undefined });
+  const codeCell: fc.Arbitrary<Cell> = fc.record({ kind: fc.constantFrom('sql' as const, 'shell' as const), source: code, options, outputs: fc.array(output, { maxLength: 3 }) }).map((c) => ({
+    kind: c.kind,
+    language: c.kind === 'sql' ? 'sql' : 'bash',
+    source: c.source,
+    options: c.options ?? {},
+    outputs: c.outputs,
+  }));
+  const markdownCell: fc.Arbitrary<Cell> = fc.constantFrom('# Title', 'Some *text*.', '> quote\n> - [ ] not a checklist', 'Para\nwith two lines', '<!-- a comment -->').map((s) => ({ kind: 'markdown' as const, source: s, options: {}, outputs: [] }));
+  const checklistCell: fc.Arbitrary<Cell> = fc.record({ items: fc.array(fc.tuple(fc.boolean(), fc.constantFrom('Window confirmed', 'On-call told', 'Backup ok')), { minLength: 1, maxLength: 4 }), outputs: fc.array(output, { maxLength: 1 }) }).map((c) => ({
+    kind: 'checklist' as const,
+    source: c.items.map(([done, t]) => `- [${done ? 'x' : ' '}] ${t}`).join('\n'),
+    options: {},
+    outputs: c.outputs,
+  }));
+
+  it(`reads back ${NUM_RUNS / 2} generated models cell for cell`, () => {
+    const cells = fc.array(fc.oneof(codeCell, markdownCell, checklistCell), { maxLength: 8 }).filter((cs) => cs.every((c, i) => i === 0 || !(c.kind === cs[i - 1].kind && c.kind !== 'sql' && c.kind !== 'shell' && cs[i - 1].outputs.length === 0)));
+    fc.assert(
+      fc.property(cells, fc.constantFrom('\n' as const, '\r\n' as const), (cs, eol) => {
+        const rb: Runbook = { cells: cs, trailing: '', eol, problems: [] };
+        const text = serializeRunbook(rb);
+        const back = parseRunbook(text);
+        const strip = (c: Cell) => JSON.parse(JSON.stringify({ kind: c.kind, source: c.source, options: c.options, outputs: c.outputs.map((o) => ({ record: o.record, body: o.body })) })) as unknown;
+        assert.deepEqual(back.cells.map(strip), cs.map(strip), text);
+        assert.equal(serializeRunbook(back), text);
+      }),
+      { numRuns: NUM_RUNS / 2 },
+    );
+  });
+});
