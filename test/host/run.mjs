@@ -11,6 +11,7 @@
 //                      harness (out/test/integration/harness.js) starts a throwaway server.
 // The workspace is a temporary copy of test/host/workspace plus examples/*.runbook and
 // test/fixtures/*.runbook, so saving notebooks never touches the checkout.
+/* global process, console, URL */ // Node globals: the ESLint config sets none for .mjs files.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
