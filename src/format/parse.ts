@@ -21,21 +21,80 @@ interface Line {
   eol: string;
   /** UTF-16 offset of the line's first character in the document. */
   start: number;
+  /** 0-based line number in the document (differs from the index when output bodies were skipped). */
+  no: number;
 }
 
-function splitLines(text: string): Line[] {
+/**
+ * An output body whose content lines are left out of the Markdown parse: `[from, to)` is the text
+ * of its content lines (between the fence lines). Output bodies are most of an executed runbook's
+ * bytes and can hold nothing that changes the document's structure, so skipping them makes parsing
+ * cheaper than a full Markdown parse. Whether each skipped body really is a top-level fence after a
+ * top-level record line is checked on the parse result; if one is not, the document is parsed whole.
+ */
+interface Elision {
+  from: number;
+  to: number;
+  /** Line breaks inside [from, to). */
+  newlines: number;
+  /** Index in `lines` of the fence's opening line (set by splitLines). */
+  opener: number;
+}
+
+const MARKER_THEN_FENCE = /^<!-- runbook:output [^\r\n]*-->[ \t]*(?:\r\n|\r|\n)( {0,3})(`{3,}|~{3,})[^\r\n]*(\r\n|\r|\n)/gm;
+const FENCE_CLOSE = /^ {0,3}(`{3,}|~{3,})[ \t]*(?:\r\n|\r|\n|$)/gm;
+
+function findElisions(text: string): Elision[] {
+  const out: Elision[] = [];
+  if (!text.includes('<!-- runbook:output ')) return out;
+  const hasCR = text.includes('\r');
+  MARKER_THEN_FENCE.lastIndex = 0;
+  for (let m = MARKER_THEN_FENCE.exec(text); m; m = MARKER_THEN_FENCE.exec(text)) {
+    const marker = m[2];
+    const from = m.index + m[0].length;
+    FENCE_CLOSE.lastIndex = from;
+    let to = -1;
+    for (let c = FENCE_CLOSE.exec(text); c; c = FENCE_CLOSE.exec(text)) {
+      if (c.index > from && text[c.index - 1] !== '\n' && text[c.index - 1] !== '\r') continue;
+      if (c[1][0] === marker[0] && c[1].length >= marker.length) {
+        to = c.index;
+        break;
+      }
+      if (c[0] === '') FENCE_CLOSE.lastIndex++;
+    }
+    if (to < 0) break; // unclosed body: the rest of the document is inside it; let the full parse decide
+    if (to > from) out.push({ from, to, newlines: countLineBreaks(text, from, to, hasCR), opener: -1 });
+    MARKER_THEN_FENCE.lastIndex = to;
+  }
+  return out;
+}
+
+function countLineBreaks(text: string, from: number, to: number, hasCR: boolean): number {
+  if (hasCR) return (text.slice(from, to).match(/\r\n|\r|\n/g) ?? []).length;
+  let n = 0;
+  for (let i = text.indexOf('\n', from); i >= 0 && i < to; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+function splitLines(text: string, elisions: Elision[]): Line[] {
   const lines: Line[] = [];
   // CommonMark line endings: LF, CR LF, or a lone CR (spec 2.1). markdown-it numbers lines the same way.
   const re = /\r\n|\r|\n/g;
   let start = 0;
+  let no = 0;
+  let k = 0;
   for (let m = re.exec(text); m; m = re.exec(text)) {
-    lines.push({ text: text.slice(start, m.index), eol: m[0], start });
+    lines.push({ text: text.slice(start, m.index), eol: m[0], start, no: no++ });
     start = m.index + m[0].length;
+    if (k < elisions.length && elisions[k].from === start) {
+      const e = elisions[k++];
+      e.opener = lines.length - 1;
+      no += e.newlines;
+      start = e.to;
+      re.lastIndex = e.to;
+    }
   }
-  if (start < text.length || lines.length === 0) lines.push({ text: text.slice(start), eol: '', start });
-  else if (start === text.length) {
-    // Text ends with a line break: no empty last line.
-  }
+  if (start < text.length || lines.length === 0) lines.push({ text: text.slice(start), eol: '', start, no });
   return lines;
 }
 
@@ -112,6 +171,14 @@ function fenceContent(lines: Line[], b: Block, indent: number, closed: boolean):
 }
 
 /** The document text of lines [from, to), line breaks included. */
+/** Content of a skipped output body, as fenceContent would give it. */
+function elidedContent(text: string, e: Elision, indent: number): string {
+  let s = text.slice(e.from, e.to).replace(/(?:\r\n|\r|\n)$/, '');
+  if (s.includes('\r')) s = s.replace(/\r\n?/g, '\n');
+  if (indent > 0) s = s.split('\n').map((l) => l.replace(new RegExp(`^ {0,${indent}}`), '')).join('\n');
+  return s;
+}
+
 function textOf(lines: Line[], from: number, to: number): string {
   if (from >= to) return '';
   const endLine = lines[to - 1];
@@ -158,12 +225,15 @@ export function parseRunbook(input: string | Uint8Array, options: ParseOptions =
   }
 }
 
-function parseText(text: string, problems: Problem[], options: ParseOptions): Runbook {
-  const lines = splitLines(text);
+function parseText(text: string, problems: Problem[], options: ParseOptions, skipBodies = true): Runbook {
+  const problemsBefore = problems.length;
+  const elisions = skipBodies ? findElisions(text) : [];
+  const lines = splitLines(text, elisions);
+  const lineNo = (i: number): number => (lines[Math.min(i, lines.length - 1)]?.no ?? 0) + 1;
   const firstEol = lines.find((l) => l.eol !== '')?.eol;
   const eol: '\n' | '\r\n' = firstEol === '\r\n' ? '\r\n' : '\n';
   const nul = text.indexOf('\0');
-  if (nul >= 0) problems.push({ line: lineAt(lines, nul) + 1, severity: 'warning', code: 'nul-byte', message: 'NUL byte in the file (kept as is)' });
+  if (nul >= 0) problems.push({ line: lineNo(lineAt(lines, nul)), severity: 'warning', code: 'nul-byte', message: 'NUL byte in the file (kept as is)' });
 
   // Front matter: `---` on the first line, closed by `---` or `...` (the YAML document markers).
   let frontMatter: FrontMatter | undefined;
@@ -193,9 +263,36 @@ function parseText(text: string, problems: Problem[], options: ParseOptions): Ru
     }
   }
 
-  const bodyText = bodyStart < lines.length ? text.slice(lines[bodyStart].start) : '';
+  let bodyText = '';
+  if (bodyStart < lines.length) {
+    const parts: string[] = [];
+    let pos = lines[bodyStart].start;
+    for (const e of elisions) {
+      if (e.from < pos) continue;
+      parts.push(text.slice(pos, e.from));
+      pos = e.to;
+    }
+    parts.push(text.slice(pos));
+    bodyText = parts.join('');
+  }
   const tokens = md.parse(bodyText, {});
   const blocks = topLevelBlocks(tokens, bodyStart);
+  const elided = new Map<number, Elision>();
+  if (elisions.length > 0) {
+    const html = new Set<number>();
+    const fences = new Set<string>();
+    for (const b of blocks) {
+      if (b.type === 'html' && b.end === b.start + 1) html.add(b.start);
+      else if (b.type === 'fence') fences.add(`${b.start}:${b.end}`);
+    }
+    for (const e of elisions) {
+      if (e.opener < bodyStart || !html.has(e.opener - 1) || !fences.has(`${e.opener}:${e.opener + 2}`)) {
+        problems.length = problemsBefore;
+        return parseText(text, problems, options, false);
+      }
+      elided.set(e.opener, e);
+    }
+  }
 
   const cells: Cell[] = [];
   const reported = new Set<number>();
@@ -230,10 +327,10 @@ function parseText(text: string, problems: Problem[], options: ParseOptions): Ru
       if (k !== 'markdown') {
         const f = fenceFacts(lines, b);
         if (!f.closed) {
-          problems.push({ line: b.start + 1, severity: 'error', code: 'unterminated-fence', message: `${k} fence opened here is never closed: kept as Markdown, not run` });
+          problems.push({ line: lineNo(b.start), severity: 'error', code: 'unterminated-fence', message: `${k} fence opened here is never closed: kept as Markdown, not run` });
           continue;
         }
-        if (info.error) problems.push({ line: b.start + 1, severity: 'error', code: 'invalid-cell-options', message: info.error });
+        if (info.error) problems.push({ line: lineNo(b.start), severity: 'error', code: 'invalid-cell-options', message: info.error });
         kind = k;
         language = info.language;
         cellOptions = info.options;
@@ -242,7 +339,7 @@ function parseText(text: string, problems: Problem[], options: ParseOptions): Ru
     } else if (b.type === 'list' && b.taskList) {
       kind = 'checklist';
     } else if (b.type === 'html' && isOutputMarker(lines[b.start].text) && !reported.has(b.start)) {
-      problems.push({ line: b.start + 1, severity: 'warning', code: 'orphan-output', message: 'output record not directly after a cell (only blank lines may separate them): kept as Markdown' });
+      problems.push({ line: lineNo(b.start), severity: 'warning', code: 'orphan-output', message: 'output record not directly after a cell (only blank lines may separate them): kept as Markdown' });
     }
     if (!kind) continue;
     // markdown-it's list range includes the blank lines after the list: they separate, not belong.
@@ -258,7 +355,7 @@ function parseText(text: string, problems: Problem[], options: ParseOptions): Ru
     if (kind === 'checklist') source = textOf(lines, b.start, blockEnd).replace(/\r\n?/g, '\n').replace(/\n$/, '');
     const cell = makeCell(kind, lines, b.start, blockEnd, undefined, leading, language, cellOptions, source);
     if (!options.skipOptionChecks && Object.keys(cellOptions).length > 0) {
-      for (const p of checkOptions(kind, cellOptions)) problems.push({ line: b.start + 1, severity: 'warning', code: p.code, message: p.message });
+      for (const p of checkOptions(kind, cellOptions)) problems.push({ line: lineNo(b.start), severity: 'warning', code: p.code, message: p.message });
     }
     cursor = blockEnd;
 
@@ -274,7 +371,7 @@ function parseText(text: string, problems: Problem[], options: ParseOptions): Ru
       if (!gapOk) break;
       const rec = ob.end - ob.start === 1 ? parseRecordLine(lines[ob.start].text) : ({ ok: false, error: 'output record must be one line: <!-- runbook:output {JSON} -->' } as const);
       if (!rec.ok) {
-        problems.push({ line: ob.start + 1, severity: 'error', code: 'malformed-output-record', message: `${rec.error}: kept as Markdown` });
+        problems.push({ line: lineNo(ob.start), severity: 'error', code: 'malformed-output-record', message: `${rec.error}: kept as Markdown` });
         reported.add(ob.start);
         break;
       }
@@ -284,13 +381,14 @@ function parseText(text: string, problems: Problem[], options: ParseOptions): Ru
       if (next && next.type === 'fence' && next.start === ob.end) {
         const f = fenceFacts(lines, next);
         if (f.closed) {
-          output.body = fenceContent(lines, next, f.indent, true);
+          const e = elided.get(next.start);
+          output.body = e ? elidedContent(text, e, f.indent) : fenceContent(lines, next, f.indent, true);
           const lang = next.token.info.trim();
           if (lang !== 'text') output.bodyLang = lang;
           end = next.end;
           bj++;
         } else {
-          problems.push({ line: next.start + 1, severity: 'error', code: 'unterminated-fence', message: 'output body fence is never closed: kept as Markdown' });
+          problems.push({ line: lineNo(next.start), severity: 'error', code: 'unterminated-fence', message: 'output body fence is never closed: kept as Markdown' });
         }
       }
       cell.outputs.push(output);

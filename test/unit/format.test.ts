@@ -129,6 +129,20 @@ describe('format: constructs', () => {
     assert.equal(serializeRunbook(rb), text.replace('{"status":"error"}', '{"status":"ok"}').replace('ERROR', 'SELECT 1'));
   });
 
+  it('reads output bodies the same whether they are skipped during parsing or not', () => {
+    // Inside an unclosed HTML comment the record and its body are not outputs: the fast path must notice.
+    const inComment = '<!--\n```sql\nselect 1;\n```\n<!-- runbook:output {"status":"ok"} -->\n```text\nx\n```\n';
+    const rb = parseRunbook(inComment);
+    assert.deepEqual(rb.cells.map((c) => c.kind), ['markdown']);
+    assert.equal(serializeRunbook(rb), inComment);
+    // Inside a list item: not top-level either.
+    const inList = '- a\n\n  <!-- runbook:output {"status":"ok"} -->\n  ```text\n  x\n  ```\n';
+    assert.deepEqual(parseRunbook(inList).cells.map((c) => c.kind), ['markdown']);
+    // Line numbers after a skipped body count its lines.
+    const after = '```sql\nselect 1;\n```\n\n<!-- runbook:output {"status":"ok"} -->\n```text\na\nb\nc\n```\n\n```sql {"nope":1}\nselect 2;\n```\n';
+    assert.deepEqual(parseRunbook(after).problems.map((p) => p.line), [12]);
+  });
+
   it('writes a new cell after a file without a final newline on its own line', () => {
     const rb = parseRunbook('# T');
     rb.cells.push({ kind: 'sql', language: 'sql', source: 'select 1;', options: { name: 'x' }, outputs: [] });
