@@ -1,0 +1,238 @@
+// Notebook renderer for `application/vnd.runbook.result+json`: record summary, result tables, errors; runs in the browser.
+import { STYLE } from './style';
+import { parseAlignedBody, toCsv, toMarkdown, type Table } from './table';
+
+/** The parts of VS Code's renderer API this renderer uses (vscode-notebook-renderer: `ActivationFunction`). */
+interface OutputItem {
+  readonly id: string;
+  readonly mime: string;
+  json(): unknown;
+}
+interface RendererContext {
+  postMessage?(message: unknown): void;
+}
+
+/** A statement's record as the runner writes it (docs/format.md); fields are optional because old files may lack them. */
+interface StatementRecord {
+  tag?: string;
+  rows?: number;
+  kept?: number;
+  ms?: number;
+  line?: number;
+  tx?: string;
+  notices?: string[];
+}
+interface OutputRecord {
+  status: string;
+  started?: string;
+  ms?: number;
+  by?: string;
+  connection?: string;
+  environment?: string;
+  server?: string;
+  statements?: StatementRecord[];
+  error?: { message: string; sqlstate?: string; detail?: string; hint?: string; line?: number; statement?: number };
+  exit?: number;
+  signal?: string;
+}
+/** A result set as the runner hands it over live: exact values, so NULL is known. */
+interface LiveResult {
+  statement?: number;
+  columns: { name: string }[];
+  rows: (string | null)[][];
+  total?: number;
+}
+interface Payload {
+  record: OutputRecord;
+  body?: string;
+  bodyLang?: string;
+  results?: LiveResult[];
+  /** Set while the cell still runs: what it is doing now (elapsed time, rows so far, waits). */
+  progress?: string;
+}
+
+/** Values longer than this many characters are cut, with a control to show the rest. */
+const TRUNCATE_AT = 160;
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+function header(rec: OutputRecord, progress?: string): HTMLElement {
+  const h = el('div', 'rb-head');
+  h.append(el('span', `rb-status rb-${progress ? 'running' : rec.status}`, progress ? 'running' : rec.status));
+  if (typeof rec.ms === 'number') h.append(el('span', 'rb-meta', formatMs(rec.ms)));
+  if (rec.connection) {
+    const c = el('span', 'rb-meta', rec.connection);
+    h.append(c);
+    if (rec.environment) h.append(el('span', `rb-env rb-env-${rec.environment}`, rec.environment));
+  }
+  if (rec.server) h.append(el('span', 'rb-meta', `PostgreSQL ${rec.server}`));
+  if (rec.by) h.append(el('span', 'rb-meta', `by ${rec.by}`));
+  if (rec.started) h.append(el('span', 'rb-meta', new Date(rec.started).toLocaleString()));
+  if (typeof rec.exit === 'number' && rec.exit !== 0) h.append(el('span', 'rb-meta', `exit ${rec.exit}`));
+  if (rec.signal) h.append(el('span', 'rb-meta', `signal ${rec.signal}`));
+  if (progress) h.append(el('span', 'rb-meta', progress));
+  return h;
+}
+
+function errorBox(err: NonNullable<OutputRecord['error']>): HTMLElement {
+  const box = el('div', 'rb-error');
+  box.append(el('div', 'rb-error-msg', `ERROR: ${err.message}`));
+  const facts: string[] = [];
+  if (err.sqlstate) facts.push(`SQLSTATE ${err.sqlstate}`);
+  if (typeof err.line === 'number') facts.push(`line ${err.line}`);
+  if (typeof err.statement === 'number') facts.push(`statement ${err.statement + 1}`);
+  if (facts.length) box.append(el('div', 'rb-meta', facts.join(' · ')));
+  if (err.detail) box.append(el('div', undefined, `DETAIL: ${err.detail}`));
+  if (err.hint) box.append(el('div', undefined, `HINT: ${err.hint}`));
+  return box;
+}
+
+function valueCell(v: string | null, nullsKnown: boolean): HTMLTableCellElement {
+  const td = el('td');
+  if (v === null) {
+    td.append(el('span', 'rb-null', 'NULL'));
+    return td;
+  }
+  if (v === '' && nullsKnown) {
+    td.title = 'empty string';
+    return td;
+  }
+  if (v.length <= TRUNCATE_AT) {
+    td.textContent = v;
+    return td;
+  }
+  const text = el('span', undefined, v.slice(0, TRUNCATE_AT));
+  const more = el('button', 'rb-more', `… ${(v.length - TRUNCATE_AT).toLocaleString()} more characters`);
+  more.addEventListener('click', () => {
+    const open = more.dataset.open === '1';
+    text.textContent = open ? v.slice(0, TRUNCATE_AT) : v;
+    more.textContent = open ? `… ${(v.length - TRUNCATE_AT).toLocaleString()} more characters` : 'show less';
+    more.dataset.open = open ? '' : '1';
+  });
+  td.append(text, more);
+  return td;
+}
+
+function copy(ctx: RendererContext, text: string, button: HTMLButtonElement): void {
+  const label = button.textContent;
+  const done = (): void => {
+    button.textContent = 'Copied';
+    setTimeout(() => (button.textContent = label), 1200);
+  };
+  // The extension writes the clipboard (vscode.env.clipboard); a webview may not be allowed to.
+  if (ctx.postMessage) {
+    ctx.postMessage({ type: 'copy', text });
+    done();
+    return;
+  }
+  void navigator.clipboard?.writeText(text).then(done, () => (button.textContent = 'Copy failed'));
+}
+
+function tableView(ctx: RendererContext, t: Table, stmt?: StatementRecord): HTMLElement {
+  const wrap = el('div', 'rb-table');
+  const scroller = el('div', 'rb-scroll');
+  const table = el('table');
+  const thead = el('thead');
+  const hr = el('tr');
+  for (const c of t.columns) hr.append(el('th', undefined, c));
+  thead.append(hr);
+  const tbody = el('tbody');
+  for (const r of t.rows) {
+    const tr = el('tr');
+    r.forEach((v) => tr.append(valueCell(v, t.nullsKnown)));
+    tbody.append(tr);
+  }
+  table.append(thead, tbody);
+  scroller.append(table);
+  const total = stmt?.rows ?? t.total ?? t.rows.length;
+  const foot = el('div', 'rb-foot');
+  foot.append(el('span', 'rb-meta', total === 1 ? '1 row' : `${total.toLocaleString()} rows`));
+  if (total > t.rows.length) foot.append(el('span', 'rb-warn', `${(total - t.rows.length).toLocaleString()} more rows not kept`));
+  if (!t.nullsKnown) {
+    const note = el('span', 'rb-meta', 'from saved text: NULL and empty strings both show empty');
+    note.title = 'Run the cell again to see NULL marked.';
+    foot.append(note);
+  }
+  const csv = el('button', 'rb-copy', 'Copy CSV');
+  csv.addEventListener('click', () => copy(ctx, toCsv(t), csv));
+  const md = el('button', 'rb-copy', 'Copy Markdown');
+  md.addEventListener('click', () => copy(ctx, toMarkdown(t), md));
+  foot.append(csv, md);
+  wrap.append(scroller, foot);
+  return wrap;
+}
+
+function statementsSummary(stmts: StatementRecord[]): HTMLElement | undefined {
+  if (stmts.length === 0) return undefined;
+  const d = el('details', 'rb-stmts');
+  const notices = stmts.reduce((n, s) => n + (s.notices?.length ?? 0), 0);
+  d.append(el('summary', undefined, `${stmts.length} statement${stmts.length === 1 ? '' : 's'}${notices ? `, ${notices} notice${notices === 1 ? '' : 's'}` : ''}`));
+  if (notices) d.open = true;
+  const list = el('ol');
+  for (const s of stmts) {
+    const li = el('li');
+    const bits = [s.tag ?? '—'];
+    if (typeof s.ms === 'number') bits.push(formatMs(s.ms));
+    if (typeof s.line === 'number') bits.push(`line ${s.line}`);
+    if (s.tx && s.tx !== 'idle') bits.push(s.tx);
+    li.append(el('span', undefined, bits.join(' · ')));
+    for (const n of s.notices ?? []) li.append(el('div', 'rb-notice', n));
+    list.append(li);
+  }
+  d.append(list);
+  return d;
+}
+
+function render(ctx: RendererContext, p: Payload, root: HTMLElement): void {
+  root.replaceChildren();
+  const style = el('style');
+  style.textContent = STYLE;
+  const box = el('div', 'rb-output');
+  box.append(header(p.record, p.progress));
+  if (p.record.error) box.append(errorBox(p.record.error));
+  const stmts = p.record.statements ?? [];
+  const summary = statementsSummary(stmts);
+  if (summary) box.append(summary);
+  if (p.results && p.results.length) {
+    for (const r of p.results) {
+      const t: Table = { columns: r.columns.map((c) => c.name), rows: r.rows, total: r.total, nullsKnown: true };
+      box.append(tableView(ctx, t, r.statement !== undefined ? stmts[r.statement] : undefined));
+    }
+  } else if (p.body !== undefined && p.body !== '') {
+    if (p.bodyLang === undefined || p.bodyLang === 'text') {
+      const tables = stmts.filter((s) => /^SELECT|^FETCH|^SHOW|^EXPLAIN|RETURNING/i.test(s.tag ?? ''));
+      let k = 0;
+      for (const part of parseAlignedBody(p.body)) {
+        if (part.kind === 'text') box.append(el('pre', 'rb-text', part.text));
+        else box.append(tableView(ctx, part.table, tables[k++]));
+      }
+    } else {
+      box.append(el('pre', 'rb-text', p.body));
+    }
+  }
+  root.append(style, box);
+}
+
+/** Renderer entry point, called once per webview by VS Code. Source: VS Code API, "Notebook Renderer API". */
+export function activate(ctx: RendererContext): { renderOutputItem(item: OutputItem, element: HTMLElement): void } {
+  return {
+    renderOutputItem(item, element) {
+      try {
+        render(ctx, item.json() as Payload, element);
+      } catch (e) {
+        element.replaceChildren(el('pre', 'rb-text', `Runbook renderer: cannot show this output (${(e as Error).message}).`));
+      }
+    },
+  };
+}
