@@ -3,6 +3,7 @@
 export * from './types';
 export { TIMEOUT_DEFAULTS, DEFAULT_APPLICATION_NAME, DEFAULT_CONNECT_TIMEOUT_S, type TimeoutDefaults } from './defaults';
 export { PROFILES_FILE_NAME, PROFILE_KEYS, PASSWORD_HELP, findProfilesFile, profilesSearchPath, loadProfiles, parseProfiles } from './profilesFile';
+export { saveProfile } from './saveProfile';
 export { resolveConnection, writeTempPgpass, connectionShellEnv, LIBPQ_CONNECTION_VARS, type ResolveOptions } from './resolve';
 export { lookupPgpass, type TempPgpass, type PgpassResult } from './pgpass';
 export { findService, serviceFileCandidates, type ServiceDefinition } from './serviceFile';

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   ConnectionConfigError, connectionShellEnv, findProfilesFile, loadProfiles, lookupPgpass, resolveConnection,
-  TIMEOUT_DEFAULTS, writeTempPgpass, type ResolvedConnection,
+  saveProfile, TIMEOUT_DEFAULTS, writeTempPgpass, type ResolvedConnection,
 } from '../../src/connections';
 
 /** A throwaway home with a runbook folder nested two levels down; env points every libpq file lookup into it. */
@@ -472,5 +472,46 @@ describe('password files for shell cells', () => {
       PATH: '/bin', PGTZ: 'UTC', PGHOST: 'db.internal', PGPORT: '5432', PGDATABASE: 'app', PGUSER: 'migrator',
       PGAPPNAME: 'runbook', PGCONNECT_TIMEOUT: '10', PGPASSFILE: '/tmp/x/pgpass',
     });
+  });
+});
+
+describe('saveProfile', () => {
+  let sb: Sandbox;
+  beforeEach(async () => {
+    sb = await makeSandbox();
+  });
+  afterEach(async () => {
+    await fs.rm(sb.root, { recursive: true, force: true });
+  });
+
+  it('adds a profile to an existing file, keeping its comments and other profiles', async () => {
+    const file = await sb.write('repo/runbook.connections.yaml', '# team connections\nconnections:\n  # the main one\n  prod-main:\n    environment: production # required\n    host: db\n');
+    await saveProfile(file, { name: 'staging', environment: 'staging', host: 'staging-db', port: 5433, lockTimeout: '2s' });
+    const text = await fs.readFile(file, 'utf8');
+    assert.ok(text.startsWith('# team connections\nconnections:\n  # the main one\n  prod-main:\n    environment: production # required\n'), text);
+    const { profiles } = await loadProfiles(sb.runbookDir, sb.env);
+    assert.deepStrictEqual(profiles.map((p) => [p.name, p.environment, p.host, p.port, p.lockTimeout]), [
+      ['prod-main', 'production', 'db', undefined, undefined],
+      ['staging', 'staging', 'staging-db', 5433, '2s'],
+    ]);
+  });
+
+  it('creates the file when missing, and refuses to overwrite a profile unless asked', async () => {
+    const file = path.join(sb.home, '.config', 'runbook', 'connections.yaml');
+    await saveProfile(file, { name: 'dev', environment: 'development', url: 'postgresql://me@localhost/app' });
+    assert.strictEqual(await fs.readFile(file, 'utf8'), 'connections:\n  dev:\n    environment: development\n    url: postgresql://me@localhost/app\n');
+    await rejects(saveProfile(file, { name: 'dev', environment: 'sandbox' }), (e) => assert.match(e.message, /already has a connection named "dev"/));
+    await saveProfile(file, { name: 'dev', environment: 'sandbox' }, { replace: true });
+    assert.deepStrictEqual((await loadProfiles(sb.runbookDir, sb.env)).profiles.map((p) => p.environment), ['sandbox']);
+  });
+
+  it('never writes a URL holding a password, nor an invalid profile', async () => {
+    const file = path.join(sb.root, 'repo', 'runbook.connections.yaml');
+    await rejects(saveProfile(file, { name: 'x', environment: 'staging', url: 'postgresql://a:hunter2@h/d' }), (e) => {
+      assert.match(e.message, /holds a password/);
+      assert.ok(!e.message.includes('hunter2'));
+    });
+    await rejects(saveProfile(file, { name: 'bad name', environment: 'staging' }), (e) => assert.match(e.message, /may only hold letters/));
+    await assert.rejects(fs.stat(file));
   });
 });
