@@ -45,8 +45,14 @@ export function parseConnectionUri(uri: string): UriKeywords {
     for (const pair of noFragment.slice(queryAt + 1).split('&')) {
       if (!pair) continue;
       const eq = pair.indexOf('=');
-      const key = decodeURIComponent(eq >= 0 ? pair.slice(0, eq) : pair);
-      const value = eq >= 0 ? decodeURIComponent(pair.slice(eq + 1).replace(/\+/g, ' ')) : '';
+      let key: string;
+      let value: string;
+      try {
+        key = decodeURIComponent(eq >= 0 ? pair.slice(0, eq) : pair);
+        value = eq >= 0 ? decodeURIComponent(pair.slice(eq + 1).replace(/\+/g, ' ')) : '';
+      } catch {
+        throw new ConnectionConfigError(`Connection URI "${shown}" has a badly percent-encoded parameter; write % as %25.`);
+      }
       if (!allowed.has(key)) {
         throw new ConnectionConfigError(
           `Connection URI "${shown}" has the parameter "${key}", which runbook does not support. ` +

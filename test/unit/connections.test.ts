@@ -371,6 +371,20 @@ describe('resolveConnection', () => {
     });
   });
 
+  it('explains a malformed URI without showing its password', async () => {
+    for (const uri of ['postgresql://app:hunter2@db:port/x', 'postgresql://app:hunter2@db/x?application_name=%ZZ']) {
+      await rejects(resolve(uri), (e) => {
+        assert.ok(e.message.includes('postgresql://app@db'), e.message);
+        assert.ok(!e.message.includes('hunter2'));
+      });
+    }
+  });
+
+  it('reaches a Unix socket directory given as a URI host', async () => {
+    const c = await resolve('postgresql://%2Fvar%2Frun%2Fpostgresql/app?user=me');
+    assert.deepStrictEqual([c.clientConfig.host, c.clientConfig.database, c.clientConfig.user, c.clientConfig.ssl], ['/var/run/postgresql', 'app', 'me', false]);
+  });
+
   it('lists the known profiles and the file when a name is unknown', async () => {
     const file = path.join(sb.root, 'repo', 'runbook.connections.yaml');
     await rejects(resolve('prod-mian'), (e) => {
