@@ -1,0 +1,81 @@
+// Shapes shared by the migration-safety linter: findings, the cells it reads and the context it runs in.
+
+import type { Client } from 'pg';
+import type { CellKind, CellOptions } from '../format/model';
+
+/**
+ * How bad a finding is.
+ * - `error`: the statement will fail (e.g. SQLSTATE 25001, 55P04), or it blocks reads or writes of an
+ *   existing table for a time that grows with the table (scan, rewrite, index build under a lock that
+ *   conflicts with writes). `runbook lint` exits 1 and `runbook run` on a production connection stops
+ *   unless the cell acknowledges the rule.
+ * - `warning`: dangerous in some situations (breaks clients, waits without a lock_timeout, several
+ *   tables locked at once).
+ * - `info`: robustness or style advice.
+ */
+export type Severity = 'error' | 'warning' | 'info';
+
+/** Size of an existing table on the connection, from the catalog. */
+export interface TableSize {
+  /** Name as written in the statement (schema-qualified when it was). */
+  name: string;
+  /** `pg_class.reltuples` (the planner's estimate); null when the table was never vacuumed or analyzed. */
+  rows: number | null;
+  /** `pg_total_relation_size()`: heap, indexes and TOAST, bytes. */
+  bytes: number;
+}
+
+/** One problem found in a runbook before it runs. */
+export interface Finding {
+  /** squawk's rule id (https://squawkhq.com/docs/rules) or one of ours (docs/safety.md). */
+  rule: string;
+  severity: Severity;
+  /** Why the statement is dangerous. */
+  message: string;
+  /** The safe rewrite. */
+  help: string;
+  /** 0-based index of the cell in the runbook (all cells, not only SQL cells). */
+  cell: number;
+  /** 0-based index of the statement in the cell; -1 when the cell could not be split into statements. */
+  statement: number;
+  /** 1-based line in the cell where the finding points. */
+  line: number;
+  /** 1-based line in the file, when the cell's position in the file is known. */
+  fileLine?: number;
+  /** The statement's text (trimmed), for reports. */
+  sql?: string;
+  /** The existing table the finding is about, with its size when a connection was given. */
+  table?: TableSize;
+  /** Who made the finding: squawk, or the runbook-level analysis (needs cells in order or a connection). */
+  source: 'squawk' | 'runbook';
+  /** True when the cell's options acknowledge the rule: `{"ack": ["rule-id"]}`. */
+  acknowledged?: boolean;
+  /** The file, for `lintFiles`. */
+  file?: string;
+}
+
+/** A cell as the linter needs it (a subset of the format model's `Cell`). */
+export interface LintCell {
+  kind: CellKind;
+  source: string;
+  options: CellOptions;
+  /** 1-based line in the file where the cell's code starts (the line after the opening fence), if known. */
+  fileLine?: number;
+}
+
+/** What the linter knows about where the runbook will run. */
+export interface LintContext {
+  /** Server version as PostgreSQL reports it (`server_version`, e.g. `16.4`); sets squawk's `--pg-version`
+   *  and the version-dependent rules. Unknown: assume a current server. */
+  serverVersion?: string;
+  /** An open connection to read table sizes and existing objects from; only catalog reads are sent. */
+  client?: Client;
+  /** The connection profile's `lock_timeout` default (PostgreSQL interval text, `0` = off). */
+  lockTimeoutDefault?: string;
+  /** The connection profile's `statement_timeout` default (PostgreSQL interval text, `0` = off). */
+  statementTimeoutDefault?: string;
+  /** Transaction state of the session before the first cell (e.g. when linting from the middle of a run). */
+  initialTxState?: 'idle' | 'in transaction' | 'failed';
+  /** Path of the squawk binary; default: the one from the `squawk-cli` package. */
+  squawkPath?: string;
+}

@@ -1,0 +1,266 @@
+// Findings squawk cannot make: they follow the session through the runbook's cells in order (transaction state,
+// locks held, settings in force, tables created earlier).
+
+import { scanSync } from 'libpg-query';
+import { analyzeStatement, isStrongLock, mentions, sameTable, type LockMode, type StatementFacts } from './analyze';
+import type { CellStatement } from './analyze-statements';
+import type { Finding, Severity } from './findings-types';
+
+/** Our rule ids, with severity. docs/safety.md documents each with the SQL that triggers it. */
+export const RUNBOOK_RULES: Readonly<Record<string, Severity>> = {
+  'cannot-run-in-transaction': 'error',
+  'work-under-access-exclusive': 'error',
+  'multiple-tables-access-exclusive': 'warning',
+  'enum-value-used-in-same-transaction': 'error',
+  'batched-do-block': 'warning',
+  'commit-in-transaction-block': 'error',
+  'require-lock-timeout': 'warning',
+  'transaction-nesting': 'warning',
+  'transaction-left-open': 'warning',
+  'failed-transaction': 'error',
+};
+
+/** A statement with what the analysis knew when it reached it. */
+export interface AnalyzedStatement {
+  cell: number;
+  index: number;
+  statement: CellStatement;
+  facts: StatementFacts;
+  /** Transaction state of the session just before the statement. */
+  txBefore: 'idle' | 'in transaction' | 'failed';
+  lockTimeoutInForce: boolean;
+  statementTimeoutInForce: boolean;
+  /** Tables this statement locks that were created earlier in the runbook (nobody else can be using them). */
+  newTables: string[];
+  /** `table.column` pairs with a validated `CHECK (column IS NOT NULL)` seen earlier in the runbook. */
+  provenNotNull: Set<string>;
+}
+
+/** Options of {@link analyzeRunbook}. */
+export interface AnalyzeOptions {
+  /** Server major version (e.g. 16); default 18. */
+  serverMajor: number;
+  lockTimeoutDefault?: string;
+  statementTimeoutDefault?: string;
+  initialTxState?: 'idle' | 'in transaction' | 'failed';
+}
+
+/** The result: our findings plus every statement's context, which lint.ts uses to filter squawk's findings. */
+export interface RunbookAnalysis {
+  findings: Finding[];
+  /** Per cell index (SQL cells only have entries), its statements. */
+  cells: Map<number, AnalyzedStatement[]>;
+}
+
+/** True when a timeout setting's text turns the timeout on (`0`, `'0'`, `0ms`, empty and `DEFAULT` do not). */
+export function timeoutOn(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  const v = value.trim().replace(/^'(.*)'$/, '$1').trim().toLowerCase();
+  if (v === '' || v === 'default') return false;
+  const m = /^(-?\d+(?:\.\d+)?)\s*[a-z]*$/.exec(v);
+  return m ? Number(m[1]) > 0 : true;
+}
+
+interface HeldLock { table: string; mode: LockMode; cell: number; line: number; command: string }
+interface Position { cell: number; index: number }
+
+function before(a: Position, b: Position): boolean {
+  return a.cell < b.cell || (a.cell === b.cell && a.index < b.index);
+}
+
+/** Words of a PL/pgSQL body outside strings and comments, upper-cased (the SQL scanner tokenizes PL/pgSQL well enough). */
+function bodyWords(body: string): Set<string> {
+  try {
+    return new Set(scanSync(body).tokens.filter((t) => t.tokenName !== 'SCONST' && !t.tokenName.endsWith('COMMENT')).map((t) => t.text.toUpperCase()));
+  } catch {
+    return new Set(body.toUpperCase().match(/[A-Z_]+/g) ?? []);
+  }
+}
+
+/** `cell 3, line 2` for messages (1-based cell numbers, as a reader counts them). */
+function where(cell: number, line: number, current: number): string {
+  return cell === current ? `line ${line}` : `cell ${cell + 1} line ${line}`;
+}
+
+/**
+ * Follows the session through the cells in order and makes the runbook-level findings.
+ *
+ * @param cells every cell of the runbook in order; `statements` is undefined for non-SQL cells (skipped)
+ */
+export function analyzeRunbook(cells: { statements?: CellStatement[] }[], options: AnalyzeOptions): RunbookAnalysis {
+  const findings: Finding[] = [];
+  const out = new Map<number, AnalyzedStatement[]>();
+  let tx: 'idle' | 'in transaction' | 'failed' = options.initialTxState ?? 'idle';
+  let txOpenedAt: { cell: number; line: number; statement: number } | undefined = tx === 'idle' ? undefined : { cell: -1, line: 0, statement: 0 };
+  // Timeouts: undefined means "the profile's default". Session SETs made inside a transaction are undone by ROLLBACK.
+  const session: { lock_timeout?: string; statement_timeout?: string } = {};
+  let local: { lock_timeout?: string; statement_timeout?: string } = {};
+  let snapshot: typeof session = {};
+  let held: HeldLock[] = [];
+  let enumAdds: { type: string; value: string; cell: number; line: number }[] = [];
+  const created: { table: string; at: Position }[] = [];
+  const notNullChecks: { table: string; column: string; name?: string; validated: boolean }[] = [];
+  const inForce = (name: 'lock_timeout' | 'statement_timeout'): boolean => {
+    const v = local[name] ?? session[name] ?? (name === 'lock_timeout' ? options.lockTimeoutDefault : options.statementTimeoutDefault);
+    return timeoutOn(v);
+  };
+  const endTx = (rollback: boolean): void => {
+    if (rollback) { session.lock_timeout = snapshot.lock_timeout; session.statement_timeout = snapshot.statement_timeout; }
+    local = {};
+    held = [];
+    enumAdds = [];
+    tx = 'idle';
+    txOpenedAt = undefined;
+  };
+  let last: { cell: number; line: number; statement: number } | undefined;
+
+  cells.forEach((c, cellIndex) => {
+    if (!c.statements) return;
+    const list: AnalyzedStatement[] = [];
+    out.set(cellIndex, list);
+    c.statements.forEach((st, index) => {
+      const pos = { cell: cellIndex, index };
+      const facts = analyzeStatement(st.stmt, options.serverMajor);
+      const isNew = (t: string): boolean => created.some((x) => before(x.at, pos) && sameTable(x.table, t));
+      const provenNotNull = new Set(notNullChecks.filter((n) => n.validated).map((n) => `${n.table}.${n.column}`));
+      const a: AnalyzedStatement = {
+        cell: cellIndex, index, statement: st, facts, txBefore: tx,
+        lockTimeoutInForce: inForce('lock_timeout'), statementTimeoutInForce: inForce('statement_timeout'),
+        newTables: facts.locks.filter((l) => isNew(l.table)).map((l) => l.table), provenNotNull,
+      };
+      list.push(a);
+      last = { cell: cellIndex, line: st.line, statement: index };
+      const add = (rule: string, message: string, help: string, table?: string): void => {
+        findings.push({
+          rule, severity: RUNBOOK_RULES[rule], message, help, cell: cellIndex, statement: index, line: st.line, sql: st.text,
+          source: 'runbook', ...(table ? { table: { name: table, rows: null, bytes: 0 } } : {}),
+        });
+      };
+      if (!st.stmt) return;
+      const existingLocks = facts.locks.filter((l) => !isNew(l.table));
+
+      if (tx === 'failed' && facts.tx !== 'rollback' && facts.tx !== 'rollback-to' && facts.tx !== 'rollback-chain') {
+        add('failed-transaction', 'The session is in a failed transaction: every statement but ROLLBACK fails with SQLSTATE 25P02 (in_failed_sql_transaction) until the transaction ends.',
+          'ROLLBACK first (or ROLLBACK TO SAVEPOINT), then run the cell again.');
+      }
+
+      if (facts.noTransactionBlock && tx !== 'idle') {
+        const opened = txOpenedAt && txOpenedAt.cell >= 0 ? `opened by BEGIN at ${where(txOpenedAt.cell, txOpenedAt.line, cellIndex)}` : 'the session was already in';
+        add('cannot-run-in-transaction',
+          `${facts.noTransactionBlock} cannot run inside a transaction block, and this statement runs inside the transaction ${opened}: PostgreSQL rejects it with SQLSTATE 25001 (active_sql_transaction) and the transaction is aborted.`,
+          `COMMIT (or ROLLBACK) first, and run ${facts.noTransactionBlock} in a cell of its own outside BEGIN … COMMIT. The runner sends each statement on its own, so it is not wrapped in an implicit transaction.`);
+      }
+
+      if (tx === 'in transaction' && enumAdds.length > 0 && options.serverMajor >= 12) {
+        const m = mentions(st.stmt);
+        const used = enumAdds.find((e) => m.strings.has(e.value));
+        if (used) {
+          add('enum-value-used-in-same-transaction',
+            `'${used.value}' was added to the enum ${used.type} at ${where(used.cell, used.line, cellIndex)} in this same transaction. PostgreSQL refuses to use a new enum value before the transaction that added it commits: SQLSTATE 55P04 (unsafe_new_enum_value_usage), and the transaction is aborted.`,
+            'COMMIT right after ALTER TYPE … ADD VALUE and use the new value in a later transaction.');
+        }
+      }
+
+      if (tx === 'in transaction' && facts.slow) {
+        const ae = held.find((h) => h.mode === 'ACCESS EXCLUSIVE');
+        if (ae) {
+          add('work-under-access-exclusive',
+            `This ${facts.command} ${facts.slowBecause ?? 'does work'} while the transaction still holds the ACCESS EXCLUSIVE lock on ${ae.table} taken by ${ae.command} at ${where(ae.cell, ae.line, cellIndex)}: every read and write of ${ae.table} waits until COMMIT. A lock_timeout bounds the wait for a lock, never how long it is held.`,
+            'COMMIT right after the statement that takes the lock; then do the work in its own transactions (backfill in batches of a few thousand rows, each committed).', ae.table);
+        }
+      }
+
+      for (const l of existingLocks) {
+        if (tx === 'in transaction' && l.mode === 'ACCESS EXCLUSIVE') {
+          const other = held.find((h) => h.mode === 'ACCESS EXCLUSIVE' && !sameTable(h.table, l.table));
+          if (other && !held.some((h) => sameTable(h.table, l.table))) {
+            add('multiple-tables-access-exclusive',
+              `${other.table} stays locked ACCESS EXCLUSIVE (since ${where(other.cell, other.line, cellIndex)}) while this statement waits for its lock on ${l.table}: every query on ${other.table} queues for as long as that wait lasts, and two transactions locking the same tables in another order deadlock.`,
+              'Change one table per transaction (COMMIT after each), each with a short lock_timeout so a wait fails fast and can be retried.', l.table);
+          }
+        }
+      }
+
+      const strong = existingLocks.find((l) => isStrongLock(l.mode));
+      if (strong && !inForce('lock_timeout')) {
+        add('require-lock-timeout',
+          `${facts.command} takes ${/^[AEIOU]/.test(strong.mode) ? 'an' : 'a'} ${strong.mode} lock on ${strong.table} with no lock_timeout in force: if another session holds a conflicting lock (a long query, an idle transaction), this statement waits indefinitely, and every later query on ${strong.table} queues behind it.`,
+          "SET lock_timeout = '5s' before it (SET LOCAL inside a transaction), or give the connection profile a lockTimeout; on SQLSTATE 55P03 (lock_not_available) retry later.", strong.table);
+      }
+
+      if (facts.doBody !== undefined) {
+        const w = bodyWords(facts.doBody);
+        const loops = w.has('LOOP') || w.has('WHILE') || w.has('FOREACH');
+        const writes = w.has('UPDATE') || w.has('DELETE') || w.has('INSERT');
+        if (w.has('COMMIT') && tx !== 'idle') {
+          add('commit-in-transaction-block', 'This DO block commits, but it runs inside a transaction block: COMMIT in a DO block fails with SQLSTATE 2D000 (invalid_transaction_termination) there.',
+            'Run the DO block in a cell outside BEGIN … COMMIT (PostgreSQL 11+), or drop the COMMIT and batch across statements instead.');
+        } else if (loops && writes && !w.has('COMMIT')) {
+          add('batched-do-block',
+            'This DO block loops over batches, but a DO block runs as one transaction (or inside the open one): nothing commits until it ends, so the row locks of every batch are held to the end, dead rows pile up, and a failure in the last batch rolls back all of them.',
+            'Run one batch per statement, each in its own transaction (re-run the cell until it reports 0 rows), or on PostgreSQL 11+ COMMIT inside the loop of a DO block that runs outside BEGIN … COMMIT.');
+        }
+      }
+
+      // Effects of the statement on the session, after the checks that look at the state before it.
+      if (tx === 'in transaction') {
+        for (const l of existingLocks) {
+          const h = held.find((x) => sameTable(x.table, l.table));
+          if (!h) held.push({ table: l.table, mode: l.mode, cell: cellIndex, line: st.line, command: facts.command });
+          else if (l.mode === 'ACCESS EXCLUSIVE' && h.mode !== 'ACCESS EXCLUSIVE') Object.assign(h, { mode: l.mode, cell: cellIndex, line: st.line, command: facts.command });
+        }
+        if (facts.enumAdd) enumAdds.push({ ...facts.enumAdd, cell: cellIndex, line: st.line });
+      }
+      for (const t of facts.creates) if (t) created.push({ table: t, at: pos });
+      for (const n of facts.notNullChecks ?? []) notNullChecks.push(n);
+      for (const v of facts.validates ?? []) for (const n of notNullChecks) if (n.name === v.name && sameTable(n.table, v.table)) n.validated = true;
+      if (facts.setting) {
+        const s = facts.setting;
+        if (s.resetAll) { session.lock_timeout = undefined; session.statement_timeout = undefined; local = {}; }
+        else if (s.name === 'lock_timeout' || s.name === 'statement_timeout') {
+          // SET LOCAL outside a transaction block has no effect (PostgreSQL docs, SET: "emits a warning").
+          if (s.local) { if (tx !== 'idle') local[s.name] = s.value ?? (session[s.name] ?? undefined); }
+          else { session[s.name] = s.value; delete local[s.name]; }
+        }
+      }
+      switch (facts.tx) {
+        case 'begin':
+          if (tx !== 'idle') {
+            add('transaction-nesting', 'A transaction is already in progress: PostgreSQL ignores this BEGIN with a WARNING, so the next COMMIT commits everything since the earlier BEGIN.',
+              'Remove this BEGIN, or COMMIT the earlier transaction first.');
+          } else {
+            tx = 'in transaction';
+            txOpenedAt = { cell: cellIndex, line: st.line, statement: index };
+            snapshot = { ...session };
+          }
+          break;
+        case 'commit': case 'rollback': case 'prepare':
+          if (tx === 'idle') {
+            add('transaction-nesting', `There is no transaction in progress: this ${facts.command} does nothing (PostgreSQL answers with a WARNING).`,
+              'Remove it, or add the BEGIN it belongs to in an earlier cell.');
+          }
+          endTx(facts.tx === 'rollback' || tx === 'failed');
+          break;
+        case 'commit-chain': case 'rollback-chain':
+          endTx(facts.tx === 'rollback-chain');
+          tx = 'in transaction';
+          txOpenedAt = { cell: cellIndex, line: st.line, statement: index };
+          snapshot = { ...session };
+          break;
+        default:
+          break;
+      }
+    });
+  });
+
+  if (tx !== 'idle' && txOpenedAt && txOpenedAt.cell >= 0 && last) {
+    const o = txOpenedAt;
+    const st = out.get(o.cell)?.[o.statement]?.statement;
+    findings.push({
+      rule: 'transaction-left-open', severity: RUNBOOK_RULES['transaction-left-open'],
+      message: 'The runbook ends with this transaction still open: its locks stay held, and its changes stay invisible, until someone commits or the session ends.',
+      help: 'End the runbook with COMMIT (or ROLLBACK) in a cell of its own.', cell: o.cell, statement: o.statement, line: o.line, sql: st?.text, source: 'runbook',
+    });
+  }
+  return { findings, cells: out };
+}
