@@ -333,7 +333,7 @@ export class PostgresSession {
     if (failure !== undefined) {
       error = this.errorRecord(failure, cell, statement, parts);
     } else if (stoppedEarly) {
-      error = { message: `cancelled after ${counted} rows`, sqlstate: '57014', line: statement.line };
+      error = { message: `canceling statement due to user request (after ${counted} rows)`, sqlstate: '57014', line: statement.line };
       parts.push(`ERROR:  canceling statement due to user request`);
     }
     const result: StatementResult = { record, statement, body: parts.join('\n') };
