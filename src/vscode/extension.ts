@@ -1,10 +1,44 @@
-// Extension entry point: registers the serializer, controller, commands and status bar; nothing else happens here.
+// Extension entry point: registers the serializer, controller, commands, renderer messaging and status bar; nothing else happens here.
 import * as vscode from 'vscode';
+import { registerCommands } from './commands';
+import { Connections } from './connections';
+import { RunbookController } from './controller';
+import { Prompts } from './prompts';
 import { registerSerializer } from './serializer';
+import { Sessions } from './sessions';
+import { RunbookStatusBar } from './statusBar';
+
+/** What `activate` returns: the extension's parts, for the extension-host tests. */
+export interface RunbookApi {
+  connections: Connections;
+  sessions: Sessions;
+  prompts: Prompts;
+  statusBar: RunbookStatusBar;
+  /** ms spent in activate(). */
+  activationMs: number;
+}
 
 /** Called by VS Code on the first `.runbook` notebook or Runbook command (activation events are implicit). */
-export function activate(context: vscode.ExtensionContext): void {
-  context.subscriptions.push(registerSerializer());
+export function activate(context: vscode.ExtensionContext): RunbookApi {
+  const t0 = performance.now();
+  const prompts = new Prompts();
+  const connections = new Connections(context);
+  const sessions = new Sessions(connections, prompts);
+  const statusBar = new RunbookStatusBar(connections, sessions);
+  context.subscriptions.push(
+    registerSerializer(),
+    connections,
+    sessions,
+    statusBar,
+    new RunbookController(connections, sessions, prompts),
+    ...registerCommands(context, connections, sessions, prompts),
+    // Copy as CSV / Markdown from the renderer: the webview may not write the clipboard itself.
+    vscode.notebooks.createRendererMessaging('runbook-notebooks.result').onDidReceiveMessage((e) => {
+      const m = e.message as { type?: string; text?: unknown };
+      if (m?.type === 'copy' && typeof m.text === 'string') void vscode.env.clipboard.writeText(m.text);
+    }),
+  );
+  return { connections, sessions, prompts, statusBar, activationMs: performance.now() - t0 };
 }
 
 /** Sessions are closed by their own disposables, registered in `context.subscriptions`. */

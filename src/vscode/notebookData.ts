@@ -86,7 +86,9 @@ export function fromCellOutput(output: { items: readonly vscode.NotebookCellOutp
   let payload = output.metadata?.runbook as ResultPayload | undefined;
   if (!payload) {
     const item = output.items.find((i) => i.mime === RESULT_MIME);
-    if (item) payload = JSON.parse(new TextDecoder().decode(item.data)) as ResultPayload;
+    if (item) payload = JSON.parse(new TextDecoder().decode(item.data)) as ResultPayload & { live?: boolean };
+    // The live view of a cell still running is not an output of the runbook: it is never saved.
+    if ((payload as { live?: boolean } | undefined)?.live) return undefined;
   }
   if (!payload || typeof payload.record !== 'object' || payload.record === null) return undefined;
   const out: Output = { record: payload.record };

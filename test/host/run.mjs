@@ -71,6 +71,13 @@ function writeProfile(ws, url) {
     `    port: ${Number(u.port || 5432)}`,
     `    database: ${JSON.stringify(db)}`,
     `    user: ${JSON.stringify(decodeURIComponent(u.username || 'postgres'))}`,
+    '  # The same server labelled production: the suite checks the production guard and colours on it.',
+    '  host-prod:',
+    '    environment: production',
+    `    host: ${JSON.stringify(decodeURIComponent(u.hostname))}`,
+    `    port: ${Number(u.port || 5432)}`,
+    `    database: ${JSON.stringify(db)}`,
+    `    user: ${JSON.stringify(decodeURIComponent(u.username || 'postgres'))}`,
     '',
   ].join('\n');
   fs.writeFileSync(path.join(ws, 'runbook.connections.yaml'), yaml);

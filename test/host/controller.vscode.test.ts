@@ -1,0 +1,240 @@
+// Extension-host tests of the NotebookController against a real PostgreSQL: run all, sessions, cancel, stop on failure, checklists, production guard, save.
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Client } from 'pg';
+import * as vscode from 'vscode';
+import { parseRunbook, type Output } from '../../src/format';
+import type { RunbookApi } from '../../src/vscode/extension';
+import { EXTENSION_ID, scratchCopy, waitFor, workspaceRoot } from './helpers';
+
+const CONTROLLER_ID = 'runbook-notebooks.runner';
+const RESULT_MIME = 'application/vnd.runbook.result+json';
+
+interface Payload {
+  record: Output['record'];
+  body?: string;
+  results?: { columns: { name: string }[]; rows: (string | null)[][] }[];
+}
+
+async function api(): Promise<RunbookApi> {
+  const ext = vscode.extensions.getExtension<RunbookApi>(EXTENSION_ID);
+  assert.ok(ext);
+  return ext.activate();
+}
+
+/** Opens a scratch copy of `exec/<name>` in an editor with the runbook controller selected. */
+async function openExec(name: string): Promise<{ doc: vscode.NotebookDocument; file: string }> {
+  await api();
+  const file = scratchCopy(path.join(workspaceRoot(), 'exec', name), 'run');
+  const doc = await vscode.workspace.openNotebookDocument(vscode.Uri.file(file));
+  await vscode.window.showNotebookDocument(doc);
+  await vscode.commands.executeCommand('notebook.selectKernel', { id: CONTROLLER_ID, extension: EXTENSION_ID });
+  return { doc, file };
+}
+
+function payloadOf(cell: vscode.NotebookCell): Payload | undefined {
+  const item = cell.outputs[0]?.items.find((i) => i.mime === RESULT_MIME);
+  return item ? (JSON.parse(new TextDecoder().decode(item.data)) as Payload) : undefined;
+}
+
+function codeCells(doc: vscode.NotebookDocument): vscode.NotebookCell[] {
+  return doc.getCells().filter((c) => c.kind === vscode.NotebookCellKind.Code);
+}
+
+function byName(doc: vscode.NotebookDocument, name: string): vscode.NotebookCell {
+  const cell = doc.getCells().find((c) => (c.metadata.runbook as { options?: { name?: string } } | undefined)?.options?.name === name);
+  assert.ok(cell, `cell named ${name}`);
+  return cell;
+}
+
+async function runCells(doc: vscode.NotebookDocument, start: number, end: number): Promise<void> {
+  await vscode.commands.executeCommand('notebook.cell.execute', { ranges: [{ start, end }], document: doc.uri });
+}
+
+async function runAll(doc: vscode.NotebookDocument): Promise<void> {
+  await vscode.commands.executeCommand('notebook.execute', doc.uri);
+}
+
+/** A second client on the test server, from the same profile data the extension uses (password from PGPASSWORD). */
+async function observer(): Promise<Client> {
+  const yaml = fs.readFileSync(path.join(workspaceRoot(), 'runbook.connections.yaml'), 'utf8');
+  const field = (k: string): string => JSON.parse(new RegExp(`host-test:[\\s\\S]*?${k}: (.*)`).exec(yaml)![1]);
+  const c = new Client({ host: field('host'), port: Number(field('port')), database: field('database'), user: field('user'), password: process.env.PGPASSWORD || undefined });
+  await c.connect();
+  return c;
+}
+
+describe('NotebookController', function () {
+  this.timeout(90_000);
+  const created: string[] = [];
+  afterEach(async () => {
+    // Save scratch copies first: closing a dirty notebook would wait on a "save?" dialog.
+    for (const e of vscode.window.visibleNotebookEditors) if (e.notebook.isDirty) await e.notebook.save();
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+  after(() => {
+    for (const f of created) fs.rmSync(f, { force: true });
+  });
+
+  it('runs every cell against PostgreSQL in one session and saves the migration log', async () => {
+    const a = await api();
+    const { doc, file } = await openExec('session.runbook');
+    created.push(file);
+    await vscode.commands.executeCommand('runbook.selectConnection', { connection: 'host-test' });
+    a.prompts.answerNext(['Window confirmed', 'Backup verified']);
+    await runAll(doc);
+    const cells = codeCells(doc);
+    await waitFor(() => cells.every((c) => c.executionSummary?.success !== undefined), 'every cell to finish');
+    for (const c of cells) assert.strictEqual(c.executionSummary?.success, true, `cell ${c.index} succeeded: ${JSON.stringify(payloadOf(c)?.record)}`);
+    const orders = cells.map((c) => c.executionSummary?.executionOrder ?? 0);
+    assert.deepStrictEqual([...orders].sort((x, y) => x - y), orders, 'execution order follows the cells');
+
+    // The checklist was confirmed through the multi-select and ticked in the cell.
+    assert.deepStrictEqual(a.prompts.shown.filter((p) => p.kind === 'quickPick').pop()?.options, ['Window confirmed', 'Backup verified']);
+    assert.match(cells[0].document.getText(), /^- \[x\] Window confirmed\n- \[x\] Backup verified$/);
+
+    // BEGIN in one cell, COMMIT in the next: same session, and the transaction state is recorded.
+    const begin = payloadOf(byName(doc, 'begin-insert'))!;
+    assert.deepStrictEqual(begin.record.statements?.map((s) => [s.tag, s.tx]), [['BEGIN', 'in transaction'], ['INSERT 0 2', 'in transaction']]);
+    const select = payloadOf(byName(doc, 'commit-select'))!;
+    assert.deepStrictEqual(select.record.statements?.map((s) => s.tag), ['COMMIT', 'SELECT 2']);
+    // NULL and the empty string stay distinct in what the renderer gets.
+    assert.deepStrictEqual(select.results?.[0].rows, [['1', null], ['2', '']]);
+    const shell = payloadOf(byName(doc, 'psql-count'))!;
+    assert.strictEqual(shell.body, 'rows: 2', 'psql in a shell cell reaches the same database');
+
+    assert.ok(await doc.save());
+    const saved = parseRunbook(fs.readFileSync(file));
+    assert.deepStrictEqual(saved.problems, []);
+    const savedCode = saved.cells.filter((c) => c.kind !== 'markdown');
+    assert.deepStrictEqual(savedCode.map((c) => c.outputs.map((o) => o.record.status)), [['ok'], ['ok'], ['ok'], ['ok'], ['ok']]);
+    const rec = savedCode[3].outputs[0].record;
+    assert.strictEqual(rec.connection, 'host-test');
+    assert.strictEqual(rec.environment, 'development');
+    assert.ok(rec.by && rec.started && typeof rec.ms === 'number' && rec.server, 'record has operator, start, duration and server');
+    assert.match(savedCode[3].outputs[0].body ?? '', /^COMMIT\n\n id \| note \n----\+------\n  1 \| \n  2 \| \n\(2 rows\)$/);
+    assert.match(saved.cells[1].source, /\[x\] Window confirmed/);
+    const items = savedCode[0].outputs[0].record.items as { text: string; by: string; at: string }[];
+    assert.deepStrictEqual(items.map((i) => i.text), ['Window confirmed', 'Backup verified']);
+    if (process.env.PGPASSWORD) assert.ok(!fs.readFileSync(file, 'utf8').includes(process.env.PGPASSWORD), 'no password in the file');
+  });
+
+  it('shows the transaction state of the session in the status bar', async () => {
+    const a = await api();
+    const { doc, file } = await openExec('session.runbook');
+    created.push(file);
+    await vscode.commands.executeCommand('runbook.selectConnection', { connection: 'host-test' });
+    await runCells(doc, byName(doc, 'create').index, byName(doc, 'begin-insert').index + 1);
+    await waitFor(() => a.sessions.txState(doc, 'host-test') === 'in transaction', 'the session to be in a transaction');
+    await a.statusBar.update();
+    assert.match(a.statusBar.text, /host-test · development · .*in transaction/);
+    a.prompts.answerNext('Roll Back and Close');
+    await vscode.commands.executeCommand('runbook.closeSession');
+    assert.strictEqual(a.sessions.txState(doc, 'host-test'), undefined, 'the session is closed');
+  });
+
+  it('stops Run All at the first failing cell', async () => {
+    const { doc, file } = await openExec('stops.runbook');
+    created.push(file);
+    await runAll(doc);
+    const [first, failing, third] = codeCells(doc);
+    await waitFor(() => failing.executionSummary?.success !== undefined, 'the failing cell to finish');
+    assert.strictEqual(first.executionSummary?.success, true);
+    assert.strictEqual(failing.executionSummary?.success, false);
+    assert.strictEqual(payloadOf(failing)?.record.error?.sqlstate, '42P01');
+    assert.strictEqual(third.outputs.length, 0, 'the cell after the failure did not run');
+    assert.strictEqual(third.executionSummary?.success, undefined);
+  });
+
+  it('stops Run All at a checklist left unconfirmed', async () => {
+    const a = await api();
+    const { doc, file } = await openExec('session.runbook');
+    created.push(file);
+    a.prompts.answerNext(['Window confirmed']);
+    await runAll(doc);
+    const cells = codeCells(doc);
+    await waitFor(() => cells[0].executionSummary?.success !== undefined, 'the checklist to finish');
+    assert.strictEqual(cells[0].executionSummary?.success, false);
+    assert.match(payloadOf(cells[0])?.record.error?.message ?? '', /not confirmed: Backup verified/);
+    assert.match(cells[0].document.getText(), /\[x\] Window confirmed\n- \[ \] Backup verified/);
+    assert.strictEqual(cells[1].outputs.length, 0, 'nothing after the checklist ran');
+  });
+
+  it('cancels a running pg_sleep on the server and keeps the session usable', async () => {
+    const { doc, file } = await openExec('cancel.runbook');
+    created.push(file);
+    const sleep = byName(doc, 'sleep');
+    const watcher = await observer();
+    try {
+      const started = Date.now();
+      const running = runCells(doc, sleep.index, sleep.index + 1);
+      await waitFor(async () => (await watcher.query("SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'")).rowCount === 1, 'pg_sleep to run on the server');
+      await vscode.commands.executeCommand('notebook.cell.cancelExecution', { ranges: [{ start: sleep.index, end: sleep.index + 1 }], document: doc.uri });
+      await running;
+      await waitFor(() => sleep.executionSummary?.success !== undefined, 'the cancelled cell to end');
+      assert.ok(Date.now() - started < 15_000, 'cancel did not wait for pg_sleep(30)');
+      const rec = payloadOf(sleep)!.record;
+      assert.strictEqual(rec.status, 'cancelled');
+      assert.strictEqual(rec.error?.sqlstate, '57014', 'query_canceled: cancelled on the server');
+      assert.strictEqual((await watcher.query("SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'")).rowCount, 0);
+      const after = byName(doc, 'after');
+      await runCells(doc, after.index, after.index + 1);
+      await waitFor(() => after.executionSummary?.success !== undefined, 'the next cell');
+      assert.strictEqual(after.executionSummary?.success, true, 'the same session runs the next cell');
+    } finally {
+      await watcher.end();
+    }
+    assert.ok(await doc.save());
+    const saved = parseRunbook(fs.readFileSync(file)).cells.filter((c) => c.kind === 'sql');
+    assert.strictEqual(saved[0].outputs[0].record.status, 'cancelled');
+    assert.strictEqual(saved[1].outputs[0].record.status, 'ok');
+  });
+
+  it('kills a cancelled shell cell and records the signal', async () => {
+    const { doc, file } = await openExec('cancel.runbook');
+    created.push(file);
+    const shell = byName(doc, 'sleep-shell');
+    const running = runCells(doc, shell.index, shell.index + 1);
+    await new Promise((r) => setTimeout(r, 800));
+    const t0 = Date.now();
+    await vscode.commands.executeCommand('notebook.cell.cancelExecution', { ranges: [{ start: shell.index, end: shell.index + 1 }], document: doc.uri });
+    await running;
+    await waitFor(() => shell.executionSummary?.success !== undefined, 'the shell cell to end');
+    assert.ok(Date.now() - t0 < 10_000);
+    const rec = payloadOf(shell)!.record;
+    assert.strictEqual(rec.status, 'cancelled');
+    assert.ok(rec.signal, `a signal ended the process group: ${JSON.stringify(rec)}`);
+  });
+
+  it('asks for the production connection name before the first change, once per session', async () => {
+    const a = await api();
+    const { doc, file } = await openExec('production.runbook');
+    created.push(file);
+    await vscode.commands.executeCommand('runbook.selectConnection', { connection: 'host-prod' });
+    await a.statusBar.update();
+    assert.match(a.statusBar.text, /PRODUCTION · host-prod/);
+    assert.strictEqual(a.statusBar.background, 'statusBarItem.errorBackground');
+
+    const asked = (): number => a.prompts.shown.filter((p) => p.kind === 'inputBox' && p.title.includes('host-prod')).length;
+    const before = asked();
+    a.prompts.answerNext('host-pro'); // a typo: refused
+    await runAll(doc);
+    const [read, change, again] = codeCells(doc);
+    await waitFor(() => change.executionSummary?.success !== undefined, 'the guarded cell');
+    assert.strictEqual(read.executionSummary?.success, true, 'a read-only cell runs without asking');
+    assert.strictEqual(change.executionSummary?.success, false);
+    assert.strictEqual(payloadOf(change)?.record.status, 'skipped');
+    assert.strictEqual(again.outputs.length, 0);
+    assert.strictEqual(asked(), before + 1);
+
+    a.prompts.answerNext('host-prod');
+    await runCells(doc, change.index, doc.cellCount);
+    await waitFor(() => again.executionSummary?.success !== undefined, 'the last cell');
+    assert.strictEqual(change.executionSummary?.success, true);
+    assert.strictEqual(again.executionSummary?.success, true);
+    assert.strictEqual(asked(), before + 2, 'the second change in the same session did not ask again');
+    assert.strictEqual(payloadOf(again)?.record.environment, 'production');
+    await vscode.commands.executeCommand('runbook.closeSession');
+  });
+});
