@@ -32,3 +32,18 @@ export function returnsRows(node: Node): boolean {
       return false;
   }
 }
+
+/**
+ * True for `COPY … FROM STDIN`: it waits for data the client sends (psql's inline data or `\copy`), and
+ * a SQL cell has none to send.
+ */
+export function isCopyFromStdin(node: Node): boolean {
+  const copy = (node as { CopyStmt?: { is_from?: boolean; filename?: string; is_program?: boolean } }).CopyStmt;
+  return copy?.is_from === true && copy.filename === undefined && copy.is_program !== true;
+}
+
+/** True for `COPY … TO STDOUT`, whose data comes back as CopyData messages rather than rows. */
+export function isCopyToStdout(node: Node): boolean {
+  const copy = (node as { CopyStmt?: { is_from?: boolean; filename?: string; is_program?: boolean } }).CopyStmt;
+  return copy !== undefined && copy.is_from !== true && copy.filename === undefined && copy.is_program !== true;
+}

@@ -6,7 +6,7 @@ import type { ErrorRecord, StatementRecord, TransactionState } from '../format/m
 import { initSqlParser, lineOfOffset, splitStatementsSync, statementPositionToOffset, SqlStatement } from '../sql/split';
 import { cancelWithSecondConnection, sendCancelRequest } from './postgres-cancel';
 import { formatNotice, formatServerError, positionExcerpt, ServerMessageFields } from './postgres-messages';
-import { returnsRows } from './postgres-statement';
+import { isCopyFromStdin, isCopyToStdout, returnsRows } from './postgres-statement';
 import { formatTable, ResultColumn, ResultRow } from './result-table';
 
 /** Session settings applied once at connect. */
@@ -45,6 +45,11 @@ export interface ExecuteOptions {
   lockTimeout?: string | number;
   /** `statement_timeout` for this cell only (restored afterwards): interval text or ms. */
   statementTimeout?: string | number;
+  /**
+   * The cell already split by `splitStatements(sql)` (e.g. for the safety analysis), so it is not
+   * parsed twice. Must come from this same `sql`.
+   */
+  statements?: SqlStatement[];
 }
 
 /** One executed statement: its record, its human-readable body and the rows kept. */
@@ -81,6 +86,25 @@ const PROGRESS_INTERVAL_MS = 100;
 // Rows stay text exactly as the server sent them: no type parsing, so the output is what psql shows.
 const TEXT_TYPES = { getTypeParser: () => (value: string) => value };
 
+/** COPY TO STDOUT data of the running statement: the first `max` lines kept, all counted. */
+interface CopyCapture {
+  lines: string[];
+  counted: number;
+  max: number;
+  /** Text after the last line break so far. */
+  partial: string;
+}
+
+/** A statement refused before it was sent, with advice for the operator. */
+class NotSentError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
 const TX_STATES: Record<string, TransactionState> = { I: 'idle', T: 'in transaction', E: 'failed' };
 
 // SQLSTATE class 57P (operator intervention: admin shutdown, crash shutdown…) and 08 (connection
@@ -111,9 +135,12 @@ export class PostgresSession {
 
   private queue: Promise<unknown> = Promise.resolve();
   private notices: ServerMessageFields[] = [];
+  private notifications: string[] = [];
   private tag: string | undefined;
   private fields: FieldDef[] | undefined;
   private pendingRestore: { lockTimeout?: string; statementTimeout?: string } | undefined;
+  /** Lines of COPY TO STDOUT data kept (the first `max`) and counted, while such a statement runs. */
+  private copyOut: CopyCapture | undefined;
 
   private constructor(
     private readonly client: Client,
@@ -210,7 +237,7 @@ export class PostgresSession {
       const message = `connection lost: ${this.closedReason ?? 'the session is closed'}`;
       return finish('error', { message }, `${message}\nNothing was run. Reconnect to continue.`);
     }
-    const split = splitStatementsSync(sql);
+    const split = options.statements ? { ok: true as const, statements: options.statements } : splitStatementsSync(sql);
     if (!split.ok) {
       const e = split.error;
       const excerpt = e.position === undefined ? [] : positionExcerpt(sql, e.position);
@@ -266,6 +293,7 @@ export class PostgresSession {
     ctx: { maxRows: number; fetchSize: number; signal?: AbortSignal; live: { rows: number } },
   ): Promise<{ result: StatementResult; error?: ErrorRecord; stoppedEarly?: boolean }> {
     this.notices = [];
+    this.notifications = [];
     this.tag = undefined;
     this.fields = undefined;
     const t0 = performance.now();
@@ -274,8 +302,16 @@ export class PostgresSession {
     let failure: unknown;
     let stoppedEarly = false;
     const viaCursor = returnsRows(statement.stmt);
+    const copyOut: CopyCapture | undefined = isCopyToStdout(statement.stmt) ? { lines: [], counted: 0, max: ctx.maxRows, partial: '' } : undefined;
+    this.copyOut = copyOut;
     try {
-      if (viaCursor) {
+      if (isCopyFromStdin(statement.stmt)) {
+        // Not sent: the server would wait for data we do not have, and fail an open transaction.
+        throw new NotSentError(
+          'COPY … FROM STDIN is not supported in a SQL cell: there is no data to send with it',
+          "Load the data with psql in a shell cell (\\copy … FROM 'file'), or COPY FROM a file on the database server.",
+        );
+      } else if (viaCursor) {
         const cursor = this.client.query(new Cursor<ResultRow>(statement.text, undefined, { rowMode: 'array', types: TEXT_TYPES }));
         kept = [];
         for (;;) {
@@ -303,6 +339,8 @@ export class PostgresSession {
       failure = e;
       // pg reports an ErrorResponse before the ReadyForQuery that carries the transaction state.
       await this.waitReady();
+    } finally {
+      this.copyOut = undefined;
     }
     const ms = Math.round(performance.now() - t0);
     this.txState = this.readTxState();
@@ -323,12 +361,20 @@ export class PostgresSession {
     if (this.notices.length > 0) record.notices = this.notices.map((n) => `${n.severity ?? 'NOTICE'}: ${n.message ?? ''}`);
     record.tx = this.txState;
 
-    const parts = this.notices.map(formatNotice);
+    const parts = [...this.notices.map(formatNotice), ...this.notifications];
     // Set by the RowDescription listener while the statement ran (TypeScript cannot see that).
     const fields = this.fields as FieldDef[] | undefined;
     const columns = fields?.map((f) => ({ name: f.name, typeOid: f.dataTypeID }));
     if (columns && kept) parts.push(formatTable(columns, kept, { totalRows: rows ?? counted }));
-    if (tag && (!columns || /^(INSERT|UPDATE|DELETE|MERGE) /.test(tag))) parts.push(tag);
+    if (copyOut && failure === undefined) {
+      // psql prints COPY TO STDOUT data as it comes, without the command tag. (Filled by the CopyData listener.)
+      const c = copyOut as CopyCapture;
+      if (c.partial !== '' && c.lines.length < c.max) c.lines.push(c.partial);
+      record.kept = c.lines.length;
+      const more = c.counted + (c.partial !== '' ? 1 : 0) - c.lines.length;
+      parts.push(c.lines.join('\n'));
+      if (more > 0) parts.push(`(… ${more.toLocaleString('en-US')} more lines not kept)`);
+    } else if (tag && (!columns || /^(INSERT|UPDATE|DELETE|MERGE) /.test(tag))) parts.push(tag);
     let error: ErrorRecord | undefined;
     if (failure !== undefined) {
       error = this.errorRecord(failure, cell, statement, parts);
@@ -350,8 +396,8 @@ export class PostgresSession {
     const sqlstate = typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : undefined;
     const lost =
       this.closed ||
-      sqlstate === undefined ||
-      CONNECTION_LOST.test(sqlstate) ||
+      (sqlstate === undefined && !(failure instanceof NotSentError)) ||
+      CONNECTION_LOST.test(sqlstate ?? '') ||
       e.severity === 'FATAL' ||
       e.severity === 'PANIC';
     const error: ErrorRecord = { message: e.message ?? String(failure), line: statement.line };
@@ -417,6 +463,22 @@ export class PostgresSession {
     });
     con.on('rowDescription', (msg: { fields: FieldDef[] }) => {
       this.fields = msg.fields;
+    });
+    con.on('copyData', (msg: { chunk: Buffer }) => {
+      const c = this.copyOut;
+      if (!c) return;
+      // Text and CSV COPY data: one CopyData message per row as the server sends it (binary is shown raw).
+      const lines = (c.partial + msg.chunk.toString('utf8')).split('\n');
+      c.partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (c.lines.length < c.max) c.lines.push(line);
+        c.counted++;
+      }
+    });
+    // LISTEN/NOTIFY on this session: shown in the body the way psql reports them.
+    this.client.on('notification', (n) => {
+      const payload = n.payload ? ` with payload "${n.payload}"` : '';
+      this.notifications.push(`Asynchronous notification "${n.channel}"${payload} received from server process with PID ${n.processId}.`);
     });
     this.client.on('notice', (n) => {
       this.notices.push(n);

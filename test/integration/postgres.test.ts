@@ -192,6 +192,28 @@ describe('PostgreSQL engine', function () {
     assert.ok(r.body.endsWith('(… 23 more rows not kept)\n(25 rows)\nINSERT 0 25'), r.body);
   });
 
+  it('shows COPY TO STDOUT data like psql, keeping the first lines', async () => {
+    const r = await session.executeCell("COPY (SELECT g, 'x' FROM generate_series(1, 5) g) TO STDOUT WITH (FORMAT csv, HEADER);", { maxRows: 3 });
+    assert.equal(r.status, 'ok');
+    assert.deepEqual({ tag: r.statements[0].tag, rows: r.statements[0].rows, kept: r.statements[0].kept }, { tag: 'COPY 5', rows: 5, kept: 3 });
+    assert.equal(r.body, 'g,?column?\n1,x\n2,x\n(… 3 more lines not kept)');
+  });
+
+  it('refuses COPY FROM STDIN without sending it, so an open transaction stays usable', async () => {
+    const r = await session.executeCell('BEGIN;\nCREATE TEMP TABLE loaded (id int);\nCOPY loaded FROM STDIN;');
+    assert.equal(r.status, 'error');
+    assert.match(r.error?.message ?? '', /COPY … FROM STDIN is not supported in a SQL cell/);
+    assert.match(r.error?.hint ?? '', /\\copy/);
+    assert.equal(session.txState, 'in transaction');
+    assert.equal((await session.executeCell('ROLLBACK;')).status, 'ok');
+  });
+
+  it('shows notifications received by a LISTENing session', async () => {
+    const r = await session.executeCell("LISTEN deploys;\nNOTIFY deploys, 'step 3 done';\nUNLISTEN deploys;");
+    assert.equal(r.status, 'ok');
+    assert.match(r.results[1].body, new RegExp(`^Asynchronous notification "deploys" with payload "step 3 done" received from server process with PID ${session.pid}\\.\nNOTIFY$`));
+  });
+
   it('fails with SQLSTATE 55P03 when lock_timeout expires behind another session', async () => {
     await other.query('BEGIN');
     await other.query('LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE');
