@@ -1,6 +1,8 @@
-// Splits a SQL cell into statements with their positions, using PostgreSQL's own parser (libpg-query).
+// Splits a SQL cell into statements for the linter: split.ts (the runner's splitter) when the cell parses, else
+// statement by statement at top-level semicolons so one syntax error costs only its own statement.
 
-import { loadModule, parseSync, scanSync, type Node } from 'libpg-query';
+import { parseSync, scanSync, type Node } from 'libpg-query';
+import { initSqlParser, splitStatementsSync } from './split';
 
 /** One statement of a cell. Offsets are UTF-16 indexes into the cell text (not libpg-query's bytes). */
 export interface CellStatement {
@@ -20,12 +22,9 @@ export interface CellStatement {
   parseError?: string;
 }
 
-let loaded: Promise<void> | undefined;
-
-/** Loads libpg-query's WASM module once; call before {@link splitCell}. */
+/** Loads libpg-query's WASM module once (split.ts's loader); call before {@link splitCell}. */
 export function loadParser(): Promise<void> {
-  loaded ??= loadModule();
-  return loaded;
+  return initSqlParser();
 }
 
 /** Maps libpg-query's UTF-8 byte offsets to UTF-16 offsets of `text`. */
@@ -94,29 +93,16 @@ function makeStatement(text: string, starts: number[], from: number, to: number,
 }
 
 /**
- * Splits a cell into statements with the real PostgreSQL grammar. When the whole cell does not parse,
- * it is split at top-level `;` tokens (from the scanner, so `;` inside strings, dollar quotes and
- * comments is left alone) and each piece is parsed alone: a syntax error then costs only its own
- * statement. Never throws; {@link loadParser} must have resolved.
+ * Splits a cell into statements with the real PostgreSQL grammar: the same statements, offsets and lines as
+ * the runner sends (split.ts). When the whole cell does not parse, it is split at top-level `;` tokens (from
+ * the scanner, so `;` inside strings, dollar quotes and comments is left alone) and each piece is parsed
+ * alone: a syntax error then costs only its own statement. Never throws; {@link loadParser} must have resolved.
  */
 export function splitCell(text: string): CellStatement[] {
-  const starts = lineStarts(text);
   if (skipBlanks(text, 0, text.length) >= text.length) return [];
-  const toChar = byteToCharMapper(text);
-  try {
-    const result = parseSync(text);
-    const out: CellStatement[] = [];
-    for (const raw of result.stmts ?? []) {
-      const from = toChar(raw.stmt_location ?? 0);
-      // stmt_len 0 means "to the end of the string" (libpg_query's convention for the last statement).
-      const to = raw.stmt_len ? toChar((raw.stmt_location ?? 0) + raw.stmt_len) : text.length;
-      const s = makeStatement(text, starts, from, to, raw.stmt);
-      if (s) out.push(s);
-    }
-    return out;
-  } catch (err) {
-    return splitByScanner(text, starts, toChar, err instanceof Error ? err.message : String(err));
-  }
+  const r = splitStatementsSync(text);
+  if (r.ok) return r.statements.map((s) => ({ text: s.text, start: s.start, end: s.end, line: s.line, endLine: s.endLine, stmt: s.stmt }));
+  return splitByScanner(text, lineStarts(text), byteToCharMapper(text), r.error.message);
 }
 
 function splitByScanner(text: string, starts: number[], toChar: (b: number) => number, wholeError: string): CellStatement[] {

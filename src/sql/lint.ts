@@ -93,7 +93,7 @@ export async function lintFiles(paths: string[], ctx: LintContext = {}): Promise
     try {
       bytes = readFileSync(p);
     } catch (err) {
-      throw new Error(`cannot read ${p}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new Error(`cannot read ${p}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     if (extname(p).toLowerCase() === '.sql') return { file: p, sqlPath: resolve(p), cells: [{ kind: 'sql', source: bytes.toString('utf8'), options: {}, fileLine: 1 }] };
     return { file: p, cells: lintCellsOf(parseRunbook(bytes, { skipOptionChecks: true })) };
@@ -266,4 +266,12 @@ async function addTableSizes(client: Client, findings: Finding[]): Promise<void>
     f.table = s;
     f.message = `${f.message} (${describeSize(s)}.)`;
   }
+}
+
+/**
+ * The findings that stop a cell on a production connection: error-level and not acknowledged by the cell's
+ * `ack` option. The runner refuses to run the cell while this is not empty (docs/safety.md, "Acknowledging").
+ */
+export function unacknowledgedErrors(findings: Finding[], cell?: number): Finding[] {
+  return findings.filter((f) => f.severity === 'error' && !f.acknowledged && (cell === undefined || f.cell === cell));
 }
