@@ -138,7 +138,8 @@ export class PostgresSession {
   private notifications: string[] = [];
   private tag: string | undefined;
   private fields: FieldDef[] | undefined;
-  private pendingRestore: { lockTimeout?: string; statementTimeout?: string } | undefined;
+  /** Set while a cell's timeout override may still be in effect on the server. */
+  private timeoutsOverridden = false;
   /** Lines of COPY TO STDOUT data kept (the first `max`) and counted, while such a statement runs. */
   private copyOut: CopyCapture | undefined;
 
@@ -260,7 +261,13 @@ export class PostgresSession {
     signal?.addEventListener('abort', onAbort);
 
     try {
-      effective = await this.applyCellTimeouts(options);
+      try {
+        effective = await this.applyCellTimeouts(options);
+      } catch (e) {
+        const error: ErrorRecord = { message: (e as Error).message };
+        if (e instanceof NotSentError) error.hint = e.hint;
+        return finish('error', error, formatServerError({ message: error.message, hint: error.hint }));
+      }
       for (let i = 0; i < split.statements.length; i++) {
         const statement = split.statements[i];
         if (signal?.aborted) {
@@ -283,7 +290,7 @@ export class PostgresSession {
       // The next statement must not start before the server has taken the cancel request: it could be
       // the one cancelled otherwise.
       if (cancelling) await cancelling;
-      await this.restoreCellTimeouts();
+      await this.restoreCellTimeouts().catch(() => undefined);
     }
   }
 
@@ -426,29 +433,48 @@ export class PostgresSession {
     return error;
   }
 
+  /**
+   * Sets the cell's own `lock_timeout`/`statement_timeout`, if it has any, after putting back the
+   * session's after an earlier override. Values are checked here first: a bad one sent to the server
+   * inside an open transaction would abort that transaction.
+   *
+   * @throws NotSentError for a value PostgreSQL would not take as a time setting.
+   */
   private async applyCellTimeouts(options: ExecuteOptions): Promise<{ lockTimeout?: string; statementTimeout?: string }> {
-    if (this.pendingRestore && this.txState !== 'failed') await this.restoreCellTimeouts();
+    await this.restoreCellTimeouts();
     if (options.lockTimeout === undefined && options.statementTimeout === undefined) return {};
-    if (this.txState === 'failed') return {}; // SET would fail in an aborted transaction; the cell's own statements will say so
+    for (const [name, value] of [
+      ['lock_timeout', options.lockTimeout],
+      ['statement_timeout', options.statementTimeout],
+    ] as const) {
+      if (value !== undefined && !isTimeSetting(value)) {
+        throw new NotSentError(`invalid ${name} for this cell: ${JSON.stringify(value)}`, "Give a number of ms, or a number with a unit: '500ms', '5s', '2min', '1h'.");
+      }
+    }
+    if (this.txState === 'failed') return {}; // set_config would fail in an aborted transaction; the cell's statements will say so
     const r = await this.client.query<{ lock_timeout: string; statement_timeout: string }>(
       'SELECT set_config($1, coalesce($2, current_setting($1)), false) AS lock_timeout, set_config($3, coalesce($4, current_setting($3)), false) AS statement_timeout',
       ['lock_timeout', optionalText(options.lockTimeout), 'statement_timeout', optionalText(options.statementTimeout)],
     );
-    this.pendingRestore = { lockTimeout: this.timeouts.lockTimeout, statementTimeout: this.timeouts.statementTimeout };
+    this.timeoutsOverridden = true;
     return { lockTimeout: r.rows[0].lock_timeout, statementTimeout: r.rows[0].statement_timeout };
   }
 
-  /** Puts the session's timeouts back after a cell that overrode them (later, if its transaction failed). */
+  /**
+   * Puts the session's timeouts back after a cell that overrode them. A `set_config` made inside a
+   * transaction is undone by its ROLLBACK, so the override counts as undone only once restored while
+   * idle; until then it is restored again before and after every cell (not at all while the
+   * transaction has failed, where set_config cannot run).
+   */
   private async restoreCellTimeouts(): Promise<void> {
-    const restore = this.pendingRestore;
-    if (!restore || this.closed || this.readTxState() === 'failed') return;
-    this.pendingRestore = undefined;
-    await this.client
-      .query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)", [
-        restore.lockTimeout ?? '0',
-        restore.statementTimeout ?? '0',
-      ])
-      .catch(() => undefined);
+    if (!this.timeoutsOverridden || this.closed) return;
+    const tx = this.readTxState();
+    if (tx === 'failed') return;
+    await this.client.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)", [
+      this.timeouts.lockTimeout ?? '0',
+      this.timeouts.statementTimeout ?? '0',
+    ]);
+    if (tx === 'idle') this.timeoutsOverridden = false;
   }
 
   private listen(): void {
@@ -518,6 +544,13 @@ export class PostgresSession {
 export function rowsFromTag(tag: string | undefined): number | undefined {
   const m = tag && /^(SELECT|INSERT \d+|UPDATE|DELETE|MERGE|COPY|FETCH|MOVE) (\d+)$/.exec(tag);
   return m ? Number(m[2]) : undefined;
+}
+
+/** Whether PostgreSQL takes `v` as a time setting: ms as a number, or a number with a unit (`500ms`, `5s`, `2min`). */
+function isTimeSetting(v: string | number): boolean {
+  if (typeof v === 'number') return Number.isFinite(v) && v >= 0;
+  // Units of time settings: PostgreSQL docs, 20.1.1 "Parameter Names and Values".
+  return /^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$/.test(v);
 }
 
 function optionalText(v: string | number | undefined): string | null {

@@ -230,6 +230,26 @@ describe('PostgreSQL engine', function () {
     assert.deepEqual(show.results[0].rows, [['2s']], 'the cell override is restored after the cell');
   });
 
+  it('restores the session lock_timeout after a cell override, also when a transaction rolls back', async () => {
+    const begin = await session.executeCell('BEGIN;', { lockTimeout: '100ms' });
+    assert.equal(begin.timeouts.lockTimeout, '100ms');
+    const inside = await session.executeCell('SHOW lock_timeout;');
+    assert.deepEqual(inside.results[0].rows, [['2s']]);
+    await session.executeCell('ROLLBACK;');
+    const after = await session.executeCell('SHOW lock_timeout;');
+    assert.deepEqual(after.results[0].rows, [['2s']]);
+  });
+
+  it('refuses a bad timeout value before sending anything, so an open transaction survives', async () => {
+    await session.executeCell('BEGIN;');
+    const r = await session.executeCell('SELECT 1;', { statementTimeout: 'soon' });
+    assert.equal(r.status, 'error');
+    assert.deepEqual(r.statements, []);
+    assert.match(r.error?.message ?? '', /invalid statement_timeout for this cell: "soon"/);
+    assert.equal(session.txState, 'in transaction');
+    await session.executeCell('ROLLBACK;');
+  });
+
   it('fails a cell with a syntax error before running any of it', async () => {
     const r = await session.executeCell('CREATE TEMP TABLE never_made (id int);\nSELEC 1;');
     assert.equal(r.status, 'error');
