@@ -178,8 +178,10 @@ class PgliteSandbox implements Sandbox {
     const child = this.child;
     if (!child) return;
     this.expectExit = true;
+    // An in-memory database has nothing to flush, and a child busy with a statement would read a
+    // 'stop' message only when the statement ends: kill it. A data directory is closed cleanly.
     const stopMessage: SandboxParentMessage = { type: 'stop' };
-    if (child.connected) child.send(stopMessage);
+    if (this.dir !== undefined && child.connected) child.send(stopMessage);
     else child.kill('SIGKILL');
     const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
     await exited(child);

@@ -210,6 +210,19 @@ describe('PGlite sandbox process lifetime', function () {
     await sandbox.stop();
   });
 
+  it('stops at once while a statement is still computing', async () => {
+    const sandbox = await startSandbox();
+    const client = new Client(sandbox.clientConfig());
+    client.on('error', () => undefined);
+    await client.connect();
+    const abandoned = assert.rejects(client.query('select count(*) from generate_series(1, 200000000)'));
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    await sandbox.stop();
+    assert.ok(Date.now() - t0 < 2000, `stop took ${Date.now() - t0} ms`);
+    await abandoned;
+  });
+
   it('ends the child when its parent process is killed', async () => {
     const modulePath = path.join(__dirname, '..', '..', 'src', 'engines', 'sandbox.js');
     const script = `require(${JSON.stringify(modulePath)}).startSandbox().then((s) => { console.log(JSON.stringify({ pid: s.pid })); setInterval(() => {}, 1000); });`;
