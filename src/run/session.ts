@@ -230,9 +230,9 @@ export class RunSession {
           onProgress: (p) => options.onProgress?.({ elapsedMs: p.elapsedMs, rows: p.rows, statement: p.statementIndex }),
         });
       if (autocommitOff && session.txState === 'idle') {
-        const begin = await exec('BEGIN');
+        const begin = implicit(await exec('BEGIN'));
         result = await exec(cell.source);
-        const end = await exec(result.status === 'ok' ? 'COMMIT' : 'ROLLBACK');
+        const end = implicit(await exec(result.status === 'ok' ? 'COMMIT' : 'ROLLBACK'));
         result = mergeResults([begin, result, end], result.status, result.error);
       } else {
         result = await exec(cell.source);
@@ -255,6 +255,8 @@ export class RunSession {
     const settings: Record<string, string> = {};
     if (result.timeouts.lockTimeout !== undefined) settings.lock_timeout = result.timeouts.lockTimeout;
     if (result.timeouts.statementTimeout !== undefined) settings.statement_timeout = result.timeouts.statementTimeout;
+    // PGlite accepts the settings but never fires them (docs/sandbox.md): say so where they are recorded.
+    if (sandbox && !sandbox.supportsTimeouts) settings.enforced = `no (${sandbox.engine} sandbox)`;
     if (Object.keys(settings).length) record.settings = settings;
     record.statements = result.statements;
     if (result.error) record.error = result.error;
@@ -331,6 +333,15 @@ export class RunSession {
     await this.pgpass?.dispose().catch(() => undefined);
     await this.target.sandbox?.stop().catch(() => undefined);
   }
+}
+
+/** Marks the BEGIN/COMMIT the runner added for `autocommit: false` as not written in the cell. */
+function implicit(r: CellResult): CellResult {
+  for (const st of r.statements) {
+    delete st.line;
+    st.implicit = true;
+  }
+  return r;
 }
 
 function mergeResults(parts: CellResult[], status: CellResult['status'], error: CellResult['error']): CellResult {
