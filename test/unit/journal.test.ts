@@ -1,0 +1,74 @@
+// Durable records: the journal, atomic checkpoints and recovery after a crash.
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseRunbook } from '../../src/format';
+import { RunbookStore, journalPath, readJournal } from '../../src/run/journal';
+
+describe('durable records (journal + checkpoints)', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-journal-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const text = '# T\n\n```sql\nselect 1;\n```\n\n```sql\nselect 2;\n```\n';
+
+  it('appends each recorded cell to the journal before any checkpoint', () => {
+    const file = path.join(dir, 'a.runbook');
+    fs.writeFileSync(file, text);
+    const { store } = RunbookStore.open(file, { checkpointMs: 60_000 });
+    store.runbook.cells[1].outputs = [{ record: { status: 'ok' }, body: 'SELECT 1' }];
+    store.record(1);
+    assert.equal(fs.readFileSync(file, 'utf8'), text, 'the runbook is not rewritten yet');
+    assert.equal(readJournal(journalPath(file)).length, 1);
+    store.close();
+    assert.ok(!fs.existsSync(journalPath(file)));
+    assert.match(fs.readFileSync(file, 'utf8'), /runbook:output \{"status":"ok"\}/);
+  });
+
+  it('folds a journal left by a killed run into the file on the next open', () => {
+    const file = path.join(dir, 'b.runbook');
+    fs.writeFileSync(file, text);
+    const { store } = RunbookStore.open(file, { checkpointMs: 60_000 });
+    store.runbook.cells[1].outputs = [{ record: { status: 'ok', n: 1 } }];
+    store.record(1);
+    store.runbook.cells[2].outputs = [{ record: { status: 'ok', n: 2 } }];
+    store.record(2);
+    // No close(): the process "died". A torn last line is ignored.
+    fs.appendFileSync(journalPath(file), '{"v":1,"cell":2,"sig"');
+    const again = RunbookStore.open(file);
+    assert.equal(again.recovered, 2);
+    const rb = parseRunbook(fs.readFileSync(file));
+    assert.deepEqual(rb.cells.slice(1).map((c) => c.outputs[0]?.record.n), [1, 2]);
+    assert.ok(!fs.existsSync(journalPath(file)));
+    again.store.close();
+  });
+
+  it('puts a journal entry back on its cell even when cells moved', () => {
+    const file = path.join(dir, 'c.runbook');
+    fs.writeFileSync(file, text);
+    const { store } = RunbookStore.open(file, { checkpointMs: 60_000 });
+    store.runbook.cells[2].outputs = [{ record: { status: 'ok', moved: true } }];
+    store.record(2);
+    // Someone inserts a cell at the top before the journal is folded.
+    fs.writeFileSync(file, '```sql\nselect 0;\n```\n\n' + text);
+    RunbookStore.open(file).store.close();
+    const rb = parseRunbook(fs.readFileSync(file));
+    const cell = rb.cells.find((c) => c.source === 'select 2;')!;
+    assert.equal(cell.outputs[0].record.moved, true);
+  });
+
+  it('keeps the file mode and leaves no temporary file behind', () => {
+    const file = path.join(dir, 'd.runbook');
+    fs.writeFileSync(file, text, { mode: 0o640 });
+    fs.chmodSync(file, 0o640);
+    const { store } = RunbookStore.open(file);
+    store.runbook.cells[1].outputs = [{ record: { status: 'ok' } }];
+    store.record(1);
+    store.close();
+    assert.equal(fs.statSync(file).mode & 0o777, 0o640);
+    assert.deepEqual(fs.readdirSync(dir), ['d.runbook']);
+  });
+});
