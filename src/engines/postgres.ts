@@ -381,7 +381,12 @@ export class PostgresSession {
       const more = c.counted + (c.partial !== '' ? 1 : 0) - c.lines.length;
       parts.push(c.lines.join('\n'));
       if (more > 0) parts.push(`(… ${more.toLocaleString('en-US')} more lines not kept)`);
-    } else if (tag && (!columns || /^(INSERT|UPDATE|DELETE|MERGE) /.test(tag))) parts.push(tag);
+    } else if (tag && !columns) {
+      parts.push(tag);
+    } else if (tag && /^(INSERT|UPDATE|DELETE|MERGE) /.test(tag)) {
+      // psql prints the tag of a data-changing RETURNING statement after its rows, past a blank line.
+      parts.push(`\n${tag}`);
+    }
     let error: ErrorRecord | undefined;
     if (failure !== undefined) {
       error = this.errorRecord(failure, cell, statement, parts);

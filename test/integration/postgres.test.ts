@@ -92,6 +92,7 @@ describe('PostgreSQL engine', function () {
         '----',
         '  3',
         '(1 row)',
+        '',
         'DELETE 1',
       ].join('\n'),
     );
@@ -189,7 +190,7 @@ describe('PostgreSQL engine', function () {
       { tag: r.statements[1].tag, rows: r.statements[1].rows, kept: r.statements[1].kept },
       { tag: 'INSERT 0 25', rows: 25, kept: 2 },
     );
-    assert.ok(r.body.endsWith('(… 23 more rows not kept)\n(25 rows)\nINSERT 0 25'), r.body);
+    assert.ok(r.body.endsWith('(… 23 more rows not kept)\n(25 rows)\n\nINSERT 0 25'), r.body);
   });
 
   it('shows COPY TO STDOUT data like psql, keeping the first lines', async () => {
