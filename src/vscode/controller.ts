@@ -2,10 +2,10 @@
 import * as vscode from 'vscode';
 import type { Cell } from '../format/model';
 import type { ChecklistItem } from '../engines/checklist';
+import { isMutating, runnableCells, selectCells } from '../run/runner';
 import type { CellExecution } from '../run/session';
 import type { Connections } from './connections';
 import { CHECKLIST_LANGUAGE, fromNotebookDocument, RESULT_MIME, toCellOutput } from './notebookData';
-import { sqlCellMutates } from './mutates';
 import { confirmProduction } from './productionGuard';
 import type { Prompts } from './prompts';
 import { NOTEBOOK_TYPE } from './serializer';
@@ -88,8 +88,11 @@ export class RunbookController implements vscode.Disposable {
       void vscode.window.showErrorMessage('Runbook: cells do not run in a restricted workspace. Trust the workspace to run SQL and shell cells.');
       return;
     }
+    // Several cells at once (Run All, Run From Here) select cells as `runbook run` does: the rollback
+    // section is left out. A rollback cell run on its own runs.
+    const selected = cells.length > 1 ? new Set(selectCells(runnableCells(fromNotebookDocument(notebook).cells), {}).map((c) => c.index)) : undefined;
     for (const cell of cells) {
-      if (cell.kind !== vscode.NotebookCellKind.Code) continue;
+      if (cell.kind !== vscode.NotebookCellKind.Code || (selected && !selected.has(cell.index))) continue;
       const outcome = await this.runCell(notebook, cell);
       if (outcome !== 'ok') break;
     }
@@ -121,10 +124,21 @@ export class RunbookController implements vscode.Disposable {
     const { session, entry } = opened;
     if (exec.token.isCancellationRequested) return finish('stopped', message('cancelled', 'Cancelled before it started.'));
 
-    // Production guard: the first change in a session waits for the operator to type the connection's name.
+    // Production guards, as in `runbook run`: a cell that already succeeded there asks before running
+    // again; the first change in a session waits for the operator to type the connection's name.
+    if (session.target.environment === 'production' && model.kind !== 'checklist') {
+      const before = model.outputs.find((o) => o.record.status === 'ok' && o.record.environment === 'production' && o.record.connection === session.target.name);
+      if (before) {
+        const again = await this.prompts.ask(
+          `${cellLabel(cell, model)} already succeeded on production (${session.target.name}) at ${String(before.record.started)}. Run it again?`,
+          'Its earlier output is replaced by the new one in the migration log.',
+          'Run Again',
+        );
+        if (again !== 'Run Again') return finish('stopped', model.outputs.map((o) => toCellOutput(o)));
+      }
+    }
     if (session.target.environment === 'production' && !entry.productionConfirmed && model.kind !== 'checklist') {
-      const mutates = model.kind === 'shell' || (await sqlCellMutates(model.source));
-      if (mutates) {
+      if (await isMutating(model)) {
         const what = `${cellLabel(cell, model)} ${model.kind === 'shell' ? 'runs shell commands' : 'changes data or schema'}`;
         if (!(await confirmProduction(this.prompts, session.target.name, what))) {
           return finish('stopped', message('skipped', `Not run: the production connection "${session.target.name}" was not confirmed.`));

@@ -2,11 +2,10 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Client } from 'pg';
 import * as vscode from 'vscode';
 import { parseRunbook, type Output } from '../../src/format';
 import type { RunbookApi } from '../../src/vscode/extension';
-import { EXTENSION_ID, scratchCopy, waitFor, workspaceRoot } from './helpers';
+import { EXTENSION_ID, observer, scratchCopy, waitFor, workspaceRoot } from './helpers';
 
 const CONTROLLER_ID = 'runbook-notebooks.runner';
 const RESULT_MIME = 'application/vnd.runbook.result+json';
@@ -27,8 +26,11 @@ async function api(): Promise<RunbookApi> {
 async function openExec(name: string): Promise<{ doc: vscode.NotebookDocument; file: string }> {
   await api();
   const file = scratchCopy(path.join(workspaceRoot(), 'exec', name), 'run');
-  const doc = await vscode.workspace.openNotebookDocument(vscode.Uri.file(file));
-  await vscode.window.showNotebookDocument(doc);
+  // Opened as a user opens it (not with openNotebookDocument, whose reference keeps the document open
+  // for minutes after its editor closes), so closing the editor closes the document.
+  await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(file), 'runbook');
+  const doc = vscode.window.activeNotebookEditor?.notebook;
+  assert.ok(doc && doc.uri.fsPath === file, `${file} is open in the active notebook editor`);
   await vscode.commands.executeCommand('notebook.selectKernel', { id: CONTROLLER_ID, extension: EXTENSION_ID });
   return { doc, file };
 }
@@ -54,15 +56,6 @@ async function runCells(doc: vscode.NotebookDocument, start: number, end: number
 
 async function runAll(doc: vscode.NotebookDocument): Promise<void> {
   await vscode.commands.executeCommand('notebook.execute', doc.uri);
-}
-
-/** A second client on the test server, from the same profile data the extension uses (password from PGPASSWORD). */
-async function observer(): Promise<Client> {
-  const yaml = fs.readFileSync(path.join(workspaceRoot(), 'runbook.connections.yaml'), 'utf8');
-  const field = (k: string): string => JSON.parse(new RegExp(`host-test:[\\s\\S]*?${k}: (.*)`).exec(yaml)![1]);
-  const c = new Client({ host: field('host'), port: Number(field('port')), database: field('database'), user: field('user'), password: process.env.PGPASSWORD || undefined });
-  await c.connect();
-  return c;
 }
 
 describe('NotebookController', function () {
@@ -113,7 +106,7 @@ describe('NotebookController', function () {
     assert.strictEqual(rec.connection, 'host-test');
     assert.strictEqual(rec.environment, 'development');
     assert.ok(rec.by && rec.started && typeof rec.ms === 'number' && rec.server, 'record has operator, start, duration and server');
-    assert.match(savedCode[3].outputs[0].body ?? '', /^COMMIT\n\n id \| note \n----\+------\n  1 \| \n  2 \| \n\(2 rows\)$/);
+    assert.match(savedCode[3].outputs[0].body ?? '', /^COMMIT\n\n id \| note \n----\+------\n {2}1 \| \n {2}2 \| \n\(2 rows\)$/);
     assert.match(saved.cells[1].source, /\[x\] Window confirmed/);
     const items = savedCode[0].outputs[0].record.items as { text: string; by: string; at: string }[];
     assert.deepStrictEqual(items.map((i) => i.text), ['Window confirmed', 'Backup verified']);
@@ -235,6 +228,37 @@ describe('NotebookController', function () {
     assert.strictEqual(again.executionSummary?.success, true);
     assert.strictEqual(asked(), before + 2, 'the second change in the same session did not ask again');
     assert.strictEqual(payloadOf(again)?.record.environment, 'production');
+
+    // Running a cell again that already succeeded on production asks first; declining keeps its output.
+    const okBefore = payloadOf(again)?.record.started;
+    a.prompts.answerNext(undefined);
+    await runCells(doc, again.index, again.index + 1);
+    const rerunQuestion = a.prompts.shown[a.prompts.shown.length - 1];
+    assert.strictEqual(rerunQuestion.kind, 'message');
+    assert.match(rerunQuestion.title, /already succeeded on production \(host-prod\)/);
+    assert.strictEqual(payloadOf(again)?.record.started, okBefore, 'the earlier output is kept');
     await vscode.commands.executeCommand('runbook.closeSession');
+  });
+
+  it('asks whether to roll back when a notebook closes with an open transaction', async () => {
+    const a = await api();
+    const { doc, file } = await openExec('session.runbook');
+    created.push(file);
+    await runCells(doc, byName(doc, 'create').index, byName(doc, 'begin-insert').index + 1);
+    await waitFor(() => a.sessions.txState(doc, 'host-test') === 'in transaction', 'an open transaction');
+    const watcher = await observer();
+    try {
+      const idleInTx = async (): Promise<number> =>
+        (await watcher.query("SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE 'INSERT INTO host_orders%'")).rowCount ?? 0;
+      assert.strictEqual(await idleInTx(), 1);
+      a.prompts.answerNext('Roll Back');
+      assert.ok(await doc.save());
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      await waitFor(() => a.prompts.shown.some((p) => p.kind === 'message' && p.title.includes('was closed with an open transaction on host-test (in transaction)')), 'the roll back / keep question', 30_000);
+      await waitFor(async () => (await idleInTx()) === 0, 'the transaction to be rolled back');
+      assert.strictEqual((await watcher.query('SELECT count(*)::int AS n FROM host_orders')).rows[0].n, 0, 'the INSERT was rolled back');
+    } finally {
+      await watcher.end();
+    }
   });
 });

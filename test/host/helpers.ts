@@ -1,6 +1,7 @@
 // Helpers shared by the extension-host tests: workspace paths, opening notebooks, collecting disposables.
 import * as fs from 'fs';
 import * as path from 'path';
+import { Client } from 'pg';
 import * as vscode from 'vscode';
 
 /** The extension's id: `publisher.name` from package.json. */
@@ -60,4 +61,13 @@ export function diffWindow(a: Uint8Array, b: Uint8Array): { prefix: number; suff
   let suffix = 0;
   while (suffix < a.length - prefix && suffix < b.length - prefix && a[a.length - 1 - suffix] === b[b.length - 1 - suffix]) suffix++;
   return { prefix, suffix };
+}
+
+/** A second client on the test server, from the `host-test` profile test/host/run.mjs wrote (password from PGPASSWORD). */
+export async function observer(): Promise<Client> {
+  const yaml = fs.readFileSync(path.join(workspaceRoot(), 'runbook.connections.yaml'), 'utf8');
+  const field = (k: string): string => JSON.parse(new RegExp(`host-test:[\\s\\S]*?${k}: (.*)`).exec(yaml)![1]);
+  const c = new Client({ host: field('host'), port: Number(field('port')), database: field('database'), user: field('user'), password: process.env.PGPASSWORD || undefined });
+  await c.connect();
+  return c;
 }

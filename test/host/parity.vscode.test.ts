@@ -1,0 +1,66 @@
+// Extension-host test: a runbook run in VS Code and the same runbook run with `runbook run` give the same file, but for times, durations and operator.
+import * as assert from 'assert';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { RunbookApi } from '../../src/vscode/extension';
+import { EXTENSION_ID, observer, scratchCopy, waitFor, workspaceRoot } from './helpers';
+
+/** The file with the values that may differ between two runs blanked: start times, durations, operator, confirmation times. */
+function normalized(file: string): string {
+  return fs
+    .readFileSync(file, 'utf8')
+    .replace(/"(started|at)":"[^"]*"/g, '"$1":"…"')
+    .replace(/"ms":\d+(\.\d+)?/g, '"ms":0')
+    .replace(/"by":"[^"]*"/g, '"by":"…"');
+}
+
+describe('parity with runbook run', function () {
+  this.timeout(120_000);
+
+  it('writes the same migration log as the CLI, but for times, durations and operator', async () => {
+    const ext = vscode.extensions.getExtension<RunbookApi>(EXTENSION_ID)!;
+    const api = await ext.activate();
+    const source = path.join(workspaceRoot(), 'exec', 'parity.runbook');
+    const viaCli = scratchCopy(source, 'cli');
+    const viaVscode = scratchCopy(source, 'vscode');
+    // Both runs start from the same database state (the table absent), so their notices match too.
+    const dropTable = async (): Promise<void> => {
+      const c = await observer();
+      await c.query('DROP TABLE IF EXISTS parity_items').finally(() => c.end());
+    };
+    try {
+      await dropTable();
+      const cli = spawnSync('node', [path.join(ext.extensionPath, 'bin', 'runbook.js'), 'run', viaCli, '--confirm-checklists'], { encoding: 'utf8', env: process.env, timeout: 60_000 });
+      assert.strictEqual(cli.status, 1, `runbook run stops at the failing cell (exit 1):\n${cli.stdout}\n${cli.stderr}`);
+
+      await dropTable();
+      const doc = await vscode.workspace.openNotebookDocument(vscode.Uri.file(viaVscode));
+      await vscode.window.showNotebookDocument(doc);
+      await vscode.commands.executeCommand('notebook.selectKernel', { id: 'runbook-notebooks.runner', extension: EXTENSION_ID });
+      api.prompts.answerNext(['Window confirmed', 'Backup verified']);
+      await vscode.commands.executeCommand('notebook.execute', doc.uri);
+      const fails = doc.getCells().find((c) => (c.metadata.runbook as { options?: { name?: string } }).options?.name === 'fails')!;
+      await waitFor(() => fails.executionSummary?.success !== undefined, 'Run All to reach the failing cell');
+      assert.ok(await doc.save());
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+
+      const a = normalized(viaCli);
+      const b = normalized(viaVscode);
+      if (a !== b) {
+        const la = a.split('\n');
+        const lb = b.split('\n');
+        const i = la.findIndex((l, k) => l !== lb[k]);
+        assert.fail(`first difference at line ${i + 1}:\n  runbook run: ${la[i]}\n  VS Code:     ${lb[i]}`);
+      }
+      assert.match(a, /"status":"error".*"sqlstate":"22012"/, 'the failing cell is recorded');
+      assert.strictEqual((a.match(/runbook:output/g) ?? []).length, 6, 'checklist, setup, fill, read, shell, fails: the rollback cell and the unreached cell have no output');
+    } finally {
+      for (const f of [viaCli, viaVscode]) {
+        fs.rmSync(f, { force: true });
+        fs.rmSync(`${f}.journal`, { force: true });
+      }
+    }
+  });
+});
