@@ -184,6 +184,36 @@ export class PostgresSession {
     return session;
   }
 
+  /**
+   * Runs a tool's own read-only query on this session (catalog lookups such as a setting in force or
+   * a table's size, where no second connection is available), between cells, never recorded.
+   * Inside an open transaction it runs under a savepoint so that its failure cannot abort the
+   * operator's transaction; values come back as text.
+   *
+   * @throws Error when the transaction has failed (nothing can run until ROLLBACK), the session is
+   *   closed, or the query fails (the operator's transaction is left as it was).
+   */
+  inspect(text: string, values: unknown[] = []): Promise<Record<string, string | null>[]> {
+    const run = this.queue.then(async () => {
+      if (this.closed) throw new Error(`session closed: ${this.closedReason ?? ''}`);
+      const tx = this.readTxState();
+      if (tx === 'failed') throw new Error('the transaction has failed: nothing runs on this session until ROLLBACK');
+      const query = { text, values, types: TEXT_TYPES };
+      if (tx === 'idle') return (await this.client.query<Record<string, string | null>>(query)).rows;
+      await this.client.query('SAVEPOINT runbook_inspect');
+      try {
+        const r = await this.client.query<Record<string, string | null>>(query);
+        await this.client.query('RELEASE SAVEPOINT runbook_inspect');
+        return r.rows;
+      } catch (e) {
+        await this.client.query('ROLLBACK TO SAVEPOINT runbook_inspect; RELEASE SAVEPOINT runbook_inspect').catch(() => undefined);
+        throw e;
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   /** Ends the session (a transaction still open is rolled back by the server). */
   async close(): Promise<void> {
     if (!this.closed) {

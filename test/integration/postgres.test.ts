@@ -327,6 +327,17 @@ describe('PostgreSQL engine', function () {
     assert.deepEqual(b.results[0].rows, [['2']]);
   });
 
+  it('answers a tool query inside an open transaction without disturbing it, even when the query fails', async () => {
+    await session.executeCell("BEGIN;\nSET LOCAL lock_timeout = '250ms';\nCREATE TEMP TABLE inside (id int);");
+    const rows = await session.inspect("SELECT current_setting('lock_timeout') AS lock_timeout, to_regclass('pg_temp.inside') IS NOT NULL AS visible");
+    assert.deepEqual(rows, [{ lock_timeout: '250ms', visible: 't' }]);
+    await assert.rejects(session.inspect('SELECT 1 / 0'), /division by zero/);
+    assert.equal(session.txState, 'in transaction');
+    const still = await session.executeCell('SELECT count(*) FROM inside;');
+    assert.equal(still.status, 'ok');
+    assert.equal((await session.executeCell('ROLLBACK;')).statements[0].tx, 'idle');
+  });
+
   it('records "connection lost" when the server ends the session, and reports the session closed', async () => {
     const running = session.executeCell('SELECT pg_sleep(30);');
     await new Promise((r) => setTimeout(r, 200));
