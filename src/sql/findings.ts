@@ -32,8 +32,9 @@ export interface AnalyzedStatement {
   statementTimeoutInForce: boolean;
   /** Tables this statement locks that were created earlier in the runbook (nobody else can be using them). */
   newTables: string[];
-  /** `table.column` pairs with a validated `CHECK (column IS NOT NULL)` seen earlier in the runbook. */
-  provenNotNull: Set<string>;
+  /** `table.column` pairs with a validated `CHECK (column IS NOT NULL)` seen earlier in the runbook (filled only for
+   *  statements that SET NOT NULL). */
+  provenNotNull: ReadonlySet<string>;
 }
 
 /** Options of {@link analyzeRunbook}. */
@@ -59,6 +60,19 @@ export function timeoutOn(value: string | undefined): boolean {
   if (v === '' || v === 'default') return false;
   const m = /^(-?\d+(?:\.\d+)?)\s*[a-z]*$/.exec(v);
   return m ? Number(m[1]) > 0 : true;
+}
+
+const NO_COLUMNS: ReadonlySet<string> = new Set();
+
+// Facts depend only on the statement's parse tree and the server version; a statement object shared by identical
+// cells (lint.ts splits each distinct text once) is analyzed once.
+const factsCache = new WeakMap<CellStatement, { major: number; facts: StatementFacts }>();
+function factsOf(st: CellStatement, major: number): StatementFacts {
+  const hit = factsCache.get(st);
+  if (hit && hit.major === major) return hit.facts;
+  const facts = analyzeStatement(st.stmt, major);
+  factsCache.set(st, { major, facts });
+  return facts;
 }
 
 interface HeldLock { table: string; mode: LockMode; cell: number; line: number; command: string }
@@ -120,9 +134,9 @@ export function analyzeRunbook(cells: { statements?: CellStatement[] }[], option
     out.set(cellIndex, list);
     c.statements.forEach((st, index) => {
       const pos = { cell: cellIndex, index };
-      const facts = analyzeStatement(st.stmt, options.serverMajor);
+      const facts = factsOf(st, options.serverMajor);
       const isNew = (t: string): boolean => created.some((x) => before(x.at, pos) && sameTable(x.table, t));
-      const provenNotNull = new Set(notNullChecks.filter((n) => n.validated).map((n) => `${n.table}.${n.column}`));
+      const provenNotNull = facts.setNotNull ? new Set(notNullChecks.filter((n) => n.validated).map((n) => `${n.table}.${n.column}`)) : NO_COLUMNS;
       const a: AnalyzedStatement = {
         cell: cellIndex, index, statement: st, facts, txBefore: tx,
         lockTimeoutInForce: inForce('lock_timeout'), statementTimeoutInForce: inForce('statement_timeout'),
@@ -212,7 +226,7 @@ export function analyzeRunbook(cells: { statements?: CellStatement[] }[], option
         if (facts.enumAdd) enumAdds.push({ ...facts.enumAdd, cell: cellIndex, line: st.line });
       }
       for (const t of facts.creates) if (t) created.push({ table: t, at: pos });
-      for (const n of facts.notNullChecks ?? []) notNullChecks.push(n);
+      for (const n of facts.notNullChecks ?? []) notNullChecks.push({ ...n });
       for (const v of facts.validates ?? []) for (const n of notNullChecks) if (n.name === v.name && sameTable(n.table, v.table)) n.validated = true;
       if (facts.setting) {
         const s = facts.setting;

@@ -39,12 +39,16 @@ export function serverMajor(serverVersion: string | undefined): number | undefin
 interface Unit {
   file?: string;
   cells: LintCell[];
-  /** When the unit is one plain `.sql` file: squawk reads it where it is (no temporary copy). */
+  /** When the unit is one plain `.sql` file: squawk reads it where it is (no temporary copy), and `cells` is
+   *  left empty until {@link Unit.load} reads it while squawk runs. */
   sqlPath?: string;
+  load?: () => LintCell[];
 }
 
 interface PreparedUnit extends Unit {
   statements: (CellStatement[] | undefined)[];
+  /** Line starts of each SQL cell, to turn squawk's line/column into an offset. */
+  starts: (number[] | undefined)[];
   analysis?: RunbookAnalysis;
 }
 
@@ -88,15 +92,18 @@ function countLines(text: string): number {
  * @throws Error when a file cannot be read (the message names it); SquawkError when squawk cannot run
  */
 export async function lintFiles(paths: string[], ctx: LintContext = {}): Promise<Finding[]> {
-  const units: Unit[] = paths.map((p) => {
-    let bytes: Buffer;
+  const read = (p: string): Buffer => {
     try {
-      bytes = readFileSync(p);
+      return readFileSync(p);
     } catch (err) {
       throw new Error(`cannot read ${p}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    if (extname(p).toLowerCase() === '.sql') return { file: p, sqlPath: resolve(p), cells: [{ kind: 'sql', source: bytes.toString('utf8'), options: {}, fileLine: 1 }] };
-    return { file: p, cells: lintCellsOf(parseRunbook(bytes, { skipOptionChecks: true })) };
+  };
+  const units: Unit[] = paths.map((p) => {
+    if (extname(p).toLowerCase() === '.sql') {
+      return { file: p, sqlPath: resolve(p), cells: [], load: () => [{ kind: 'sql', source: read(p).toString('utf8'), options: {}, fileLine: 1 }] };
+    }
+    return { file: p, cells: lintCellsOf(parseRunbook(read(p), { skipOptionChecks: true })) };
   });
   return (await lintUnits(units, ctx)).flat();
 }
@@ -109,6 +116,7 @@ async function lintUnits(units: Unit[], ctx: LintContext): Promise<Finding[][]> 
     // Which file squawk reads for each SQL cell; one call for all of them.
     const byPath = new Map<string, { unit: number; cell: number }>();
     units.forEach((u, ui) => {
+      if (u.sqlPath && u.load) { byPath.set(u.sqlPath, { unit: ui, cell: 0 }); return; }
       u.cells.forEach((c, ci) => {
         if (c.kind !== 'sql' || c.source.trim() === '') return;
         let path = u.sqlPath;
@@ -122,13 +130,14 @@ async function lintUnits(units: Unit[], ctx: LintContext): Promise<Finding[][]> 
     // squawk runs in its own process while this thread parses and analyzes the same cells.
     const squawk = runSquawk([...byPath.keys()], { pgVersion: squawkPgVersion(ctx.serverVersion), exclude: SQUAWK_EXCLUDED, binary: ctx.squawkPath })
       .then((v) => ({ ok: true as const, v }), (e: unknown) => ({ ok: false as const, e }));
-    const prepared: PreparedUnit[] = units.map((u) => {
-      const statements = u.cells.map((c) => (c.kind === 'sql' ? splitCell(c.source) : undefined));
-      const analysis = analyzeRunbook(statements.map((s) => ({ statements: s })), {
-        serverMajor: major, lockTimeoutDefault: ctx.lockTimeoutDefault, statementTimeoutDefault: ctx.statementTimeoutDefault, initialTxState: ctx.initialTxState,
-      });
-      return { ...u, statements, analysis };
-    });
+    let prepared: PreparedUnit[];
+    try {
+      prepared = prepare(units, major, ctx);
+    } catch (err) {
+      // An unreadable file: let squawk finish (it reports it too) so no child outlives the call, then say which.
+      await squawk;
+      throw err;
+    }
     const result = await squawk;
     if (!result.ok) throw result.e;
     const squawkByUnit: SquawkViolation[][] = units.map(() => []);
@@ -139,14 +148,42 @@ async function lintUnits(units: Unit[], ctx: LintContext): Promise<Finding[][]> 
       squawkByUnit[at.unit].push(v);
       cellOf.set(v, at.cell);
     }
-    const out: Finding[][] = [];
-    for (let ui = 0; ui < prepared.length; ui++) {
-      out.push(await finishUnit(prepared[ui], squawkByUnit[ui], cellOf, ctx, major));
+    const mapped = prepared.map((u, ui) => mapUnit(u, squawkByUnit[ui], cellOf, major));
+    let sizes = new Map<string, TableSize>();
+    if (ctx.client) {
+      for (const m of mapped) await dropProvenNotNull(ctx.client, m.pendingNotNull, m.findings);
+      sizes = await tableSizes(ctx.client, [...new Set(mapped.flatMap((m) => [...m.tableOf.values()]))]);
     }
-    return out;
+    return prepared.map((u, ui) => finalize(u, mapped[ui], sizes));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Reads (for `.sql` units), splits and analyzes every unit; runs while squawk works in its own process.
+ * Identical cell texts (a `COMMIT;` cell, a file linted twice) are split once per call: statements are never
+ * changed by the analysis, so sharing them is safe.
+ */
+function prepare(units: Unit[], major: number, ctx: LintContext): PreparedUnit[] {
+  const splitOnce = new Map<string, CellStatement[]>();
+  const split = (text: string): CellStatement[] => {
+    let r = splitOnce.get(text);
+    if (!r) { r = splitCell(text); splitOnce.set(text, r); }
+    return r;
+  };
+  const out = units.map((u) => {
+    const cells = u.load ? u.load() : u.cells;
+    const statements = cells.map((c) => (c.kind === 'sql' ? split(c.source) : undefined));
+    const analysis = analyzeRunbook(statements.map((s) => ({ statements: s })), {
+      serverMajor: major, lockTimeoutDefault: ctx.lockTimeoutDefault, statementTimeoutDefault: ctx.statementTimeoutDefault, initialTxState: ctx.initialTxState,
+    });
+    const starts = cells.map((c) => (c.kind === 'sql' ? lineStarts(c.source) : undefined));
+    return { ...u, cells, statements, starts, analysis };
+  });
+  // The parse trees are not needed past this point: let them go before the findings are built.
+  for (const list of splitOnce.values()) for (const st of list) st.stmt = undefined;
+  return out;
 }
 
 /** The statement a squawk violation points into: the last one starting at or before it. */
@@ -157,50 +194,67 @@ function statementAt(statements: CellStatement[], starts: number[], line0: numbe
   return found;
 }
 
-async function finishUnit(u: PreparedUnit, violations: SquawkViolation[], cellOf: Map<SquawkViolation, number>, ctx: LintContext, major: number): Promise<Finding[]> {
+interface MappedUnit {
+  findings: Finding[];
+  /** The table each finding is about, by name; sizes are looked up only when a connection is given. */
+  tableOf: Map<Finding, string>;
+  pendingNotNull: { finding: Finding; a: AnalyzedStatement }[];
+}
+
+/** Our findings plus squawk's, each placed on its statement and filtered by what the runbook knows. */
+function mapUnit(u: PreparedUnit, violations: SquawkViolation[], cellOf: Map<SquawkViolation, number>, major: number): MappedUnit {
   const analysis = u.analysis as RunbookAnalysis;
-  const findings: Finding[] = [...analysis.findings];
+  const tableOf = new Map<Finding, string>();
+  const findings: Finding[] = analysis.findings.map((f) => {
+    const { table, ...rest } = f;
+    if (table) tableOf.set(rest, table.name);
+    return rest;
+  });
   const ours = new Set(analysis.findings.map((f) => `${f.cell}/${f.statement}/${f.rule}`));
-  const startsByCell = new Map<number, number[]>();
-  const pendingNotNull: { finding: Finding; a: AnalyzedStatement }[] = [];
+  const pendingNotNull: MappedUnit['pendingNotNull'] = [];
   for (const v of violations) {
     const cell = cellOf.get(v) ?? 0;
-    const stmts = u.statements[cell] ?? [];
-    let starts = startsByCell.get(cell);
-    if (!starts) { starts = lineStarts(u.cells[cell].source); startsByCell.set(cell, starts); }
-    const index = statementAt(stmts, starts, v.line, v.column);
+    const index = statementAt(u.statements[cell] ?? [], u.starts[cell] ?? [0], v.line, v.column);
     const a = index >= 0 ? analysis.cells.get(cell)?.[index] : undefined;
     const info = squawkRule(v.rule);
     if (a && info.lockHazard && a.facts.locks.length > 0 && a.facts.locks.every((l) => a.newTables.includes(l.table))) continue;
     if (a && v.rule === 'ban-concurrent-index-creation-in-transaction' && ours.has(`${cell}/${index}/cannot-run-in-transaction`)) continue;
     if (a && v.rule === 'require-statement-timeout' && a.statementTimeoutInForce) continue;
-    const existing = a?.facts.locks.find((l) => !a.newTables.includes(l.table));
     const f: Finding = {
       rule: v.rule, severity: info.severity, message: v.message, help: v.help ?? info.help ?? 'See https://squawkhq.com/docs/' + v.rule,
       cell, statement: index, line: v.line + 1, sql: a?.statement.text, source: 'squawk',
-      ...(existing ? { table: { name: existing.table, rows: null, bytes: 0 } } : {}),
     };
+    const existing = a?.facts.locks.find((l) => !a.newTables.includes(l.table));
+    if (existing) tableOf.set(f, existing.table);
     if (a && v.rule === 'adding-not-nullable-field' && major >= 12 && a.facts.setNotNull?.length) {
       if (a.facts.setNotNull.every((c) => [...a.provenNotNull].some((p) => sameColumn(p, c)))) continue;
       pendingNotNull.push({ finding: f, a });
     }
     findings.push(f);
   }
-  if (ctx.client) {
-    await dropProvenNotNull(ctx.client, pendingNotNull, findings);
-    await addTableSizes(ctx.client, findings);
-  } else {
-    // Without a connection the size is unknown: say nothing rather than 0 bytes.
-    for (const f of findings) delete f.table;
-  }
+  return { findings, tableOf, pendingNotNull };
+}
+
+/** Final findings of a unit: one object shape and key order (stable JSON), sizes, acknowledgements, file lines. */
+function finalize(u: PreparedUnit, m: MappedUnit, sizes: Map<string, TableSize>): Finding[] {
   const acks = u.cells.map((c) => acknowledgedRules(c.options));
-  for (const f of findings) {
-    if (acks[f.cell]?.has(f.rule)) f.acknowledged = true;
+  const out = m.findings.map((f): Finding => {
     const fl = u.cells[f.cell]?.fileLine;
-    if (fl !== undefined) f.fileLine = fl + f.line - 1;
-    if (u.file !== undefined) f.file = u.file;
-  }
-  return findings.sort(compareFindings);
+    const name = m.tableOf.get(f);
+    const table = name === undefined ? undefined : sizes.get(name);
+    const r: Finding = {
+      rule: f.rule, severity: f.severity,
+      message: table ? `${f.message} (${describeSize(table)}.)` : f.message,
+      help: f.help, cell: f.cell, statement: f.statement, line: f.line, source: f.source,
+    };
+    if (fl !== undefined) r.fileLine = fl + f.line - 1;
+    if (f.sql !== undefined) r.sql = f.sql;
+    if (table) r.table = table;
+    if (acks[f.cell]?.has(f.rule)) r.acknowledged = true;
+    if (u.file !== undefined) r.file = u.file;
+    return r;
+  });
+  return out.sort(compareFindings);
 }
 
 function sameColumn(a: string, b: string): boolean {
@@ -246,26 +300,18 @@ export function describeSize(t: TableSize): string {
 }
 
 /**
- * Fills `table` of each finding from the catalog: `pg_class.reltuples` (the planner's row estimate; -1 before the
- * first VACUUM/ANALYZE on PostgreSQL 14+) and `pg_total_relation_size()` (bytes). Findings about a table that does
- * not exist on the connection lose their `table`. Source: PostgreSQL docs, 53.11 "pg_class", 9.28.7 "Database
- * Object Management Functions".
+ * Sizes of tables from the catalog: `pg_class.reltuples` (the planner's row estimate; -1 before the first
+ * VACUUM/ANALYZE on PostgreSQL 14+, reported as null) and `pg_total_relation_size()` (bytes). Tables that do not
+ * exist on the connection are left out. Source: PostgreSQL docs, 53.11 "pg_class", 9.28.7 "Database Object
+ * Management Functions".
  */
-async function addTableSizes(client: Client, findings: Finding[]): Promise<void> {
-  const names = [...new Set(findings.map((f) => f.table?.name).filter((n): n is string => !!n))];
-  if (names.length === 0) return;
+async function tableSizes(client: Client, names: string[]): Promise<Map<string, TableSize>> {
+  if (names.length === 0) return new Map();
   const r = await client.query<{ name: string; rows: number; bytes: number }>(
     `SELECT n.name, c.reltuples::float8 AS rows, pg_total_relation_size(c.oid)::float8 AS bytes
        FROM unnest($1::text[], $2::text[]) AS n(name, quoted) JOIN pg_class c ON c.oid = to_regclass(n.quoted)`,
     [names, names.map(quoteName)]);
-  const sizes = new Map(r.rows.map((x) => [x.name, { name: x.name, rows: x.rows < 0 ? null : x.rows, bytes: x.bytes }]));
-  for (const f of findings) {
-    if (!f.table) continue;
-    const s = sizes.get(f.table.name);
-    if (!s) { delete f.table; continue; }
-    f.table = s;
-    f.message = `${f.message} (${describeSize(s)}.)`;
-  }
+  return new Map(r.rows.map((x) => [x.name, { name: x.name, rows: x.rows < 0 ? null : x.rows, bytes: x.bytes }]));
 }
 
 /**

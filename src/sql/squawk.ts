@@ -122,10 +122,15 @@ async function runOnce(paths: string[], options: SquawkOptions): Promise<SquawkV
     } catch {
       throw new SquawkError(`squawk wrote something that is not its JSON report (exit ${String(code)}): ${(stderr || text).slice(0, 500)}`);
     }
-    return raw.map((r) => ({
-      file: r.file, line: r.line, column: r.column, lineEnd: r.line_end ?? r.line, columnEnd: r.column_end ?? r.column,
-      level: r.level, message: r.message, help: r.help ?? null, rule: r.rule_name,
-    }));
+    const out: SquawkViolation[] = new Array<SquawkViolation>(raw.length);
+    for (let i = 0; i < raw.length; i++) {
+      const r = raw[i];
+      out[i] = {
+        file: r.file, line: r.line, column: r.column, lineEnd: r.line_end ?? r.line, columnEnd: r.column_end ?? r.column,
+        level: r.level, message: r.message, help: r.help ?? null, rule: r.rule_name,
+      };
+    }
+    return out;
   } finally {
     try { closeSync(fd); } catch { /* already closed */ }
     rmSync(dir, { recursive: true, force: true });
