@@ -1,4 +1,6 @@
 // Child-process entry of the PGlite sandbox: serves one PGlite database on a loopback port and reports it to the parent over IPC.
+import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { SandboxChildMessage, SandboxParentMessage, SandboxServerArgs } from './sandbox-protocol';
@@ -23,12 +25,45 @@ async function resetSession(db: PGlite): Promise<void> {
   await db.exec('DISCARD ALL');
 }
 
+/** True when `dir` holds a PostgreSQL data directory. */
+function isDataDir(dir: string): boolean {
+  return existsSync(path.join(dir, 'PG_VERSION'));
+}
+
+/**
+ * Builds the template by initdb into a folder of its own, then renames it into place: a crash or a
+ * concurrent sandbox never leaves a half-made template, and the loser of a race keeps the winner's.
+ */
+async function buildTemplate(template: string): Promise<void> {
+  mkdirSync(path.dirname(template), { recursive: true });
+  const building = mkdtempSync(`${template}.building-`);
+  try {
+    const fresh = await PGlite.create({ dataDir: building });
+    await fresh.close();
+    renameSync(building, template);
+  } catch (err) {
+    rmSync(building, { recursive: true, force: true });
+    if (!isDataDir(template)) throw err;
+  }
+}
+
+/** Fills a new data directory from the template (PostgreSQL data directories can be moved as files). */
+async function prepareDataDir(dir: string, template: string | undefined): Promise<void> {
+  if (isDataDir(dir) || template === undefined) return;
+  if (!isDataDir(template)) await buildTemplate(template);
+  cpSync(template, dir, { recursive: true });
+}
+
+let removeOnShutdown: string | undefined;
 let db: PGlite | undefined;
 let server: PGLiteSocketServer | undefined;
 let stopping = false;
 
-/** Closes the server and the database, then exits; at most SHUTDOWN_GRACE_MS. */
-async function shutdown(code: number): Promise<void> {
+/**
+ * Closes the server and the database, then exits; at most SHUTDOWN_GRACE_MS. `removeData` deletes
+ * an ephemeral sandbox's folder: only when the parent is gone, as otherwise the parent owns it.
+ */
+async function shutdown(code: number, removeData = false): Promise<void> {
   if (stopping) return;
   stopping = true;
   setTimeout(() => process.exit(code), SHUTDOWN_GRACE_MS).unref();
@@ -37,23 +72,26 @@ async function shutdown(code: number): Promise<void> {
     // Closing flushes a data directory so the next start needs no recovery.
     await db?.close();
   } finally {
+    if (removeData && removeOnShutdown) rmSync(removeOnShutdown, { recursive: true, force: true });
     process.exit(code);
   }
 }
 
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as SandboxServerArgs;
+  removeOnShutdown = args.removeOnShutdown;
   // Ctrl-C in a terminal reaches the whole process group; the parent decides what a cancel means
   // (it restarts this process), so the child must not die on its own first.
   process.on('SIGINT', () => undefined);
   // The IPC channel closes when the parent exits or is killed: never outlive it.
-  process.on('disconnect', () => void shutdown(0));
+  process.on('disconnect', () => void shutdown(0, true));
   process.on('message', (message: SandboxParentMessage) => {
     if (message.type === 'stop') void shutdown(0);
   });
-  if (!process.connected) return void shutdown(0);
+  if (!process.connected) return void shutdown(0, true);
 
-  db = await PGlite.create(args.dir !== undefined ? { dataDir: args.dir } : {});
+  await prepareDataDir(args.dir, args.template);
+  db = await PGlite.create({ dataDir: args.dir });
   const version = (await db.query<{ server_version: string }>('SHOW server_version')).rows[0].server_version;
   // maxConnections 1: pglite-socket can queue several connections onto the one backend, but their
   // statements would interleave inside each other's transactions.

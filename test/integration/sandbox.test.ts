@@ -1,13 +1,14 @@
 // The PGlite sandbox serves the pg driver from a child process: statements, cursors, notices, transaction status, restart and process lifetime.
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Client, type QueryResult } from 'pg';
 import Cursor from 'pg-cursor';
 import { startSandbox, type Sandbox } from '../../src/engines/sandbox';
+import type { SandboxServerArgs } from '../../src/engines/sandbox-protocol';
 
 /** True while the process exists and is not a zombie waiting to be reaped. */
 function isRunning(pid: number): boolean {
@@ -23,6 +24,12 @@ function isRunning(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The arguments the sandbox child was started with (its last argv entry), read from /proc. */
+function childArgs(pid: number): SandboxServerArgs {
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  return JSON.parse(argv[argv.length - 1]) as SandboxServerArgs;
 }
 
 async function waitUntil(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
@@ -72,7 +79,7 @@ describe('PGlite sandbox', function () {
     assert.equal(sandbox.supportsCancel, false);
     assert.equal(sandbox.supportsSecondConnection, false);
     assert.equal(sandbox.supportsTimeouts, false);
-    assert.equal(sandbox.losesDataOnRestart, true);
+    assert.equal(sandbox.losesDataOnRestart, false);
     assert.equal(sandbox.dir, undefined);
     assert.notEqual(sandbox.pid, process.pid);
   });
@@ -175,11 +182,13 @@ describe('PGlite sandbox', function () {
     assert.equal(r.rows[0].n, 1000000);
   });
 
-  it('restart abandons a running statement, keeps the port and serves an empty database again', async () => {
+  it('restart abandons a running statement, keeps the port and the committed data', async () => {
     await client.query('create table before_restart (id int)');
     const port = sandbox.port;
     const oldPid = sandbox.pid as number;
     client.on('error', () => undefined);
+    await client.query('begin');
+    await client.query('create table in_cancelled_transaction (id int)');
     const running = client.query('select count(*) from generate_series(1, 200000000)');
     const abandoned = assert.rejects(running);
     await new Promise((r) => setTimeout(r, 300));
@@ -193,20 +202,24 @@ describe('PGlite sandbox', function () {
     assert.ok(restartMs < 30_000, `restart took ${restartMs} ms`);
     client = new Client(sandbox.clientConfig());
     await client.connect();
-    assert.equal((await client.query(`select to_regclass('before_restart') r`)).rows[0].r, null);
+    const row = (await client.query(`select to_regclass('before_restart')::text kept, to_regclass('in_cancelled_transaction') rolled_back`)).rows[0];
+    assert.deepEqual(row, { kept: 'before_restart', rolled_back: null });
   });
 });
 
 describe('PGlite sandbox process lifetime', function () {
   this.timeout(120_000);
 
-  it('leaves no child process after stop()', async () => {
+  it('leaves no child process and no temporary data after stop()', async () => {
     const sandbox = await startSandbox();
     const pid = sandbox.pid as number;
     assert.ok(isRunning(pid));
+    const folder = childArgs(pid).removeOnShutdown as string;
+    assert.ok(folder.startsWith(os.tmpdir()) && existsSync(folder), 'an ephemeral sandbox keeps its data in a temporary folder');
     await sandbox.stop();
     assert.equal(sandbox.pid, undefined);
     assert.ok(!isRunning(pid), `child ${pid} still running after stop()`);
+    assert.ok(!existsSync(folder), `${folder} is left behind`);
     await sandbox.stop();
   });
 
@@ -234,10 +247,41 @@ describe('PGlite sandbox process lifetime', function () {
       });
       const childPid = (JSON.parse(line) as { pid: number }).pid;
       assert.ok(isRunning(childPid));
+      const folder = childArgs(childPid).removeOnShutdown as string;
+      assert.ok(existsSync(folder));
       parent.kill('SIGKILL');
       await waitUntil(`child ${childPid} has exited`, () => !isRunning(childPid), 15_000);
+      assert.ok(!existsSync(folder), 'the orphaned child deletes its ephemeral data');
     } finally {
       parent.kill('SIGKILL');
+    }
+  });
+
+  it('starts every new sandbox from a clean template it builds once in the cache folder', async () => {
+    const cache = mkdtempSync(path.join(os.tmpdir(), 'runbook-cache-test-'));
+    const saved = process.env.XDG_CACHE_HOME;
+    process.env.XDG_CACHE_HOME = cache;
+    try {
+      const first = await startSandbox();
+      const template = childArgs(first.pid as number).template as string;
+      assert.ok(template.startsWith(path.join(cache, 'runbook-notebooks', 'pglite-')), template);
+      assert.ok(existsSync(path.join(template, 'PG_VERSION')));
+      const c1 = new Client(first.clientConfig());
+      await c1.connect();
+      await c1.query('create table only_in_first (id int)');
+      await c1.end();
+      await first.stop();
+
+      const second = await startSandbox();
+      const c2 = new Client(second.clientConfig());
+      await c2.connect();
+      assert.equal((await c2.query(`select to_regclass('only_in_first') r`)).rows[0].r, null);
+      await c2.end();
+      await second.stop();
+    } finally {
+      if (saved === undefined) delete process.env.XDG_CACHE_HOME;
+      else process.env.XDG_CACHE_HOME = saved;
+      rmSync(cache, { recursive: true, force: true });
     }
   });
 
