@@ -96,12 +96,31 @@ function where(cell: number, line: number, current: number): string {
   return cell === current ? `line ${line}` : `cell ${cell + 1} line ${line}`;
 }
 
+/** A cell as the analysis sees it: its statements (undefined for non-SQL cells) and its options (docs/format.md). */
+export interface AnalyzedCellInput {
+  statements?: CellStatement[];
+  options?: Record<string, unknown>;
+}
+
 /**
  * Follows the session through the cells in order and makes the runbook-level findings.
  *
+ * Cell options are honoured as the runner applies them (docs/format.md, "Cell options"): `skip` cells never run;
+ * `rollback` cells run only in a rollback, so they are followed as a sequence of their own, from the same starting
+ * state; `autocommit: false` wraps the cell in BEGIN … COMMIT; `lock_timeout` and `timeout` (statement_timeout) are
+ * in force for the cell.
+ *
  * @param cells every cell of the runbook in order; `statements` is undefined for non-SQL cells (skipped)
  */
-export function analyzeRunbook(cells: { statements?: CellStatement[] }[], options: AnalyzeOptions): RunbookAnalysis {
+export function analyzeRunbook(cells: AnalyzedCellInput[], options: AnalyzeOptions): RunbookAnalysis {
+  const runs = (c: AnalyzedCellInput): boolean => c.options?.skip !== true;
+  const forward = analyzeSequence(cells, (c) => runs(c) && c.options?.rollback !== true, options);
+  const rollback = analyzeSequence(cells, (c) => runs(c) && c.options?.rollback === true, options);
+  for (const [k, v] of rollback.cells) forward.cells.set(k, v);
+  return { findings: [...forward.findings, ...rollback.findings], cells: forward.cells };
+}
+
+function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellInput) => boolean, options: AnalyzeOptions): RunbookAnalysis {
   const findings: Finding[] = [];
   const out = new Map<number, AnalyzedStatement[]>();
   let tx: 'idle' | 'in transaction' | 'failed' = options.initialTxState ?? 'idle';
@@ -129,9 +148,24 @@ export function analyzeRunbook(cells: { statements?: CellStatement[] }[], option
   let last: { cell: number; line: number; statement: number } | undefined;
 
   cells.forEach((c, cellIndex) => {
-    if (!c.statements) return;
+    if (!c.statements || !include(c)) return;
     const list: AnalyzedStatement[] = [];
     out.set(cellIndex, list);
+    // The runner sets the cell's timeouts before it and restores the profile's after it.
+    const saved = { ...session };
+    const lockOpt = c.options?.lock_timeout;
+    const stmtOpt = c.options?.timeout;
+    const hasLockOpt = typeof lockOpt === 'string' || typeof lockOpt === 'number';
+    const hasStmtOpt = typeof stmtOpt === 'string' || typeof stmtOpt === 'number';
+    if (hasLockOpt) session.lock_timeout = String(lockOpt);
+    if (hasStmtOpt) session.statement_timeout = String(stmtOpt);
+    // autocommit: false — the runner sends BEGIN before the cell and COMMIT after it.
+    const wrapped = c.options?.autocommit === false && tx === 'idle' && c.statements.length > 0;
+    if (wrapped) {
+      tx = 'in transaction';
+      txOpenedAt = { cell: cellIndex, line: c.statements[0].line, statement: 0 };
+      snapshot = { ...session };
+    }
     c.statements.forEach((st, index) => {
       const pos = { cell: cellIndex, index };
       const facts = factsOf(st, options.serverMajor);
@@ -265,6 +299,9 @@ export function analyzeRunbook(cells: { statements?: CellStatement[] }[], option
           break;
       }
     });
+    if (wrapped && tx === 'in transaction') endTx(false);
+    if (hasLockOpt) session.lock_timeout = saved.lock_timeout;
+    if (hasStmtOpt) session.statement_timeout = saved.statement_timeout;
   });
 
   if (tx !== 'idle' && txOpenedAt && txOpenedAt.cell >= 0 && last) {

@@ -118,7 +118,7 @@ async function lintUnits(units: Unit[], ctx: LintContext): Promise<Finding[][]> 
     units.forEach((u, ui) => {
       if (u.sqlPath && u.load) { byPath.set(u.sqlPath, { unit: ui, cell: 0 }); return; }
       u.cells.forEach((c, ci) => {
-        if (c.kind !== 'sql' || c.source.trim() === '') return;
+        if (c.kind !== 'sql' || c.source.trim() === '' || c.options.skip === true) return;
         let path = u.sqlPath;
         if (!path) {
           path = join(dir, `u${ui}-c${ci}.sql`);
@@ -175,7 +175,7 @@ function prepare(units: Unit[], major: number, ctx: LintContext): PreparedUnit[]
   const out = units.map((u) => {
     const cells = u.load ? u.load() : u.cells;
     const statements = cells.map((c) => (c.kind === 'sql' ? split(c.source) : undefined));
-    const analysis = analyzeRunbook(statements.map((s) => ({ statements: s })), {
+    const analysis = analyzeRunbook(statements.map((s, i) => ({ statements: s, options: cells[i].options })), {
       serverMajor: major, lockTimeoutDefault: ctx.lockTimeoutDefault, statementTimeoutDefault: ctx.statementTimeoutDefault, initialTxState: ctx.initialTxState,
     });
     const starts = cells.map((c) => (c.kind === 'sql' ? lineStarts(c.source) : undefined));

@@ -110,6 +110,27 @@ describe('runbook-level findings', function () {
     });
   });
 
+  describe('cell options', () => {
+    const cell = (source: string, options: Record<string, unknown>): LintCell => ({ kind: 'sql', source, options });
+    it('treats autocommit: false as BEGIN … COMMIT around the cell', async () => {
+      const fs = await lintRunbook([cell('CREATE INDEX CONCURRENTLY i ON t(a);', { autocommit: false }), cell('VACUUM t;', {})]);
+      assert.deepEqual(fs.filter((f) => f.rule === 'cannot-run-in-transaction').map((f) => f.cell), [0]);
+      assert.ok(!has(fs, 'transaction-left-open'));
+    });
+    it('counts the cell\'s lock_timeout option, for that cell only', async () => {
+      const fs = await lintRunbook([cell('ALTER TABLE t ADD COLUMN a int;', { lock_timeout: '2s' }), cell('ALTER TABLE t ADD COLUMN b int;', {})]);
+      assert.deepEqual(fs.filter((f) => f.rule === 'require-lock-timeout').map((f) => f.cell), [1]);
+    });
+    it('skips skip cells and follows rollback cells as a sequence of their own', async () => {
+      const fs = await lintRunbook([
+        cell('BEGIN;', {}), cell('VACUUM t;', { skip: true }), cell('COMMIT;', {}),
+        cell('VACUUM t;', { rollback: true }),
+      ]);
+      assert.deepEqual(fs.filter((f) => f.source === 'runbook').map((f) => f.rule), []);
+      assert.ok(!fs.some((f) => f.cell === 1));
+    });
+  });
+
   describe('positions, acknowledgements and order', () => {
     it('points squawk findings at the right statement and line, also after non-ASCII text', async () => {
       const fs = await lintRunbook(cells("SELECT 'héllo wörld ✓';\n\n-- a comment\nALTER TABLE t ALTER COLUMN c TYPE bigint;"), { lockTimeoutDefault: '1s' });
