@@ -34,6 +34,8 @@ interface OutputRecord {
   error?: { message: string; sqlstate?: string; detail?: string; hint?: string; line?: number; statement?: number };
   exit?: number;
   signal?: string;
+  /** Checklist cells: who confirmed each item and when. */
+  items?: { text: string; by: string; at: string }[];
 }
 /** A result set as the runner hands it over live: exact values, so NULL is known. */
 interface LiveResult {
@@ -201,6 +203,15 @@ function render(ctx: RendererContext, p: Payload, root: HTMLElement): void {
   const box = el('div', 'rb-output');
   box.append(header(p.record, p.progress));
   if (p.record.error) box.append(errorBox(p.record.error));
+  if (Array.isArray(p.record.items) && p.record.items.length) {
+    const list = el('ul', 'rb-items');
+    for (const it of p.record.items) {
+      const li = el('li');
+      li.append(el('span', 'rb-ok', '✓ '), el('span', undefined, it.text), el('span', 'rb-meta', ` — ${it.by}, ${new Date(it.at).toLocaleString()}`));
+      list.append(li);
+    }
+    box.append(list);
+  }
   const stmts = p.record.statements ?? [];
   const summary = statementsSummary(stmts);
   if (summary) box.append(summary);

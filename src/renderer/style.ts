@@ -15,6 +15,7 @@ export const STYLE = `
 div.rb-error { border-left: 3px solid var(--vscode-errorForeground); padding: 4px 8px; margin: 4px 0; background: var(--vscode-inputValidation-errorBackground, transparent); }
 .rb-error-msg { font-weight: 600; }
 .rb-stmts { margin: 4px 0; }
+.rb-items { margin: 2px 0; padding-left: 1.2em; list-style: none; }
 .rb-stmts ol { margin: 2px 0; padding-left: 2em; }
 .rb-notice { color: var(--vscode-editorWarning-foreground); white-space: pre-wrap; }
 .rb-table { margin: 6px 0; }

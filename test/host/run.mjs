@@ -11,12 +11,12 @@
 //                      harness (out/test/integration/harness.js) starts a throwaway server.
 // The workspace is a temporary copy of test/host/workspace plus examples/*.runbook and
 // test/fixtures/*.runbook, so saving notebooks never touches the checkout.
-/* global process, console, URL */ // Node globals: the ESLint config sets none for .mjs files.
+/* global process, console */ // Node globals: the ESLint config sets none for .mjs files.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { database, prepareWorkspace, writeProfile } from './workspace.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tools = path.resolve(root, process.env.VSCODE_HOST_TOOLS || '../shared/vscode-host');
@@ -26,66 +26,8 @@ const passThrough = args.filter((a) => a === '--keep-temp' || a === '--verbose')
 const grepAt = args.indexOf('--grep');
 const grep = grepAt >= 0 ? args[grepAt + 1] : undefined;
 
-function copyRunbooks(from, to) {
-  if (!fs.existsSync(from)) return;
-  fs.mkdirSync(to, { recursive: true });
-  for (const f of fs.readdirSync(from)) {
-    if (f.endsWith('.runbook')) fs.copyFileSync(path.join(from, f), path.join(to, f));
-  }
-}
-
-/** A throwaway workspace: the suite saves notebooks and writes profiles into it. */
-function prepareWorkspace() {
-  const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-host-ws-'));
-  fs.cpSync(path.join(root, 'test/host/workspace'), ws, { recursive: true });
-  copyRunbooks(path.join(root, 'examples'), path.join(ws, 'examples'));
-  copyRunbooks(path.join(root, 'test/fixtures'), path.join(ws, 'fixtures'));
-  return ws;
-}
-
-/** DATABASE_URL from the environment, else a server started by the integration test harness. */
-async function database() {
-  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} };
-  const harness = path.join(root, 'out/test/integration/harness.js');
-  if (!fs.existsSync(harness)) throw new Error('DATABASE_URL is not set and out/test/integration/harness.js is missing (run tsc -p . first)');
-  const { getTestDatabase } = await import(harness);
-  const db = await getTestDatabase();
-  const url = db.url ?? db.connectionString ?? db.databaseUrl;
-  if (!url) throw new Error('the integration harness returned no connection URL');
-  return { url, stop: async () => { await (db.stop ?? db.close ?? (async () => {})).call(db); } };
-}
-
-/**
- * The suite's connection profile, written into the workspace. The password never goes into the
- * file: it reaches the extension host as PGPASSWORD, which libpq and pg read from the environment.
- */
-function writeProfile(ws, url) {
-  const u = new URL(url);
-  const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || 'postgres';
-  const yaml = [
-    '# Written by test/host/run.mjs for the extension-host suite; the password comes from PGPASSWORD.',
-    'connections:',
-    '  host-test:',
-    '    environment: development',
-    `    host: ${JSON.stringify(decodeURIComponent(u.hostname))}`,
-    `    port: ${Number(u.port || 5432)}`,
-    `    database: ${JSON.stringify(db)}`,
-    `    user: ${JSON.stringify(decodeURIComponent(u.username || 'postgres'))}`,
-    '  # The same server labelled production: the suite checks the production guard and colours on it.',
-    '  host-prod:',
-    '    environment: production',
-    `    host: ${JSON.stringify(decodeURIComponent(u.hostname))}`,
-    `    port: ${Number(u.port || 5432)}`,
-    `    database: ${JSON.stringify(db)}`,
-    `    user: ${JSON.stringify(decodeURIComponent(u.username || 'postgres'))}`,
-    '',
-  ].join('\n');
-  fs.writeFileSync(path.join(ws, 'runbook.connections.yaml'), yaml);
-  return { PGPASSWORD: decodeURIComponent(u.password || '') };
-}
-
-const ws = prepareWorkspace();
-const db = await database();
+const ws = prepareWorkspace(root);
+const db = await database(root);
 const env = { ...process.env, ...writeProfile(ws, db.url), RUNBOOK_HOST_WORKSPACE: ws, RUNBOOK_HOST_CONNECTION: 'host-test' };
 if (grep) env.RUNBOOK_HOST_GREP = grep;
 delete env.DATABASE_URL; // the suite must reach the server through the profile, as a user would
