@@ -1,11 +1,11 @@
 // The PostgreSQL engine: one pinned session per run and connection, running SQL cells statement by statement.
 
 import { Client, ClientConfig, FieldDef } from 'pg';
-import Cursor from 'pg-cursor';
 import type { ErrorRecord, StatementRecord, TransactionState } from '../format/model';
 import { initSqlParser, lineOfOffset, splitStatementsSync, statementPositionToOffset, SqlStatement } from '../sql/split';
 import { cancelWithSecondConnection, sendCancelRequest } from './postgres-cancel';
 import { formatNotice, formatServerError, positionExcerpt, ServerMessageFields } from './postgres-messages';
+import { RowCountingCursor, TEXT_TYPES } from './postgres-row-cursor';
 import { isCopyFromStdin, isCopyToStdout, returnsRows } from './postgres-statement';
 import { formatTable, ResultColumn, ResultRow } from './result-table';
 
@@ -82,9 +82,6 @@ export interface CellResult {
 const DEFAULT_MAX_ROWS = 200;
 const DEFAULT_FETCH_SIZE = 5000;
 const PROGRESS_INTERVAL_MS = 100;
-
-// Rows stay text exactly as the server sent them: no type parsing, so the output is what psql shows.
-const TEXT_TYPES = { getTypeParser: () => (value: string) => value };
 
 /** COPY TO STDOUT data of the running statement: the first `max` lines kept, all counted. */
 interface CopyCapture {
@@ -349,20 +346,17 @@ export class PostgresSession {
           "Load the data with psql in a shell cell (\\copy … FROM 'file'), or COPY FROM a file on the database server.",
         );
       } else if (viaCursor) {
-        const cursor = this.client.query(new Cursor<ResultRow>(statement.text, undefined, { rowMode: 'array', types: TEXT_TYPES }));
+        const cursor = this.client.query(new RowCountingCursor(statement.text, ctx.maxRows));
         kept = [];
-        for (;;) {
-          const batch = await cursor.read(ctx.fetchSize);
-          if (kept.length < ctx.maxRows) kept.push(...batch.slice(0, ctx.maxRows - kept.length));
-          counted += batch.length;
+        while (!cursor.done) {
+          kept.push(...(await cursor.read(ctx.fetchSize)));
+          counted = cursor.seen;
           ctx.live.rows = counted;
-          if (batch.length === 0 || (cursor as unknown as { state: string }).state === 'done') break;
-          if (ctx.signal?.aborted) {
+          if (!cursor.done && ctx.signal?.aborted) {
             // Between two fetches the backend is idle and a cancel request has nothing to cancel:
             // close the portal instead.
             stoppedEarly = true;
             await cursor.close();
-            break;
           }
         }
       } else {
