@@ -67,10 +67,26 @@ export async function splitStatements(sql: string): Promise<SplitResult> {
  * and line. An empty or comment-only cell gives `{ ok: true, statements: [] }`; so does the comment-only
  * text after the last statement (it is not a statement).
  *
+ * The last few results are remembered and returned again for the same text: treat them as read-only.
+ *
  * @throws Error when `initSqlParser()` has not finished.
  */
 export function splitStatementsSync(sql: string): SplitResult {
   if (!ready) throw new Error('SQL parser not loaded: await initSqlParser() first');
+  // The runner, the safety analysis and the engine each split the same cell in turn: parse it once.
+  const cached = recent.get(sql);
+  if (cached !== undefined) return cached;
+  const result = split(sql);
+  if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value as string);
+  recent.set(sql, result);
+  return result;
+}
+
+// Results are shared between callers, so they are read-only by contract.
+const RECENT_MAX = 16;
+const recent = new Map<string, SplitResult>();
+
+function split(sql: string): SplitResult {
   if (sql.trim() === '') return { ok: true, statements: [] };
   const map = new TextMap(sql);
   let raw;
