@@ -62,7 +62,7 @@ interface RawConnection {
  * when a protocol CancelRequest cannot be delivered. Resolves with whether a signal was sent.
  */
 export async function cancelWithSecondConnection(config: ClientConfig, pid: number): Promise<boolean> {
-  const client = new Client({ ...config, application_name: 'runbook cancel' });
+  const client = new Client({ ...config, application_name: 'runbook cancel', connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
     const r = await client.query<{ ok: boolean }>('SELECT pg_cancel_backend($1) AS ok', [pid]);
