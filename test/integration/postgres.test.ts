@@ -3,6 +3,7 @@
 import * as assert from 'node:assert/strict';
 import { Client } from 'pg';
 import { ExecuteProgress, PostgresSession } from '../../src/engines/postgres';
+import { cancelWithSecondConnection, sendCancelRequest } from '../../src/engines/postgres-cancel';
 import { freshDatabase, FreshDatabase } from './harness';
 
 describe('PostgreSQL engine', function () {
@@ -310,6 +311,16 @@ describe('PostgreSQL engine', function () {
     assert.equal(session.txState, 'idle');
     const next = await session.executeCell('SELECT 2 AS two;');
     assert.deepEqual(next.results[0].rows, [['2']]);
+  });
+
+  it('can cancel with pg_cancel_backend from a second connection, the fallback when a cancel request cannot be delivered', async () => {
+    const running = session.executeCell('SELECT pg_sleep(30);');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await cancelWithSecondConnection(db.clientConfig, session.pid), true);
+    const r = await running;
+    assert.equal(r.error?.sqlstate, '57014');
+    assert.equal((await session.executeCell('SELECT 1;')).status, 'ok');
+    await assert.rejects(sendCancelRequest({ host: '127.0.0.1', port: 1, processID: session.pid, secretKey: 0 }, 2000));
   });
 
   it('does not start a cell whose signal is already aborted', async () => {
