@@ -1,0 +1,157 @@
+// The safety hooks `runbook run` calls around each SQL cell: findings gate (production), pre-flight, live lock view.
+
+import { readFileSync } from 'node:fs';
+import { Client, type ClientConfig } from 'pg';
+import { parseRunbook } from '../format';
+import { lintCellsOf, lintRunbook, unacknowledgedErrors, type Finding, type LintCell } from '../sql/lint';
+import type { SqlCellHooks, SqlHookContext } from '../run/session';
+import { formatAge, preflight, strongLocksOfCell } from './preflight';
+import { lockWatchUnavailable, start as startLockWatch, type LockSample, type LockSummary } from './lockwatch';
+
+/** Options of {@link createSafetyHooks}. */
+export interface SafetyHookOptions {
+  /** The runbook's cells, in order (all kinds: indexes must match the runner's). */
+  cells: LintCell[];
+  /** Lock view sampling interval, ms (default 250). */
+  intervalMs?: number;
+  /** Skip the pre-flight check (default: run it before every cell that takes a strong lock). */
+  noPreflight?: boolean;
+}
+
+async function withSecondClient<T>(config: ClientConfig | undefined, fn: (c: Client) => Promise<T>): Promise<T | undefined> {
+  if (!config) return undefined;
+  const c = new Client({ ...config, application_name: 'runbook safety' });
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/** Short form kept in the output record: rule, severity, line, acknowledged. */
+function recordOf(f: Finding): Record<string, unknown> {
+  return { rule: f.rule, severity: f.severity, line: f.line, statement: f.statement, ...(f.acknowledged ? { acknowledged: true } : {}) };
+}
+
+/** The message that stops a cell on production, written for the operator at 2 a.m. */
+export function blockMessage(findings: Finding[], connection: string): string {
+  const lines = findings.map((f) => `- ${f.rule} (line ${f.line}): ${f.message}\n  Safe rewrite: ${f.help}`);
+  const ids = [...new Set(findings.map((f) => `"${f.rule}"`))].join(', ');
+  return `Not run on production connection ${connection}: ${findings.length} error-level finding(s) not acknowledged.\n${lines.join('\n')}\n` +
+    `Rewrite the cell, or acknowledge on its fence: \`\`\`sql {"ack": [${ids}]} (docs/safety.md).`;
+}
+
+/** The progress line while a cell runs: whom it waits for, who waits behind it. */
+export function progressText(s: LockSample): string | undefined {
+  const parts: string[] = [];
+  if (s.cellWaitMs !== null && s.waitingFor.length) {
+    parts.push(`waiting ${formatAge(s.cellWaitMs)} for ${s.waitingFor.map((b) => `pid ${b.pid} (${b.state ?? '?'}, ${formatAge(b.xactAgeMs)}): ${(b.query ?? '').replace(/\s+/g, ' ').slice(0, 60)}`).join('; ')}`);
+  }
+  if (s.blocked.length) parts.push(`${s.blocked.length} session(s) blocked behind this cell (oldest ${formatAge(Math.max(...s.blocked.map((b) => b.waitMs)))})`);
+  return parts.length ? parts.join(' — ') : undefined;
+}
+
+/** A line for the output body summarizing the lock view; undefined when nothing happened worth saying. */
+export function summaryText(s: LockSummary): string | undefined {
+  if (!s.available) return undefined;
+  const parts: string[] = [];
+  for (const l of s.strongLocks) parts.push(`held ${l.mode} on ${l.table} for at least ${formatAge(l.heldMs)}${l.stillHeld ? ' (still held: the transaction is open)' : ''}`);
+  if (s.cellWaitedMs > 0) parts.push(`waited ${formatAge(s.cellWaitedMs)} for pid ${s.blockersSeen.map((b) => b.pid).join(', ') || '?'}`);
+  if (s.peakBlocked > 0) parts.push(`${s.blockedSeen.length} session(s) waited behind it (at most ${s.peakBlocked} at once, longest ${formatAge(s.longestWaitMs)})`);
+  return parts.length ? `Locks: ${parts.join('; ')}.` : undefined;
+}
+
+/**
+ * Safety hooks for the runner (src/run/session.ts `SqlCellHooks`):
+ * - `before`: the cell's findings (the whole runbook linted once, with the session's server version and timeout
+ *   defaults, plus a check of the session's actual transaction state), recorded as `findings` and `ack`; on a
+ *   `production` connection an unacknowledged error-level finding blocks the cell. Then pre-flight on a second
+ *   connection when the cell takes a strong lock, recorded as `preflight` (text in the body when it found something).
+ * - `watch`: the live lock view on a second connection, recorded as `locks`; on the sandbox `locks` says
+ *   unavailable.
+ */
+export function createSafetyHooks(opts: SafetyHookOptions): SqlCellHooks {
+  let whole: Promise<Finding[]> | undefined;
+  const lintWhole = (ctx: SqlHookContext): Promise<Finding[]> => {
+    whole ??= (async () => {
+      const run = (client?: Client): Promise<Finding[]> => lintRunbook(opts.cells, {
+        serverVersion: ctx.session.serverVersion || undefined, client,
+        lockTimeoutDefault: ctx.session.timeouts.lockTimeout, statementTimeoutDefault: ctx.session.timeouts.statementTimeout,
+      });
+      return (await withSecondClient(ctx.secondConnection, run)) ?? run();
+    })();
+    return whole;
+  };
+
+  return {
+    async before(ctx) {
+      const all = await lintWhole(ctx);
+      const mine = all.filter((f) => f.cell === ctx.index);
+      // The runbook was linted from an idle session; the session may really be in a transaction (a BEGIN run
+      // earlier, --from): check this cell alone against the actual state too.
+      if (ctx.session.txState !== 'idle') {
+        const here = await lintRunbook([{ ...opts.cells[ctx.index], kind: 'sql', source: ctx.cell.source, options: ctx.cell.options }], {
+          serverVersion: ctx.session.serverVersion || undefined, initialTxState: ctx.session.txState,
+          lockTimeoutDefault: ctx.session.timeouts.lockTimeout, statementTimeoutDefault: ctx.session.timeouts.statementTimeout,
+        });
+        for (const f of here) {
+          if ((f.rule === 'cannot-run-in-transaction' || f.rule === 'failed-transaction') && !mine.some((m) => m.rule === f.rule && m.statement === f.statement)) mine.push({ ...f, cell: ctx.index });
+        }
+      }
+      const record: Record<string, unknown> = {};
+      if (mine.length) record.findings = mine.map(recordOf);
+      const acked = [...new Set(mine.filter((f) => f.acknowledged).map((f) => f.rule))];
+      if (acked.length) record.ack = acked;
+      const blocking = unacknowledgedErrors(mine);
+      if (ctx.target.environment === 'production' && blocking.length) return { block: blockMessage(blocking, ctx.target.name), record };
+      let body: string | undefined;
+      if (!opts.noPreflight && ctx.secondConnection) {
+        const locks = await strongLocksOfCell(ctx.cell.source);
+        if (locks.length) {
+          const pre = await withSecondClient(ctx.secondConnection, (c) => preflight(c, locks, { excludePids: [ctx.session.pid] }));
+          if (pre) {
+            record.preflight = {
+              tables: pre.tables.map((t) => `${t.table} ${t.mode}`),
+              blockers: pre.lockers.filter((s) => s.wouldBlockCell).map((s) => ({ pid: s.pid, state: s.state, xactAgeMs: s.xactAgeMs, query: s.query })),
+              idleInTransaction: pre.idleInTransaction.length, longTransactions: pre.longTransactions.length,
+              vacuums: pre.vacuums.map((v) => ({ pid: v.pid, table: v.table, phase: v.phase, autovacuum: v.autovacuum })),
+            };
+            if (pre.lockers.length || pre.idleInTransaction.length || pre.longTransactions.length || pre.vacuums.length) {
+              body = pre.text;
+              ctx.onProgress?.(pre.text.split('\n').slice(-1)[0]);
+            }
+          }
+        }
+      }
+      return { record, body };
+    },
+
+    async watch(ctx) {
+      if (!ctx.secondConnection) {
+        const unavailable = lockWatchUnavailable(ctx.target.sandbox ? 'the sandbox serves one connection at a time; the live lock view needs a second one' : 'no second connection', opts.intervalMs);
+        return { stop: async () => ({ record: { locks: { available: false, reason: unavailable.reason } } }) };
+      }
+      const client = new Client({ ...ctx.secondConnection, application_name: 'runbook lock view' });
+      client.on('error', () => undefined);
+      await client.connect();
+      const w = startLockWatch(client, ctx.session.pid, {
+        intervalMs: opts.intervalMs,
+        onSample: (s) => { const t = progressText(s); if (t) ctx.onProgress?.(t); },
+      });
+      return {
+        async stop() {
+          const summary = await w.stop();
+          await client.end().catch(() => undefined);
+          return { record: { locks: summary }, body: summaryText(summary) };
+        },
+      };
+    },
+  };
+}
+
+/** The factory `runbook run` registers (src/cli/run.ts `runHookFactories`): reads the runbook's cells from the file. */
+export function safetyHooksFor(flags: { connection?: string; file: string }): SqlCellHooks {
+  return createSafetyHooks({ cells: lintCellsOf(parseRunbook(readFileSync(flags.file))) });
+}
