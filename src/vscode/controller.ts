@@ -2,7 +2,6 @@
 import * as vscode from 'vscode';
 import type { Cell } from '../format/model';
 import type { ChecklistItem } from '../engines/checklist';
-import { isMutating, runnableCells, selectCells } from '../run/runner';
 import type { CellExecution } from '../run/session';
 import type { Connections } from './connections';
 import { CHECKLIST_LANGUAGE, fromNotebookDocument, RESULT_MIME, toCellOutput } from './notebookData';
@@ -90,6 +89,7 @@ export class RunbookController implements vscode.Disposable {
     }
     // Several cells at once (Run All, Run From Here) select cells as `runbook run` does: the rollback
     // section is left out. A rollback cell run on its own runs.
+    const { runnableCells, selectCells } = await import('../run/runner');
     const selected = cells.length > 1 ? new Set(selectCells(runnableCells(fromNotebookDocument(notebook).cells), {}).map((c) => c.index)) : undefined;
     for (const cell of cells) {
       if (cell.kind !== vscode.NotebookCellKind.Code || (selected && !selected.has(cell.index))) continue;
@@ -138,7 +138,7 @@ export class RunbookController implements vscode.Disposable {
       }
     }
     if (session.target.environment === 'production' && !entry.productionConfirmed && model.kind !== 'checklist') {
-      if (await isMutating(model)) {
+      if (await (await import('../run/runner')).isMutating(model)) {
         const what = `${cellLabel(cell, model)} ${model.kind === 'shell' ? 'runs shell commands' : 'changes data or schema'}`;
         if (!(await confirmProduction(this.prompts, session.target.name, what))) {
           return finish('stopped', message('skipped', `Not run: the production connection "${session.target.name}" was not confirmed.`));

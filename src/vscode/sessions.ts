@@ -1,8 +1,7 @@
 // One pinned RunSession per notebook and connection: opened on first use, kept across cells, closed (or kept with its transaction) when the notebook closes.
 import * as vscode from 'vscode';
 import type { TransactionState } from '../format/model';
-import { operatorName } from '../run/operator';
-import { RunSession } from '../run/session';
+import type { RunSession } from '../run/session';
 import { notebookDir, SANDBOX, type Connections } from './connections';
 import type { Prompts } from './prompts';
 import type { SessionStateSource } from './statusBar';
@@ -18,9 +17,9 @@ interface Entry {
 }
 
 /** The operator recorded as `by`: the `runbook.operator` setting, else git user.name, else the OS user. */
-export function operatorFor(notebook: vscode.NotebookDocument): string {
+export async function operatorFor(notebook: vscode.NotebookDocument): Promise<string> {
   const configured = vscode.workspace.getConfiguration('runbook', notebook.uri).get<string>('operator', '').trim();
-  return configured || operatorName(notebookDir(notebook));
+  return configured || (await import('../run/operator')).operatorName(notebookDir(notebook));
 }
 
 /**
@@ -55,12 +54,14 @@ export class Sessions implements SessionStateSource, vscode.Disposable {
     const k = this.key(notebook, connection);
     let entry = this.entries.get(k);
     if (!entry) {
-      const opening = RunSession.open({
-        runbookDir: notebookDir(notebook),
-        connection: connection === SANDBOX ? undefined : connection,
-        secret: async (name) => this.connections.password(name),
-        operator: operatorFor(notebook),
-      });
+      // The engine (pg, the SQL parser, the sandbox) loads on the first cell run, not at activation.
+      const opening = (async () =>
+        (await import('../run/session')).RunSession.open({
+          runbookDir: notebookDir(notebook),
+          connection: connection === SANDBOX ? undefined : connection,
+          secret: async (name) => this.connections.password(name),
+          operator: await operatorFor(notebook),
+        }))();
       entry = { notebook: notebook.uri.toString(), connection, session: opening, productionConfirmed: false };
       this.entries.set(k, entry);
       const e = entry;

@@ -1,14 +1,36 @@
-// Extension-host tests: the extension loads and activates in a real VS Code.
+// Extension-host tests: the extension loads and activates in a real VS Code, quickly, and contributes what it promises.
 import * as assert from 'assert';
 import * as vscode from 'vscode';
-
-const EXTENSION_ID = 'runbook-notebooks.runbook-notebooks';
+import type { RunbookApi } from '../../src/vscode/extension';
+import { EXTENSION_ID } from './helpers';
 
 describe('activation', () => {
-  it('activates in the extension host', async () => {
-    const ext = vscode.extensions.getExtension(EXTENSION_ID);
+  it('activates in the extension host and reports how long activate() took', async () => {
+    const ext = vscode.extensions.getExtension<RunbookApi>(EXTENSION_ID);
     assert.ok(ext, `extension ${EXTENSION_ID} is loaded`);
-    await ext.activate();
+    const t0 = performance.now();
+    const api = await ext.activate();
+    const wall = performance.now() - t0;
     assert.strictEqual(ext.isActive, true);
+    // Printed for the closing note (target ≤ 150 ms); the bound here only catches a gross regression.
+    console.log(`      activation: activate() ${api.activationMs.toFixed(1)} ms, load + activate ${wall.toFixed(1)} ms`);
+    assert.ok(api.activationMs < 1000, `activate() took ${api.activationMs} ms`);
+  });
+
+  it('registers the Runbook commands in the palette', async () => {
+    const commands = await vscode.commands.getCommands(true);
+    for (const c of ['runbook.newRunbook', 'runbook.selectConnection', 'runbook.addConnection', 'runbook.runFromHere', 'runbook.showMigrationLog', 'runbook.closeSession']) {
+      assert.ok(commands.includes(c), `${c} is registered`);
+    }
+  });
+
+  it('creates a new runbook from the template with the seven production steps', async () => {
+    const doc = (await vscode.commands.executeCommand('runbook.newRunbook')) as vscode.NotebookDocument;
+    assert.strictEqual(doc.notebookType, 'runbook');
+    const headings = doc.getCells().filter((c) => c.kind === vscode.NotebookCellKind.Markup).map((c) => /^## (.*)$/m.exec(c.document.getText())?.[1]).filter(Boolean);
+    assert.deepStrictEqual(headings, ['1. Schedule', '2. Rollback first', '3. Transactions', '4. Communicate', '5. Monitor', '6. Validate', '7. Document']);
+    const rollback = doc.getCells().find((c) => (c.metadata.runbook as { options?: { rollback?: boolean } }).options?.rollback === true);
+    assert.ok(rollback, 'the template has a rollback cell');
+    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
   });
 });
