@@ -245,7 +245,7 @@ describe('PGlite sandbox process lifetime', function () {
     await new Promise((r) => setTimeout(r, 200));
     const t0 = Date.now();
     await sandbox.stop();
-    assert.ok(Date.now() - t0 < 2000, `stop took ${Date.now() - t0} ms`);
+    assert.ok(Date.now() - t0 < 5000, `stop took ${Date.now() - t0} ms`);
     await abandoned;
   });
 
