@@ -30,6 +30,18 @@ async function withSecondClient<T>(config: ClientConfig | undefined, fn: (c: Cli
   }
 }
 
+/**
+ * Each table's relfilenode (`pg_relation_filenode()`): a table rewrite (ALTER COLUMN TYPE, VACUUM FULL, CLUSTER,
+ * TRUNCATE, SET TABLESPACE …) gives it a new one. Seen from another session only once the rewrite commits.
+ * Source: PostgreSQL docs, 9.28.7 "Database Object Location Functions".
+ */
+async function relfilenodes(c: Client, tables: string[]): Promise<Map<string, string | null>> {
+  const quoted = tables.map((t) => t.split('.').map((p) => `"${p.replace(/"/g, '""')}"`).join('.'));
+  const r = await c.query<{ name: string; node: string | null }>(
+    'SELECT n.name, pg_relation_filenode(to_regclass(n.quoted))::text AS node FROM unnest($1::text[], $2::text[]) AS n(name, quoted)', [tables, quoted]);
+  return new Map(r.rows.map((x) => [x.name, x.node]));
+}
+
 /** Short form kept in the output record: rule, severity, line, acknowledged. */
 function recordOf(f: Finding): Record<string, unknown> {
   return { rule: f.rule, severity: f.severity, line: f.line, statement: f.statement, ...(f.acknowledged ? { acknowledged: true } : {}) };
@@ -69,11 +81,13 @@ export function summaryText(s: LockSummary): string | undefined {
  *   defaults, plus a check of the session's actual transaction state), recorded as `findings` and `ack`; on a
  *   `production` connection an unacknowledged error-level finding blocks the cell. Then pre-flight on a second
  *   connection when the cell takes a strong lock, recorded as `preflight` (text in the body when it found something).
- * - `watch`: the live lock view on a second connection, recorded as `locks`; on the sandbox `locks` says
- *   unavailable.
+ * - `watch`: the live lock view on a second connection, recorded as `locks`, and `rewritten`: the tables that got a
+ *   new data file (a rewrite, case 07); on the sandbox `locks` says unavailable.
  */
 export function createSafetyHooks(opts: SafetyHookOptions): SqlCellHooks {
   let whole: Promise<Finding[]> | undefined;
+  // Before each cell that takes a strong lock: the tables' relfilenodes, to tell afterwards which were rewritten.
+  const filenodes = new Map<number, Map<string, string | null>>();
   const lintWhole = (ctx: SqlHookContext): Promise<Finding[]> => {
     whole ??= (async () => {
       const run = (client?: Client): Promise<Finding[]> => lintRunbook(opts.cells, {
@@ -110,7 +124,10 @@ export function createSafetyHooks(opts: SafetyHookOptions): SqlCellHooks {
       if (!opts.noPreflight && ctx.secondConnection) {
         const locks = await strongLocksOfCell(ctx.cell.source);
         if (locks.length) {
-          const pre = await withSecondClient(ctx.secondConnection, (c) => preflight(c, locks, { excludePids: [ctx.session.pid] }));
+          const pre = await withSecondClient(ctx.secondConnection, async (c) => {
+            filenodes.set(ctx.index, await relfilenodes(c, locks.map((l) => l.table)));
+            return preflight(c, locks, { excludePids: [ctx.session.pid] });
+          });
           if (pre) {
             record.preflight = {
               tables: pre.tables.map((t) => `${t.table} ${t.mode}`),
@@ -143,8 +160,20 @@ export function createSafetyHooks(opts: SafetyHookOptions): SqlCellHooks {
       return {
         async stop() {
           const summary = await w.stop();
+          const record: Record<string, unknown> = { locks: summary };
+          const beforeNodes = filenodes.get(ctx.index);
+          filenodes.delete(ctx.index);
+          let body = summaryText(summary);
+          if (beforeNodes) {
+            const after = await relfilenodes(client, [...beforeNodes.keys()]).catch(() => undefined);
+            const rewritten = after ? [...beforeNodes].filter(([t, n]) => n !== null && after.get(t) !== null && after.get(t) !== n).map(([t]) => t) : [];
+            if (rewritten.length) {
+              record.rewritten = rewritten;
+              body = [body, `Rewritten (new data file): ${rewritten.join(', ')}.`].filter(Boolean).join('\n');
+            }
+          }
           await client.end().catch(() => undefined);
-          return { record: { locks: summary }, body: summaryText(summary) };
+          return { record, body };
         },
       };
     },

@@ -102,6 +102,18 @@ describe('safety hooks around SQL cells', function () {
     assert.ok(progress.some((p) => /waiting .* for pid/.test(p)), progress.join('\n'));
   });
 
+  it('records that a cell rewrote its table (case 07)', async () => {
+    const cells = [sqlCell('ALTER TABLE rollups ALTER COLUMN tokens TYPE bigint;', { ack: ['changing-column-type'] })];
+    const hooks = createSafetyHooks({ cells, intervalMs: 50 });
+    const ctx = ctxFor(cells, 0, prod);
+    assert.equal((await hooks.before?.(ctx))?.block, undefined);
+    const w = await hooks.watch?.(ctx);
+    assert.equal((await session.executeCell(cells[0].source)).error, undefined);
+    const stopped = await w?.stop();
+    assert.deepEqual(stopped?.record?.rewritten, ['rollups']);
+    assert.match(stopped?.body ?? '', /Rewritten \(new data file\): rollups/);
+  });
+
   it('records that the lock view is unavailable without a second connection', async () => {
     const cells = [sqlCell('SELECT 1;')];
     const w = await createSafetyHooks({ cells }).watch?.(ctxFor(cells, 0, staging, false));
