@@ -100,9 +100,11 @@ export async function lintFiles(paths: string[], ctx: LintContext = {}): Promise
     }
   };
   const units: Unit[] = paths.map((p) => {
-    if (extname(p).toLowerCase() === '.sql') {
+    // squawk takes glob patterns: a name with glob characters is linted from a temporary copy instead.
+    if (extname(p).toLowerCase() === '.sql' && !/[*?[\]{}]/.test(p)) {
       return { file: p, sqlPath: resolve(p), cells: [], load: () => [{ kind: 'sql', source: read(p).toString('utf8'), options: {}, fileLine: 1 }] };
     }
+    if (extname(p).toLowerCase() === '.sql') return { file: p, cells: [{ kind: 'sql', source: read(p).toString('utf8'), options: {}, fileLine: 1 }] };
     return { file: p, cells: lintCellsOf(parseRunbook(read(p), { skipOptionChecks: true })) };
   });
   return (await lintUnits(units, ctx)).flat();

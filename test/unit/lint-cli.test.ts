@@ -47,6 +47,13 @@ describe('runbook lint', function () {
     assert.match(r.out, /1 error, /);
   });
 
+  it('lints a file whose name squawk would read as a glob pattern', async () => {
+    writeFileSync(join(dir, 'weird[1].sql'), 'ALTER TABLE rollups ALTER COLUMN tokens TYPE bigint;\n');
+    const r = await run([join(dir, 'weird[1].sql')], { format: 'json' });
+    const fs = JSON.parse(r.out) as Finding[];
+    assert.ok(fs.some((f) => f.rule === 'changing-column-type' && f.file === join(dir, 'weird[1].sql') && f.fileLine === 1), r.out + r.err);
+  });
+
   it('exits 0 when only warnings and info remain', async () => {
     const r = await run([join(dir, 'safe.sql')]);
     assert.equal(r.code, 0, r.out);
