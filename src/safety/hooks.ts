@@ -3,13 +3,15 @@
 import { readFileSync } from 'node:fs';
 import { Client, type ClientConfig } from 'pg';
 import { parseRunbook } from '../format';
-import { lintCellsOf, lintRunbook, unacknowledgedErrors, type Finding, type LintCell } from '../sql/lint';
+import { acknowledgedRules, lintCellsOf, lintRunbook, unacknowledgedErrors, type Finding, type LintCell } from '../sql/lint';
 import type { SqlCellHooks, SqlHookContext } from '../run/session';
 import { formatAge, preflight, strongLocksOfCell } from './preflight';
 import { lockWatchUnavailable, start as startLockWatch, type LockSample, type LockSummary } from './lockwatch';
 
 /** Options of {@link createSafetyHooks}. */
 export interface SafetyHookOptions {
+  /** Path of the squawk binary (tests; default: the one from the squawk-cli package). */
+  squawkPath?: string;
   /** The runbook's cells, in order (all kinds: indexes must match the runner's). */
   cells: LintCell[];
   /** Lock view sampling interval, ms (default 250). */
@@ -91,7 +93,7 @@ export function createSafetyHooks(opts: SafetyHookOptions): SqlCellHooks {
   const lintWhole = (ctx: SqlHookContext): Promise<Finding[]> => {
     whole ??= (async () => {
       const run = (client?: Client): Promise<Finding[]> => lintRunbook(opts.cells, {
-        serverVersion: ctx.session.serverVersion || undefined, client,
+        serverVersion: ctx.session.serverVersion || undefined, client, squawkPath: opts.squawkPath,
         lockTimeoutDefault: ctx.session.timeouts.lockTimeout, statementTimeoutDefault: ctx.session.timeouts.statementTimeout,
       });
       return (await withSecondClient(ctx.secondConnection, run)) ?? run();
@@ -101,13 +103,25 @@ export function createSafetyHooks(opts: SafetyHookOptions): SqlCellHooks {
 
   return {
     async before(ctx) {
-      const all = await lintWhole(ctx);
+      let all: Finding[];
+      try {
+        all = await lintWhole(ctx);
+      } catch (err) {
+        // Fail closed on production: the checks did not run, so nobody knows what the cell will do to the tables.
+        const reason = err instanceof Error ? err.message : String(err);
+        const acked = acknowledgedRules(ctx.cell.options).has('lint-unavailable');
+        const record = { lintError: reason, ...(acked ? { ack: ['lint-unavailable'] } : {}) };
+        if (ctx.target.environment === 'production' && !acked) {
+          return { record, block: `Not run on production connection ${ctx.target.name}: the safety checks could not run (${reason}). Fix that (e.g. reinstall squawk-cli), or acknowledge on the cell's fence: \`\`\`sql {"ack": ["lint-unavailable"]}.` };
+        }
+        return { record };
+      }
       const mine = all.filter((f) => f.cell === ctx.index);
       // The runbook was linted from an idle session; the session may really be in a transaction (a BEGIN run
       // earlier, --from): check this cell alone against the actual state too.
       if (ctx.session.txState !== 'idle') {
         const here = await lintRunbook([{ ...opts.cells[ctx.index], kind: 'sql', source: ctx.cell.source, options: ctx.cell.options }], {
-          serverVersion: ctx.session.serverVersion || undefined, initialTxState: ctx.session.txState,
+          serverVersion: ctx.session.serverVersion || undefined, initialTxState: ctx.session.txState, squawkPath: opts.squawkPath,
           lockTimeoutDefault: ctx.session.timeouts.lockTimeout, statementTimeoutDefault: ctx.session.timeouts.statementTimeout,
         });
         for (const f of here) {

@@ -114,6 +114,18 @@ describe('safety hooks around SQL cells', function () {
     assert.match(stopped?.body ?? '', /Rewritten \(new data file\): rollups/);
   });
 
+  it('fails closed on production when the checks cannot run, unless the cell acknowledges lint-unavailable', async () => {
+    const cells = [sqlCell('SELECT 1;')];
+    const broken = { cells, squawkPath: '/nonexistent/squawk' };
+    const blocked = await createSafetyHooks(broken).before?.(ctxFor(cells, 0, prod));
+    assert.match(blocked?.block ?? '', /safety checks could not run .*could not start squawk/);
+    assert.equal((await createSafetyHooks(broken).before?.(ctxFor(cells, 0, staging)))?.block, undefined);
+    const ackCells = [sqlCell('SELECT 1;', { ack: ['lint-unavailable'] })];
+    const acked = await createSafetyHooks({ ...broken, cells: ackCells }).before?.(ctxFor(ackCells, 0, prod));
+    assert.equal(acked?.block, undefined);
+    assert.deepEqual(acked?.record?.ack, ['lint-unavailable']);
+  });
+
   it('records that the lock view is unavailable without a second connection', async () => {
     const cells = [sqlCell('SELECT 1;')];
     const w = await createSafetyHooks({ cells }).watch?.(ctxFor(cells, 0, staging, false));
