@@ -225,11 +225,13 @@ function alterTableCmd(cmd: AlterTableCmd, table: string, facts: StatementFacts)
         const column = isNotNullColumn(con.raw_expr);
         if (column) (facts.notNullChecks ??= []).push({ table, column, name: con.conname, validated: !con.skip_validation });
       }
-      if (!con.skip_validation && con.contype !== 'CONSTR_NOTNULL') {
+      const buildsIndex = con.contype === 'CONSTR_PRIMARY' || con.contype === 'CONSTR_UNIQUE' || con.contype === 'CONSTR_EXCLUSION';
+      if (buildsIndex && !con.indexname) {
         facts.slow = true;
-        facts.slowBecause ??= con.contype === 'CONSTR_PRIMARY' || con.contype === 'CONSTR_UNIQUE' || con.contype === 'CONSTR_EXCLUSION'
-          ? (con.indexname ? undefined : 'builds an index for the constraint') : 'validates the new constraint (scans the table)';
-        if (!facts.slowBecause) facts.slow = false;
+        facts.slowBecause ??= 'builds an index for the constraint';
+      } else if (!buildsIndex && !con.skip_validation && con.contype !== 'CONSTR_NOTNULL') {
+        facts.slow = true;
+        facts.slowBecause ??= 'validates the new constraint (scans the table)';
       }
       if (con.contype === 'CONSTR_FOREIGN') {
         if (con.pktable) facts.locks.push({ table: rangeVarName(con.pktable), mode: 'SHARE ROW EXCLUSIVE' });
@@ -383,7 +385,9 @@ export function analyzeStatement(stmt: Node | undefined, serverMajor: number): S
         const cons = ek === 'Constraint' ? [ev as Constraint] : ek === 'ColumnDef' ? ((ev as ColumnDef).constraints ?? []).map((x) => nodeEntry(x)[1] as Constraint) : [];
         for (const con of cons) if (con.contype === 'CONSTR_FOREIGN' && con.pktable) facts.locks.push({ table: rangeVarName(con.pktable), mode: 'SHARE ROW EXCLUSIVE' });
       }
-      for (const p of c.inhRelations ?? []) lock(nodeEntry(p)[1] as RangeVar, c.partbound ? 'SHARE UPDATE EXCLUSIVE' : 'SHARE UPDATE EXCLUSIVE');
+      // PARTITION OF takes ACCESS EXCLUSIVE on the parent (docs 5.12.2.2 "Partition Maintenance": prefer ATTACH
+      // PARTITION); INHERITS takes SHARE UPDATE EXCLUSIVE on it (src/backend/commands/tablecmds.c, MergeAttributes).
+      for (const p of c.inhRelations ?? []) lock(nodeEntry(p)[1] as RangeVar, c.partbound ? 'ACCESS EXCLUSIVE' : 'SHARE UPDATE EXCLUSIVE');
       break;
     }
     case 'CreateTableAsStmt': {
