@@ -8,6 +8,7 @@ import { lintRunbook, type Finding, type LintCell } from '../../src/sql/lint';
 import { loadParser, splitCell } from '../../src/sql/analyze-statements';
 import { preflight, strongLocksOfCell } from '../../src/safety/preflight';
 import { start as startLockWatch, type LockSample, type LockSummary } from '../../src/safety/lockwatch';
+import { PostgresSession } from '../../src/engines/postgres';
 
 const sqlCells = (...sources: string[]): LintCell[] => sources.map((source) => ({ kind: 'sql', source, options: {} }));
 const rules = (fs: Finding[]): string[] => fs.map((f) => f.rule);
@@ -102,15 +103,25 @@ describe('migration-safety cases 01–09 on a real server', function () {
       assert.ok(!rules(withDefault).includes('require-lock-timeout'));
     });
 
-    it('fails fast with 55P03 under a lock_timeout and leaves the session usable', async () => {
+    it('fails fast with 55P03 under the profile\'s lock_timeout, recorded as such, and the session stays usable', async () => {
       const s1 = await connect(db.clientConfig);
       await s1.query('BEGIN');
       await s1.query('INSERT INTO parent VALUES (100)');
-      await session.query("SET lock_timeout = '300ms'");
-      const r = await runCell(session, cell);
-      assert.equal(r.error?.code, '55P03');
-      await s1.query('ROLLBACK');
-      await session.query('RESET lock_timeout');
+      // The engine's session applies the profile's default lock_timeout at connect.
+      const pgSession = await PostgresSession.connect(db.clientConfig, { lockTimeout: '300ms' });
+      try {
+        const t0 = Date.now();
+        const r = await pgSession.executeCell(cell);
+        assert.equal(r.status, 'error');
+        assert.equal(r.error?.sqlstate, '55P03');
+        assert.equal(r.error?.statement, 0);
+        assert.ok(Date.now() - t0 < 5000);
+        assert.equal(pgSession.txState, 'idle');
+        assert.equal((await pgSession.executeCell('SELECT 1')).status, 'ok');
+      } finally {
+        await pgSession.close();
+        await s1.query('ROLLBACK');
+      }
     });
 
     it('shows whom the cell waits for and who queues behind it', async () => {
@@ -281,13 +292,22 @@ describe('migration-safety cases 01–09 on a real server', function () {
       const f = fs.find((x) => x.rule === 'enum-value-used-in-same-transaction');
       assert.ok(f);
       assert.deepEqual([f.severity, f.statement, f.line], ['error', 2, 3]);
-      const r = await runCell(session, cell);
-      assert.deepEqual([r.error?.code, r.error?.statement], ['55P04', 2]);
-      // The session is now in a failed transaction: statements fail with 25P02 until ROLLBACK.
-      await assert.rejects(session.query('SELECT 1'), (e: DatabaseError) => e.code === '25P02');
-      const after = await lintRunbook(sqlCells('SELECT 1;'), { serverVersion, initialTxState: 'failed' });
-      assert.ok(rules(after).includes('failed-transaction'));
-      await session.query('ROLLBACK');
+      const pgSession = await PostgresSession.connect(db.clientConfig);
+      try {
+        const r = await pgSession.executeCell(cell);
+        assert.deepEqual([r.status, r.error?.sqlstate, r.error?.statement, r.error?.line], ['error', '55P04', 2, 3]);
+        // The session is now in a failed transaction until ROLLBACK, and the state says so.
+        assert.equal(pgSession.txState, 'failed');
+        const next = await pgSession.executeCell('SELECT 1');
+        assert.equal(next.error?.sqlstate, '25P02');
+        const after = await lintRunbook(sqlCells('SELECT 1;'), { serverVersion, initialTxState: pgSession.txState });
+        assert.ok(rules(after).includes('failed-transaction'));
+        assert.equal((await pgSession.executeCell('ROLLBACK')).status, 'ok');
+        assert.equal(pgSession.txState, 'idle');
+        assert.equal((await pgSession.executeCell('SELECT 1')).status, 'ok');
+      } finally {
+        await pgSession.close();
+      }
     });
   });
 
