@@ -83,7 +83,7 @@ export function splitStatementsSync(sql: string): SplitResult {
 }
 
 // Results are shared between callers, so they are read-only by contract.
-const RECENT_MAX = 16;
+const RECENT_MAX = 4; // one cell is split by a few callers in a row; big cells must not pile up
 const recent = new Map<string, SplitResult>();
 
 function split(sql: string): SplitResult {
