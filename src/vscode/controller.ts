@@ -2,7 +2,7 @@
 import * as vscode from 'vscode';
 import type { Cell } from '../format/model';
 import type { ChecklistItem } from '../engines/checklist';
-import type { CellExecution } from '../run/session';
+import type { CellExecution, SqlCellHooks } from '../run/session';
 import type { Connections } from './connections';
 import { CHECKLIST_LANGUAGE, fromNotebookDocument, RESULT_MIME, toCellOutput } from './notebookData';
 import { confirmProduction } from './productionGuard';
@@ -91,14 +91,20 @@ export class RunbookController implements vscode.Disposable {
     // section is left out. A rollback cell run on its own runs.
     const { runnableCells, selectCells } = await import('../run/runner');
     const selected = cells.length > 1 ? new Set(selectCells(runnableCells(fromNotebookDocument(notebook).cells), {}).map((c) => c.index)) : undefined;
+    // Safety hooks as `runbook run` uses them: findings before each SQL cell (error-level ones stop it on
+    // production unless acknowledged), pre-flight, and the live lock view while it runs.
+    const { createSafetyHooks } = await import('../safety/hooks');
+    const { lintCellsOf } = await import('../sql/lint');
+    const intervalMs = vscode.workspace.getConfiguration('runbook', notebook.uri).get<number>('liveView.intervalMs', 250);
+    const sqlHooks = createSafetyHooks({ cells: lintCellsOf(fromNotebookDocument(notebook)), intervalMs });
     for (const cell of cells) {
       if (cell.kind !== vscode.NotebookCellKind.Code || (selected && !selected.has(cell.index))) continue;
-      const outcome = await this.runCell(notebook, cell);
+      const outcome = await this.runCell(notebook, cell, sqlHooks);
       if (outcome !== 'ok') break;
     }
   }
 
-  private async runCell(notebook: vscode.NotebookDocument, cell: vscode.NotebookCell): Promise<CellOutcome> {
+  private async runCell(notebook: vscode.NotebookDocument, cell: vscode.NotebookCell, sqlHooks: SqlCellHooks): Promise<CellOutcome> {
     const exec = this.controller.createNotebookCellExecution(cell);
     const key = notebook.uri.toString();
     const order = (this.order.get(key) ?? 0) + 1;
@@ -171,6 +177,7 @@ export class RunbookController implements vscode.Disposable {
       result = await session.execute(effective, {
         signal: abort.signal,
         index: cell.index,
+        sqlHooks,
         maxRows: vscode.workspace.getConfiguration('runbook', notebook.uri).get<number>('maxRows', 200),
         onProgress: (p) => {
           const parts = [`${(p.elapsedMs / 1000).toFixed(1)} s`];

@@ -25,7 +25,10 @@ describe('activation', () => {
   });
 
   it('creates a new runbook from the template with the seven production steps', async () => {
-    const doc = (await vscode.commands.executeCommand('runbook.newRunbook')) as vscode.NotebookDocument;
+    await vscode.extensions.getExtension(EXTENSION_ID)?.activate();
+    await vscode.commands.executeCommand('runbook.newRunbook');
+    const doc = vscode.window.activeNotebookEditor?.notebook;
+    assert.ok(doc, 'the new runbook is the active notebook');
     assert.strictEqual(doc.notebookType, 'runbook');
     const headings = doc.getCells().filter((c) => c.kind === vscode.NotebookCellKind.Markup).map((c) => /^## (.*)$/m.exec(c.document.getText())?.[1]).filter(Boolean);
     assert.deepStrictEqual(headings, ['1. Schedule', '2. Rollback first', '3. Transactions', '4. Communicate', '5. Monitor', '6. Validate', '7. Document']);
