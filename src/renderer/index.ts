@@ -40,7 +40,8 @@ interface OutputRecord {
 /** A result set as the runner hands it over live: exact values, so NULL is known. */
 interface LiveResult {
   statement?: number;
-  columns: { name: string }[];
+  /** `typeOid`: pg_type oid of the column (23 int4 …), for alignment. */
+  columns: { name: string; typeOid?: number }[];
   rows: (string | null)[][];
   total?: number;
 }
@@ -52,6 +53,9 @@ interface Payload {
   /** Set while the cell still runs: what it is doing now (elapsed time, rows so far, waits). */
   progress?: string;
 }
+
+/** Type OIDs psql right-aligns (print.c column_type_alignment): integers, floats, numeric, oid, xid, cid, money. */
+const NUMERIC_OIDS = new Set([20, 21, 23, 700, 701, 1700, 26, 28, 5069, 29, 790]);
 
 /** Values longer than this many characters are cut, with a control to show the rest. */
 const TRUNCATE_AT = 160;
@@ -100,8 +104,8 @@ function errorBox(err: NonNullable<OutputRecord['error']>): HTMLElement {
   return box;
 }
 
-function valueCell(v: string | null, nullsKnown: boolean): HTMLTableCellElement {
-  const td = el('td');
+function valueCell(v: string | null, nullsKnown: boolean, numeric: boolean): HTMLTableCellElement {
+  const td = el('td', numeric ? 'rb-num' : undefined);
   if (v === null) {
     td.append(el('span', 'rb-null', 'NULL'));
     return td;
@@ -147,12 +151,12 @@ function tableView(ctx: RendererContext, t: Table, stmt?: StatementRecord): HTML
   const table = el('table');
   const thead = el('thead');
   const hr = el('tr');
-  for (const c of t.columns) hr.append(el('th', undefined, c));
+  t.columns.forEach((c, i) => hr.append(el('th', t.numeric?.[i] ? 'rb-num' : undefined, c)));
   thead.append(hr);
   const tbody = el('tbody');
   for (const r of t.rows) {
     const tr = el('tr');
-    r.forEach((v) => tr.append(valueCell(v, t.nullsKnown)));
+    r.forEach((v, i) => tr.append(valueCell(v, t.nullsKnown, t.numeric?.[i] ?? false)));
     tbody.append(tr);
   }
   table.append(thead, tbody);
@@ -217,7 +221,7 @@ function render(ctx: RendererContext, p: Payload, root: HTMLElement): void {
   if (summary) box.append(summary);
   if (p.results && p.results.length) {
     for (const r of p.results) {
-      const t: Table = { columns: r.columns.map((c) => c.name), rows: r.rows, total: r.total, nullsKnown: true };
+      const t: Table = { columns: r.columns.map((c) => c.name), rows: r.rows, total: r.total, nullsKnown: true, numeric: r.columns.map((c) => NUMERIC_OIDS.has(c.typeOid ?? 0)) };
       box.append(tableView(ctx, t, r.statement !== undefined ? stmts[r.statement] : undefined));
     }
   } else if (p.body !== undefined && p.body !== '') {

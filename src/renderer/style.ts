@@ -23,6 +23,7 @@ div.rb-error { border-left: 3px solid var(--vscode-errorForeground); padding: 4p
 .rb-table table { border-collapse: collapse; }
 .rb-table th, .rb-table td { border: 1px solid var(--vscode-editorWidget-border, #8884); padding: 2px 8px; text-align: left; vertical-align: top; white-space: pre-wrap; }
 .rb-table th { position: sticky; top: 0; background: var(--vscode-editor-background); font-weight: 600; }
+.rb-table .rb-num { text-align: right; font-variant-numeric: tabular-nums; }
 .rb-null { color: var(--vscode-descriptionForeground); font-style: italic; font-size: 0.85em; }
 .rb-more { margin-left: 4px; background: none; border: none; color: var(--vscode-textLink-foreground); cursor: pointer; padding: 0; font: inherit; }
 .rb-foot { display: flex; flex-wrap: wrap; gap: 0.8em; align-items: center; margin-top: 4px; }

@@ -8,6 +8,8 @@ export interface Table {
   total?: number;
   /** False when the table was read back from saved text, where NULL and '' look the same. */
   nullsKnown: boolean;
+  /** Per column: numbers, shown right-aligned as psql does. */
+  numeric?: boolean[];
 }
 
 /**
@@ -109,7 +111,9 @@ function readTable(lines: string[], headerAt: number): { table: Table; next: num
     wrapped = wraps;
   }
   if (total === undefined) return undefined;
-  return { table: { columns, rows, total, nullsKnown: false }, next: i };
+  // The saved text no longer says the column types: a column whose every value is a number is shown as one.
+  const numeric = columns.map((_, k) => rows.some((r) => r[k]) && rows.every((r) => !r[k] || /^-?\d+(\.\d+)?$/.test(r[k] ?? '')));
+  return { table: { columns, rows, total, nullsKnown: false, numeric }, next: i };
 }
 
 function csvField(v: string | null): string {

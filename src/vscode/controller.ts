@@ -208,7 +208,7 @@ export class RunbookController implements vscode.Disposable {
       await vscode.workspace.applyEdit(edit);
     }
     const results = (result.results ?? [])
-      .map((r, statement) => ({ statement, columns: r.columns?.map((c) => ({ name: c.name })), rows: r.rows, total: r.record.rows }))
+      .map((r, statement) => ({ statement, columns: r.columns?.map((c) => ({ name: c.name, typeOid: c.typeOid })), rows: r.rows, total: r.record.rows }))
       .filter((r) => r.columns !== undefined);
     const status = String(result.output.record.status);
     const outcome: CellOutcome = status === 'ok' && !(result.pending && result.pending.length) ? 'ok' : status === 'cancelled' ? 'stopped' : 'failed';

@@ -21,6 +21,7 @@ describe('renderer tables', () => {
     assert.deepStrictEqual(t.rows, [['1', 'alice'], ['22', 'a | b'], ['3', '']]);
     assert.strictEqual(t.total, 3);
     assert.strictEqual(t.nullsKnown, false);
+    assert.deepStrictEqual(t.numeric, [true, false], 'a column of numbers is shown right-aligned');
   });
 
   it('joins multi-line values continued with psql wrap marks', () => {
