@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { runCheck } from './check';
 import { registerRun } from './run';
+import { registerLint } from './lint';
 
 /** Exit status for usage errors (bad flags, missing arguments), as most Unix tools do. */
 export const EXIT_USAGE = 2;
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
     });
 
   registerRun(program);
+  registerLint(program);
   for (const register of extraCommands) register(program);
   return program;
 }
