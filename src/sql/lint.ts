@@ -237,6 +237,13 @@ function mapUnit(u: PreparedUnit, violations: SquawkViolation[], cellOf: Map<Squ
   return { findings, tableOf, pendingNotNull };
 }
 
+const LOCK_RULES_OF_OURS = new Set(['work-under-access-exclusive', 'multiple-tables-access-exclusive', 'require-lock-timeout']);
+
+/** Findings whose danger grows with the table: lock and rewrite hazards (squawk's and ours). */
+function sizeMatters(f: Finding): boolean {
+  return f.source === 'squawk' ? squawkRule(f.rule).lockHazard === true : LOCK_RULES_OF_OURS.has(f.rule);
+}
+
 /** Final findings of a unit: one object shape and key order (stable JSON), sizes, acknowledgements, file lines. */
 function finalize(u: PreparedUnit, m: MappedUnit, sizes: Map<string, TableSize>): Finding[] {
   const acks = u.cells.map((c) => acknowledgedRules(c.options));
@@ -246,7 +253,8 @@ function finalize(u: PreparedUnit, m: MappedUnit, sizes: Map<string, TableSize>)
     const table = name === undefined ? undefined : sizes.get(name);
     const r: Finding = {
       rule: f.rule, severity: f.severity,
-      message: table ? `${f.message} (${describeSize(table)}.)` : f.message,
+      // The size tells how long a lock may be held: say it in the message where a lock or rewrite is the danger.
+      message: table && sizeMatters(f) ? `${f.message} (${describeSize(table)}.)` : f.message,
       help: f.help, cell: f.cell, statement: f.statement, line: f.line, source: f.source,
     };
     if (fl !== undefined) r.fileLine = fl + f.line - 1;
