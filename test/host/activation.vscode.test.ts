@@ -18,6 +18,7 @@ describe('activation', () => {
   });
 
   it('registers the Runbook commands in the palette', async () => {
+    await vscode.extensions.getExtension(EXTENSION_ID)?.activate();
     const commands = await vscode.commands.getCommands(true);
     for (const c of ['runbook.newRunbook', 'runbook.selectConnection', 'runbook.addConnection', 'runbook.runFromHere', 'runbook.showMigrationLog', 'runbook.closeSession']) {
       assert.ok(commands.includes(c), `${c} is registered`);
@@ -34,6 +35,7 @@ describe('activation', () => {
     assert.deepStrictEqual(headings, ['1. Schedule', '2. Rollback first', '3. Transactions', '4. Communicate', '5. Monitor', '6. Validate', '7. Document']);
     const rollback = doc.getCells().find((c) => (c.metadata.runbook as { options?: { rollback?: boolean } }).options?.rollback === true);
     assert.ok(rollback, 'the template has a rollback cell');
-    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+    await vscode.commands.executeCommand('workbench.action.files.revert');
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   });
 });
