@@ -64,7 +64,14 @@ async function runInElectron() {
   }
 }
 
-const code = args.includes('--electron') ? await runInElectron() : await runInServerHost();
+// The grammar is checked with VS Code's own TextMate engine from the installed server (seconds cheaper than a host run).
+async function grammarCheck() {
+  const child = spawn(process.execPath, [path.join(root, 'test/host/grammar-check.mjs'), hostDir], { stdio: 'inherit' });
+  return new Promise((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+}
+
+const grammar = args.includes('--electron') ? 0 : await grammarCheck();
+const code = (args.includes('--electron') ? await runInElectron() : await runInServerHost()) || grammar;
 await db.stop();
 if (code === 0 && !passThrough.includes('--keep-temp')) fs.rmSync(ws, { recursive: true, force: true });
 else console.error(`test:host: workspace kept in ${ws}`);
