@@ -154,6 +154,36 @@ describe('NotebookController', function () {
     assert.strictEqual(cells[1].outputs.length, 0, 'nothing after the checklist ran');
   });
 
+  it('streams shell output into the cell while it runs', async () => {
+    const { doc, file } = await openExec('stream.runbook');
+    created.push(file);
+    const shell = byName(doc, 'slow-shell');
+    const running = runCells(doc, shell.index, shell.index + 1);
+    await waitFor(() => (payloadOf(shell) as { live?: boolean } | undefined)?.live === true && payloadOf(shell)?.body === 'first line\n', 'the first line while the cell runs', 10_000);
+    assert.strictEqual(shell.executionSummary?.success, undefined, 'the cell is still running');
+    await running;
+    await waitFor(() => shell.executionSummary?.success !== undefined, 'the shell cell to end');
+    assert.strictEqual(payloadOf(shell)?.body, 'first line\nsecond line');
+    assert.strictEqual((payloadOf(shell) as { live?: boolean }).live, undefined, 'the final output replaced the live one');
+  });
+
+  it('asks in a modal for a checklist of one item and records who confirmed it', async () => {
+    const a = await api();
+    const { doc, file } = await openExec('stream.runbook');
+    created.push(file);
+    const checklist = codeCells(doc)[0];
+    a.prompts.answerNext('Confirm');
+    await runCells(doc, checklist.index, checklist.index + 1);
+    await waitFor(() => checklist.executionSummary?.success !== undefined, 'the checklist');
+    const asked = a.prompts.shown[a.prompts.shown.length - 1];
+    assert.deepStrictEqual([asked.kind, asked.title, asked.options], ['message', 'Confirm: Backup verified', ['Confirm']]);
+    assert.strictEqual(checklist.executionSummary?.success, true);
+    assert.strictEqual(checklist.document.getText(), '- [x] Backup verified');
+    const items = payloadOf(checklist)?.record.items as { text: string; by: string; at: string }[];
+    assert.strictEqual(items[0].text, 'Backup verified');
+    assert.ok(items[0].by && !Number.isNaN(Date.parse(items[0].at)), 'who and when are recorded');
+  });
+
   it('cancels a running pg_sleep on the server and keeps the session usable', async () => {
     const { doc, file } = await openExec('cancel.runbook');
     created.push(file);
