@@ -15,6 +15,9 @@ export interface ConnectionChoice {
   detail: string;
   /** `file:line` of the profile, when it comes from a profiles file. */
   source?: string;
+  /** The profile's own timeouts (PostgreSQL interval text), when it sets them. */
+  lockTimeout?: string;
+  statementTimeout?: string;
 }
 
 const STATE_PREFIX = 'runbook.connection:';
@@ -55,7 +58,9 @@ export class Connections implements vscode.Disposable {
    *  @throws ConnectionConfigError when the profiles file is invalid (message says file:line). */
   async choices(notebook: vscode.NotebookDocument): Promise<{ file?: string; choices: ConnectionChoice[] }> {
     const { file, profiles } = await loadProfiles(notebookDir(notebook));
-    const choices: ConnectionChoice[] = profiles.map((p) => ({ name: p.name, environment: p.environment, detail: describe(p), source: p.source }));
+    const choices: ConnectionChoice[] = profiles.map((p) => ({
+      name: p.name, environment: p.environment, detail: describe(p), source: p.source, lockTimeout: p.lockTimeout, statementTimeout: p.statementTimeout,
+    }));
     choices.push({ name: SANDBOX, environment: 'sandbox', detail: 'embedded PostgreSQL, private to this notebook, discarded when closed' });
     return { file, choices };
   }
@@ -78,14 +83,19 @@ export class Connections implements vscode.Disposable {
     this.changed.fire(notebook);
   }
 
-  /** Environment of a connection name, from the profiles file; `sandbox` for the sandbox; undefined when unknown. */
-  async environmentOf(notebook: vscode.NotebookDocument, name: string): Promise<Environment | undefined> {
-    if (name === SANDBOX) return 'sandbox';
+  /** A connection name's entry in the profiles file (the sandbox's for {@link SANDBOX}); undefined when unknown or the file is invalid. */
+  async choiceOf(notebook: vscode.NotebookDocument, name: string): Promise<ConnectionChoice | undefined> {
     try {
-      return (await this.choices(notebook)).choices.find((c) => c.name === name)?.environment;
+      return (await this.choices(notebook)).choices.find((c) => c.name === name);
     } catch {
       return undefined;
     }
+  }
+
+  /** Environment of a connection name, from the profiles file; `sandbox` for the sandbox; undefined when unknown. */
+  async environmentOf(notebook: vscode.NotebookDocument, name: string): Promise<Environment | undefined> {
+    if (name === SANDBOX) return 'sandbox';
+    return (await this.choiceOf(notebook, name))?.environment;
   }
 
   /** The stored password of a profile; undefined when none was stored. */

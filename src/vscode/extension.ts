@@ -1,8 +1,10 @@
 // Extension entry point: registers the serializer, controller, commands, renderer messaging and status bar; nothing else happens here.
 import * as vscode from 'vscode';
+import { ConnectionCellStatusBar } from './cellStatusBar';
 import { registerCommands } from './commands';
 import { Connections } from './connections';
 import { RunbookController } from './controller';
+import { RunbookDiagnostics } from './diagnostics';
 import { Prompts } from './prompts';
 import { registerSerializer } from './serializer';
 import { Sessions } from './sessions';
@@ -14,6 +16,7 @@ export interface RunbookApi {
   sessions: Sessions;
   prompts: Prompts;
   statusBar: RunbookStatusBar;
+  diagnostics: RunbookDiagnostics;
   /** ms spent in activate(). */
   activationMs: number;
 }
@@ -25,7 +28,10 @@ export function activate(context: vscode.ExtensionContext): RunbookApi {
   const connections = new Connections(context);
   const sessions = new Sessions(connections, prompts);
   const statusBar = new RunbookStatusBar(connections, sessions);
+  const diagnostics = new RunbookDiagnostics(connections);
   context.subscriptions.push(
+    diagnostics,
+    new ConnectionCellStatusBar(connections),
     registerSerializer(),
     connections,
     sessions,
@@ -38,7 +44,7 @@ export function activate(context: vscode.ExtensionContext): RunbookApi {
       if (m?.type === 'copy' && typeof m.text === 'string') void vscode.env.clipboard.writeText(m.text);
     }),
   );
-  return { connections, sessions, prompts, statusBar, activationMs: performance.now() - t0 };
+  return { connections, sessions, prompts, statusBar, diagnostics, activationMs: performance.now() - t0 };
 }
 
 /** Sessions are closed by their own disposables, registered in `context.subscriptions`. */
