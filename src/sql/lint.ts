@@ -142,21 +142,24 @@ async function lintUnits(units: Unit[], ctx: LintContext): Promise<Finding[][]> 
     }
     const result = await squawk;
     if (!result.ok) throw result.e;
-    const squawkByUnit: SquawkViolation[][] = units.map(() => []);
-    const cellOf = new Map<SquawkViolation, number>();
+    // Per unit, the violations and (same index) the cell each belongs to.
+    const squawkByUnit: { v: SquawkViolation[]; cell: number[] }[] = units.map(() => ({ v: [], cell: [] }));
+    let lastFile = '';
+    let at: { unit: number; cell: number } | undefined;
     for (const v of result.v) {
-      const at = byPath.get(v.file) ?? byPath.get(resolve(dir, v.file));
+      // squawk reports file by file: look the path up once per run of the same file.
+      if (v.file !== lastFile) { lastFile = v.file; at = byPath.get(v.file) ?? byPath.get(resolve(dir, v.file)); }
       if (!at) continue;
-      squawkByUnit[at.unit].push(v);
-      cellOf.set(v, at.cell);
+      squawkByUnit[at.unit].v.push(v);
+      squawkByUnit[at.unit].cell.push(at.cell);
     }
-    const mapped = prepared.map((u, ui) => mapUnit(u, squawkByUnit[ui], cellOf, major));
+    const mapped = prepared.map((u, ui) => mapUnit(u, squawkByUnit[ui].v, squawkByUnit[ui].cell, major));
     let sizes = new Map<string, TableSize>();
     if (ctx.client) {
       for (const m of mapped) await dropProvenNotNull(ctx.client, m.pendingNotNull, m.findings);
-      sizes = await tableSizes(ctx.client, [...new Set(mapped.flatMap((m) => [...m.tableOf.values()]))]);
+      sizes = await tableSizes(ctx.client, [...new Set(mapped.flatMap((m) => m.findings.map((f) => f.table?.name).filter((n): n is string => n !== undefined)))]);
     }
-    return prepared.map((u, ui) => finalize(u, mapped[ui], sizes));
+    return mapped.map((m) => finalize(m, sizes));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -168,23 +171,24 @@ async function lintUnits(units: Unit[], ctx: LintContext): Promise<Finding[][]> 
  * changed by the analysis, so sharing them is safe.
  */
 function prepare(units: Unit[], major: number, ctx: LintContext): PreparedUnit[] {
-  const splitOnce = new Map<string, CellStatement[]>();
-  const split = (text: string): CellStatement[] => {
+  const splitOnce = new Map<string, { statements: CellStatement[]; starts: number[] }>();
+  const split = (text: string): { statements: CellStatement[]; starts: number[] } => {
     let r = splitOnce.get(text);
-    if (!r) { r = splitCell(text); splitOnce.set(text, r); }
+    if (!r) { r = { statements: splitCell(text), starts: lineStarts(text) }; splitOnce.set(text, r); }
     return r;
   };
   const out = units.map((u) => {
     const cells = u.load ? u.load() : u.cells;
-    const statements = cells.map((c) => (c.kind === 'sql' ? split(c.source) : undefined));
+    const parts = cells.map((c) => (c.kind === 'sql' ? split(c.source) : undefined));
+    const statements = parts.map((p) => p?.statements);
     const analysis = analyzeRunbook(statements.map((s, i) => ({ statements: s, options: cells[i].options })), {
       serverMajor: major, lockTimeoutDefault: ctx.lockTimeoutDefault, statementTimeoutDefault: ctx.statementTimeoutDefault, initialTxState: ctx.initialTxState,
     });
-    const starts = cells.map((c) => (c.kind === 'sql' ? lineStarts(c.source) : undefined));
+    const starts = parts.map((p) => p?.starts);
     return { ...u, cells, statements, starts, analysis };
   });
   // The parse trees are not needed past this point: let them go before the findings are built.
-  for (const list of splitOnce.values()) for (const st of list) st.stmt = undefined;
+  for (const { statements } of splitOnce.values()) for (const st of statements) st.stmt = undefined;
   return out;
 }
 
@@ -197,44 +201,50 @@ function statementAt(statements: CellStatement[], starts: number[], line0: numbe
 }
 
 interface MappedUnit {
+  /** Final findings (one object each, one shape). `table` holds only the name (rows null, bytes 0) until
+   *  {@link finalize} fills the size from the catalog, or removes it when there is no connection. */
   findings: Finding[];
-  /** The table each finding is about, by name; sizes are looked up only when a connection is given. */
-  tableOf: Map<Finding, string>;
   pendingNotNull: { finding: Finding; a: AnalyzedStatement }[];
 }
 
-/** Our findings plus squawk's, each placed on its statement and filtered by what the runbook knows. */
-function mapUnit(u: PreparedUnit, violations: SquawkViolation[], cellOf: Map<SquawkViolation, number>, major: number): MappedUnit {
+/**
+ * Our findings plus squawk's, each placed on its statement, filtered by what the runbook knows, and built once
+ * in their final shape (key order fixed: stable JSON, and tens of thousands of them stay cheap).
+ */
+function mapUnit(u: PreparedUnit, violations: SquawkViolation[], cells: number[], major: number): MappedUnit {
   const analysis = u.analysis as RunbookAnalysis;
-  const tableOf = new Map<Finding, string>();
-  const findings: Finding[] = analysis.findings.map((f) => {
-    const { table, ...rest } = f;
-    if (table) tableOf.set(rest, table.name);
-    return rest;
-  });
+  const acks = u.cells.map((c) => acknowledgedRules(c.options));
+  const make = (rule: string, severity: Severity, message: string, help: string, cell: number, statement: number, line: number, sql: string | undefined, source: Finding['source'], table: string | undefined): Finding => {
+    const fl = u.cells[cell]?.fileLine;
+    return {
+      rule, severity, message, help, cell, statement, line, source,
+      fileLine: fl === undefined ? undefined : fl + line - 1,
+      sql, table: table === undefined ? undefined : { name: table, rows: null, bytes: 0 },
+      acknowledged: acks[cell]?.has(rule) ? true : undefined, file: u.file,
+    };
+  };
+  const findings: Finding[] = analysis.findings.map((f) => make(f.rule, f.severity, f.message, f.help, f.cell, f.statement, f.line, f.sql, f.source, f.table?.name));
   const ours = new Set(analysis.findings.map((f) => `${f.cell}/${f.statement}/${f.rule}`));
   const pendingNotNull: MappedUnit['pendingNotNull'] = [];
-  for (const v of violations) {
-    const cell = cellOf.get(v) ?? 0;
+  for (let i = 0; i < violations.length; i++) {
+    const v = violations[i];
+    const cell = cells[i];
     const index = statementAt(u.statements[cell] ?? [], u.starts[cell] ?? [0], v.line, v.column);
     const a = index >= 0 ? analysis.cells.get(cell)?.[index] : undefined;
-    const info = squawkRule(v.rule);
+    const rule = v.rule_name;
+    const info = squawkRule(rule);
     if (a && info.lockHazard && a.facts.locks.length > 0 && a.facts.locks.every((l) => a.newTables.includes(l.table))) continue;
-    if (a && v.rule === 'ban-concurrent-index-creation-in-transaction' && ours.has(`${cell}/${index}/cannot-run-in-transaction`)) continue;
-    if (a && v.rule === 'require-statement-timeout' && a.statementTimeoutInForce) continue;
-    const f: Finding = {
-      rule: v.rule, severity: info.severity, message: v.message, help: v.help ?? info.help ?? 'See https://squawkhq.com/docs/' + v.rule,
-      cell, statement: index, line: v.line + 1, sql: a?.statement.text, source: 'squawk',
-    };
+    if (a && rule === 'ban-concurrent-index-creation-in-transaction' && ours.has(`${cell}/${index}/cannot-run-in-transaction`)) continue;
+    if (a && rule === 'require-statement-timeout' && a.statementTimeoutInForce) continue;
     const existing = a?.facts.locks.find((l) => !a.newTables.includes(l.table));
-    if (existing) tableOf.set(f, existing.table);
-    if (a && v.rule === 'adding-not-nullable-field' && major >= 12 && a.facts.setNotNull?.length) {
+    const f = make(rule, info.severity, v.message, v.help ?? info.help ?? 'See https://squawkhq.com/docs/' + rule, cell, index, v.line + 1, a?.statement.text, 'squawk', existing?.table);
+    if (a && rule === 'adding-not-nullable-field' && major >= 12 && a.facts.setNotNull?.length) {
       if (a.facts.setNotNull.every((c) => [...a.provenNotNull].some((p) => sameColumn(p, c)))) continue;
       pendingNotNull.push({ finding: f, a });
     }
     findings.push(f);
   }
-  return { findings, tableOf, pendingNotNull };
+  return { findings, pendingNotNull };
 }
 
 const LOCK_RULES_OF_OURS = new Set(['work-under-access-exclusive', 'multiple-tables-access-exclusive', 'require-lock-timeout']);
@@ -244,27 +254,18 @@ function sizeMatters(f: Finding): boolean {
   return f.source === 'squawk' ? squawkRule(f.rule).lockHazard === true : LOCK_RULES_OF_OURS.has(f.rule);
 }
 
-/** Final findings of a unit: one object shape and key order (stable JSON), sizes, acknowledgements, file lines. */
-function finalize(u: PreparedUnit, m: MappedUnit, sizes: Map<string, TableSize>): Finding[] {
-  const acks = u.cells.map((c) => acknowledgedRules(c.options));
-  const out = m.findings.map((f): Finding => {
-    const fl = u.cells[f.cell]?.fileLine;
-    const name = m.tableOf.get(f);
-    const table = name === undefined ? undefined : sizes.get(name);
-    const r: Finding = {
-      rule: f.rule, severity: f.severity,
-      // The size tells how long a lock may be held: say it in the message where a lock or rewrite is the danger.
-      message: table && sizeMatters(f) ? `${f.message} (${describeSize(table)}.)` : f.message,
-      help: f.help, cell: f.cell, statement: f.statement, line: f.line, source: f.source,
-    };
-    if (fl !== undefined) r.fileLine = fl + f.line - 1;
-    if (f.sql !== undefined) r.sql = f.sql;
-    if (table) r.table = table;
-    if (acks[f.cell]?.has(f.rule)) r.acknowledged = true;
-    if (u.file !== undefined) r.file = u.file;
-    return r;
-  });
-  return out.sort(compareFindings);
+/** Fills table sizes from the catalog (or drops `table` for tables without one: not on the connection, or no
+ *  connection at all) and sorts. */
+function finalize(m: MappedUnit, sizes: Map<string, TableSize>): Finding[] {
+  for (const f of m.findings) {
+    if (!f.table) continue;
+    const table = sizes.get(f.table.name);
+    // Assigned, not deleted: every finding keeps one object shape.
+    f.table = table;
+    // The size tells how long a lock may be held: say it in the message where a lock or rewrite is the danger.
+    if (table && sizeMatters(f)) f.message = `${f.message} (${describeSize(table)}.)`;
+  }
+  return m.findings.sort(compareFindings);
 }
 
 function sameColumn(a: string, b: string): boolean {

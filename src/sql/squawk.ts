@@ -6,17 +6,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Severity } from './findings-types';
 
-/** One violation as squawk's JSON reporter writes it (squawk 2.x `--reporter json`). Lines/columns are 0-based. */
+/**
+ * One violation exactly as squawk's JSON reporter writes it (squawk 2.x `--reporter json`; kept as parsed, no copy:
+ * a lint of thousands of files has tens of thousands of them). Lines and columns are 0-based.
+ */
 export interface SquawkViolation {
   file: string;
   line: number;
   column: number;
-  lineEnd: number;
-  columnEnd: number;
+  line_end?: number;
+  column_end?: number;
+  /** squawk's level: `Warning` or `Error`. */
   level: string;
   message: string;
-  help: string | null;
-  rule: string;
+  help?: string | null;
+  rule_name: string;
 }
 
 /** Options for {@link runSquawk}. */
@@ -67,11 +71,6 @@ export function squawkArgs(paths: string[], options: SquawkOptions = {}): string
   return args.concat(paths);
 }
 
-interface RawViolation {
-  file: string; line: number; column: number; line_end?: number; column_end?: number;
-  level: string; message: string; help?: string | null; rule_name: string;
-}
-
 // Linux caps argv+environment at ARG_MAX (usually 2 MiB); stay well below it and split only if needed.
 const MAX_ARGS_BYTES = 512 * 1024;
 
@@ -116,21 +115,12 @@ async function runOnce(paths: string[], options: SquawkOptions): Promise<SquawkV
     closeSync(fd);
     const text = readFileSync(outPath, 'utf8');
     if (code !== 0 && code !== 1) throw new SquawkError(`squawk failed (exit ${String(code)}): ${stderr.trim() || text.slice(0, 500)}`);
-    let raw: RawViolation[];
     try {
-      raw = text.trim() === '' ? [] : (JSON.parse(text) as RawViolation[]);
+      // No trim(): it would copy a report of several MB just to test for emptiness.
+      return /^\s*$/.test(text) ? [] : (JSON.parse(text) as SquawkViolation[]);
     } catch {
       throw new SquawkError(`squawk wrote something that is not its JSON report (exit ${String(code)}): ${(stderr || text).slice(0, 500)}`);
     }
-    const out: SquawkViolation[] = new Array<SquawkViolation>(raw.length);
-    for (let i = 0; i < raw.length; i++) {
-      const r = raw[i];
-      out[i] = {
-        file: r.file, line: r.line, column: r.column, lineEnd: r.line_end ?? r.line, columnEnd: r.column_end ?? r.column,
-        level: r.level, message: r.message, help: r.help ?? null, rule: r.rule_name,
-      };
-    }
-    return out;
   } finally {
     try { closeSync(fd); } catch { /* already closed */ }
     rmSync(dir, { recursive: true, force: true });

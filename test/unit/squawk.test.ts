@@ -19,19 +19,19 @@ describe('squawk', function () {
 
   it('lints many files in one call and reports 0-based lines per file', async () => {
     const v = await runSquawk([join(dir, 'a.sql'), join(dir, 'b.sql'), join(dir, 'c.sql')], { exclude: SQUAWK_EXCLUDED });
-    const idx = v.find((x) => x.rule === 'require-concurrent-index-creation');
+    const idx = v.find((x) => x.rule_name === 'require-concurrent-index-creation');
     assert.ok(idx);
     assert.equal(idx.file, join(dir, 'b.sql'));
     assert.equal(idx.line, 1);
     assert.ok(!v.some((x) => x.file.endsWith('c.sql')));
-    assert.ok(!v.some((x) => SQUAWK_EXCLUDED.includes(x.rule)));
+    assert.ok(!v.some((x) => SQUAWK_EXCLUDED.includes(x.rule_name)));
   });
 
   it('flags a column default only on versions where it rewrites the table (--pg-version)', async () => {
     const old = await runSquawk([join(dir, 'a.sql')], { pgVersion: '10.0' });
     const current = await runSquawk([join(dir, 'a.sql')], { pgVersion: '16.4' });
-    assert.ok(old.some((x) => x.rule === 'adding-field-with-default'));
-    assert.ok(!current.some((x) => x.rule === 'adding-field-with-default'));
+    assert.ok(old.some((x) => x.rule_name === 'adding-field-with-default'));
+    assert.ok(!current.some((x) => x.rule_name === 'adding-field-with-default'));
   });
 
   it('turns server_version text into squawk\'s --pg-version', () => {
