@@ -1,10 +1,16 @@
 // `npm run bench`: runs every benchmark and prints each figure as a ratio against its baseline measured in the same run.
 
 import { benchFormat, type BenchResult } from './format';
+import { benchEngine } from './engine';
+import { benchLint } from './lint';
 
 type Bench = { name: string; run: () => Promise<BenchResult[]> };
 
-const benches: Bench[] = [{ name: 'format', run: async () => [benchFormat()] }];
+const benches: Bench[] = [
+  { name: 'format', run: async () => [benchFormat()] },
+  { name: 'engine', run: benchEngine },
+  { name: 'lint', run: benchLint },
+];
 
 /** Optional benchmarks written by other modules register here (engine, lint). */
 export function addBench(b: Bench): void {

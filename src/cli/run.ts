@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as readline from 'node:readline';
 import type { Command } from 'commander';
-import { parseRunbook, type Cell } from '../format';
+import { groupDigits, parseRunbook, type Cell } from '../format';
 import { splitStatements } from '../sql/split';
 import { checklistItems, type ChecklistItem } from '../engines/checklist';
 import { operatorName } from '../run/operator';
@@ -249,7 +249,7 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
     progress: (c, p) => {
       const parts = [label(c, total), formatMs(p.elapsedMs)];
       if (p.statement !== undefined) parts.push(`statement ${p.statement + 1}`);
-      if (p.rows) parts.push(`${p.rows.toLocaleString('en-US')} rows`);
+      if (p.rows) parts.push(`${groupDigits(p.rows)} rows`);
       if (p.text) parts.push(p.text);
       draw(parts.join('  '));
     },

@@ -4,6 +4,6 @@ export * from './model';
 export { parseRunbook, type ParseOptions } from './parse';
 export { serializeRunbook, serializeRunbookBytes, renderCellSource } from './serialize';
 export { KNOWN_OPTIONS, parseInfoString, renderInfoString, kindOfLanguage, checkOptions } from './options';
-export { parseRecordLine, recordJson, renderOutput, fenceFor, OUTPUT_MARKER } from './output-block';
+export { parseRecordLine, recordJson, renderOutput, fenceFor, groupDigits, OUTPUT_MARKER } from './output-block';
 export { decodeUtf8Lossless, encodeUtf8Lossless } from './utf8';
 export { cellSignature, outputUnchanged } from './signature';

@@ -1,6 +1,6 @@
 // The runner: runs a runbook's cells in order against one target, stops at the first failure, and records each output durably.
 
-import { cellSignature, type Cell } from '../format';
+import { groupDigits, type Cell } from '../format';
 import { splitStatements } from '../sql/split';
 import { isReadOnlyStatement } from '../sql/readonly';
 import type { ChecklistItem } from '../engines/checklist';
@@ -192,7 +192,6 @@ export async function runRunbook(opts: RunOptions): Promise<RunSummary> {
         }
       }
       opts.reporter?.cellStart?.(c, selected.length);
-      const sigBefore = cellSignature(cell);
       const exec = await session.execute(cell, {
         signal: opts.signal,
         maxRows: opts.maxRows,
@@ -204,7 +203,6 @@ export async function runRunbook(opts: RunOptions): Promise<RunSummary> {
       });
       if (exec.source !== undefined) cell.source = exec.source;
       cell.outputs = [exec.output];
-      void sigBefore;
       store.record(c.index, exec.source !== undefined);
       summary.ran++;
       const status = String(exec.output.record.status);
@@ -243,7 +241,7 @@ export function describe(record: Record<string, unknown>): string {
     const st = record.statements as { rows?: number; tag?: string }[];
     const rows = st.reduce((a, s) => a + (s.rows ?? 0), 0);
     const last = st[st.length - 1]?.tag;
-    return st.length === 1 ? `${last ?? ''}${rows && !/\d$/.test(last ?? '') ? `, ${rows} rows` : ''}` : `${st.length} statements, ${rows.toLocaleString('en-US')} rows`;
+    return st.length === 1 ? `${last ?? ''}${rows && !/\d$/.test(last ?? '') ? `, ${rows} rows` : ''}` : `${st.length} statements, ${groupDigits(rows)} rows`;
   }
   if (typeof record.exit === 'number') return `exit ${record.exit}`;
   if (typeof record.signal === 'string') return `killed by ${record.signal}`;
