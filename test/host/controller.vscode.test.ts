@@ -193,6 +193,8 @@ describe('NotebookController', function () {
       const started = Date.now();
       const running = runCells(doc, sleep.index, sleep.index + 1);
       await waitFor(async () => (await watcher.query("SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'")).rowCount === 1, 'pg_sleep to run on the server');
+      // While it runs, the cell shows a live output: elapsed time and the statement running.
+      await waitFor(() => /^\d+\.\d s · statement 1/.test(String((payloadOf(sleep) as { progress?: string } | undefined)?.progress)), 'the live progress of the running statement', 10_000);
       await vscode.commands.executeCommand('notebook.cell.cancelExecution', { ranges: [{ start: sleep.index, end: sleep.index + 1 }], document: doc.uri });
       await running;
       await waitFor(() => sleep.executionSummary?.success !== undefined, 'the cancelled cell to end');
