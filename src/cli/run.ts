@@ -10,6 +10,7 @@ import { operatorName } from '../run/operator';
 import { runRunbook, runnableCells, selectCells, type RunPrompts, type RunReporter, type RunnableCell, type RunSummary } from '../run/runner';
 import { runbookDir, type SqlCellHooks } from '../run/session';
 import type { SandboxEngine } from '../engines/sandbox';
+import { safetyHooksFor } from '../safety/hooks';
 
 /** Options as commander hands them over. */
 interface RunFlags {
@@ -28,7 +29,7 @@ interface RunFlags {
 }
 
 /** Hooks other modules (safety) contribute to `runbook run`, given the run's flags. */
-export const runHookFactories: ((flags: { connection?: string; file: string }) => SqlCellHooks | undefined)[] = [];
+export const runHookFactories: ((flags: { connection?: string; file: string }) => SqlCellHooks | undefined)[] = [safetyHooksFor];
 
 /** Adds `runbook run` to the program. */
 export function registerRun(program: Command): void {
