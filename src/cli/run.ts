@@ -7,26 +7,18 @@ import { groupDigits, parseRunbook, type Cell } from '../format';
 import { splitStatements } from '../sql/split';
 import { checklistItems, type ChecklistItem } from '../engines/checklist';
 import { operatorName } from '../run/operator';
-import { runRunbook, runnableCells, selectCells, type RunPrompts, type RunReporter, type RunnableCell, type RunSummary } from '../run/runner';
+import { runRunbook, runnableCells, selectCells, type RunOptions, type RunPrompts, type RunReporter, type RunnableCell, type RunSummary } from '../run/runner';
 import { runbookDir, type SqlCellHooks } from '../run/session';
 import type { SandboxEngine } from '../engines/sandbox';
 import { safetyHooksFor } from '../safety/hooks';
 
-/** Options as commander hands them over. */
-interface RunFlags {
-  connection?: string;
-  from?: string;
-  only?: string;
-  rollback?: boolean;
-  confirmChecklists?: boolean;
-  confirmProduction?: string;
-  rerun?: boolean;
+/** Options as commander hands them over (strings where the runner takes numbers or names). */
+type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | 'confirmChecklists' | 'confirmProduction' | 'rerun' | 'sandboxDir'> & {
   maxRows?: string;
   dryRun?: boolean;
-  sandboxDir?: string;
   sandboxEngine?: string;
   fsync?: boolean;
-}
+};
 
 /** Hooks other modules (safety) contribute to `runbook run`, given the run's flags. */
 export const runHookFactories: ((flags: { connection?: string; file: string }) => SqlCellHooks | undefined)[] = [safetyHooksFor];
