@@ -2,6 +2,7 @@
 
 import * as fs from 'node:fs';
 import { parseRunbook, serializeRunbookBytes, type Runbook } from '../format';
+import { journalPath, readJournal } from '../run/journal';
 
 /** What `check` found in one file. */
 export interface CheckResult {
@@ -62,6 +63,10 @@ export function runCheck(files: string[], opts: { strict?: boolean; quiet?: bool
     }
     const rb = r.runbook!;
     for (const p of rb.problems) err(`${file}:${p.line}: ${p.severity}: ${p.message} [${p.code}]`);
+    if (fs.existsSync(journalPath(file))) {
+      const n = readJournal(journalPath(file)).length;
+      err(`${file}: warning: an interrupted run left ${journalPath(file)} with ${n} finished output${n === 1 ? '' : 's'} not yet in the file; the next \`runbook run ${file}\` folds ${n === 1 ? 'it' : 'them'} in`);
+    }
     const errors = rb.problems.filter((p) => p.severity === 'error').length;
     const warnings = rb.problems.length - errors;
     if (!r.roundTrip) {

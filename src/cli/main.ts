@@ -43,6 +43,13 @@ export const extraCommands: ((program: Command) => void)[] = [];
 
 /** Entry point: parses `argv`, maps commander's usage errors to exit status 2. */
 export async function main(argv: string[]): Promise<void> {
+  // `runbook run x --dry-run | head`: a closed pipe is not an error worth a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

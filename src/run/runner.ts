@@ -1,6 +1,6 @@
 // The runner: runs a runbook's cells in order against one target, stops at the first failure, and records each output durably.
 
-import { groupDigits, type Cell } from '../format';
+import { checkOptions, groupDigits, type Cell, type Problem, type Runbook } from '../format';
 import { splitStatements } from '../sql/split';
 import { isReadOnlyStatement } from '../sql/readonly';
 import type { ChecklistItem } from '../engines/checklist';
@@ -31,6 +31,11 @@ export function runnableCells(cells: readonly Cell[]): RunnableCell[] {
   return out;
 }
 
+/** A mistake in how the run was asked for (unknown cell, broken file): nothing has run. */
+export class RunRequestError extends Error {
+  override readonly name = 'RunRequestError';
+}
+
 /**
  * Finds a cell by `--from`/`--only` reference: its number (`3`, `#3`) or its name.
  * @throws Error listing the valid numbers and names when nothing matches
@@ -40,7 +45,7 @@ export function findCell(cells: RunnableCell[], ref: string): RunnableCell {
   const hit = n ? cells.find((c) => c.number === Number(n[1])) : cells.find((c) => c.name === ref);
   if (hit) return hit;
   const names = cells.filter((c) => c.name).map((c) => c.name);
-  throw new Error(`no cell "${ref}": use a number from 1 to ${cells.length}${names.length ? ` or a name (${names.join(', ')})` : ''}`);
+  throw new RunRequestError(`no cell "${ref}": use a number from 1 to ${cells.length}${names.length ? ` or a name (${names.join(', ')})` : ''} (runbook run --dry-run lists them)`);
 }
 
 /** Which cells a run selects: `--from`, `--only`, and the rollback section. */
@@ -147,6 +152,11 @@ export async function runRunbook(opts: RunOptions): Promise<RunSummary> {
   const rb = store.runbook;
   const all = runnableCells(rb.cells);
   const selected = selectCells(all, opts);
+  const blocking = blockingProblems(rb, selected);
+  if (blocking.length) {
+    store.close();
+    throw new RunRequestError(`${opts.file} has problems to fix before it runs (nothing was run):\n${blocking.map((p) => `  line ${p.line}: ${p.message}`).join('\n')}\n(runbook check ${opts.file} lists them all)`);
+  }
   const fmConnection = typeof rb.frontMatter?.data?.connection === 'string' ? rb.frontMatter.data.connection : undefined;
   const session = await RunSession.open({
     runbookDir: runbookDir(opts.file),
@@ -156,6 +166,16 @@ export async function runRunbook(opts: RunOptions): Promise<RunSummary> {
     env: opts.env,
     operator: opts.operator,
   });
+  // Connect before the first cell: a checklist must not be confirmed against a server nobody reached.
+  if (selected.some((c) => c.cell.kind === 'sql' || c.cell.kind === 'shell')) {
+    try {
+      await session.sql();
+    } catch (e) {
+      store.close();
+      await session.close();
+      throw new Error(`could not connect to ${session.target.display}: ${(e as Error).message} (nothing was run)`, { cause: e });
+    }
+  }
   const summary: RunSummary = { target: session.target.name, environment: session.target.environment, selected: selected.length, ran: 0, ok: 0, failed: 0, cancelled: 0, skipped: 0, recovered, ms: 0 };
   opts.reporter?.target?.(session.target.display, recovered);
   const fmEnv = rb.frontMatter?.data?.environment;
@@ -183,9 +203,16 @@ export async function runRunbook(opts: RunOptions): Promise<RunSummary> {
         }
         if (!productionConfirmed && (await isMutating(cell))) {
           let typed = opts.confirmProduction;
+          const fromFlag = typed !== undefined;
           if (typed === undefined && opts.prompts?.ask) typed = await opts.prompts.ask(`Cell ${c.number} changes PRODUCTION (${session.target.name}). Type the connection name to go on: `);
           if (typed !== session.target.name) {
-            summary.stopped = { cell: c, reason: typed === undefined ? `cell ${c.number} changes production: confirm by typing the connection name (interactive), or pass --confirm-production ${session.target.name}` : 'the typed name did not match the connection name' };
+            summary.stopped = {
+              cell: c,
+              reason:
+                typed === undefined ? `cell ${c.number} changes production: confirm by typing the connection name (interactive), or pass --confirm-production ${session.target.name}`
+                : fromFlag ? `--confirm-production ${typed} does not match the connection name ${session.target.name}`
+                : `the name typed does not match the connection name ${session.target.name}`,
+            };
             break;
           }
           productionConfirmed = true;
@@ -202,6 +229,7 @@ export async function runRunbook(opts: RunOptions): Promise<RunSummary> {
         confirmChecklist: async (cl, pending) => (opts.confirmChecklists ? pending : opts.prompts?.confirmChecklist ? opts.prompts.confirmChecklist(cl, pending) : undefined),
       });
       if (exec.source !== undefined) cell.source = exec.source;
+      if (cell.kind === 'checklist' && opts.confirmChecklists && exec.source !== undefined) exec.output.record.confirmed_with = '--confirm-checklists';
       cell.outputs = [exec.output];
       store.record(c.index, exec.source !== undefined);
       summary.ran++;
@@ -221,12 +249,49 @@ export async function runRunbook(opts: RunOptions): Promise<RunSummary> {
         break;
       }
     }
+    // Cells after the stop keep no output of an earlier run: read under this run's failure, an old
+    // "ok" would say validation passed after the change failed.
+    if (summary.stopped) {
+      const stopAt = summary.stopped.cell.number;
+      const reason = `not run: the run stopped at cell ${stopAt}${summary.stopped.cell.name ? ` (${summary.stopped.cell.name})` : ''}`;
+      for (const c of selected) {
+        if (c.number <= stopAt) continue;
+        const cell = rb.cells[c.index];
+        if (cell.outputs.length === 0) continue;
+        cell.outputs = [{ record: { status: 'skipped', started: new Date().toISOString(), by: opts.operator, connection: session.target.name, environment: session.target.environment, reason } }];
+        store.record(c.index);
+      }
+    }
   } finally {
     store.close();
     await session.close();
   }
   summary.ms = Date.now() - t0;
   return summary;
+}
+
+/**
+ * Problems that stop a run before anything runs: error-level parse problems anywhere (bad front
+ * matter, malformed records, unclosed fences) and any unknown or ill-typed option on a selected cell
+ * (a misspelt `lock_timeout` must not silently run without its limit).
+ */
+export function blockingProblems(rb: Runbook, selected: RunnableCell[]): Problem[] {
+  const out = rb.problems.filter((p) => p.severity === 'error');
+  for (const c of selected) {
+    for (const p of checkOptions(c.cell.kind, c.cell.options)) out.push({ line: cellLine(rb, c.index), severity: 'error', code: p.code, message: p.message });
+  }
+  return out.sort((a, b) => a.line - b.line);
+}
+
+/** 1-based line where cell `index` starts (from the raw text kept by the parser). */
+function cellLine(rb: Runbook, index: number): number {
+  let line = 1 + (rb.frontMatter ? rb.frontMatter.raw.split(/\r\n|\r|\n/).length - 1 : 0);
+  for (let i = 0; i < index; i++) {
+    const raw = rb.cells[i].raw;
+    if (!raw) continue;
+    line += (raw.leading + raw.source + raw.outputs.map((o) => o.text).join('')).split(/\r\n|\r|\n/).length - 1;
+  }
+  return line + ((rb.cells[index].raw?.leading ?? '').split(/\r\n|\r|\n/).length - 1);
 }
 
 function errorText(record: Record<string, unknown>): string {

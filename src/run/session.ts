@@ -179,7 +179,11 @@ export class RunSession {
       session = await this.sql();
     } catch (e) {
       const message = redact((e as Error).message, this.secrets());
-      return { output: { record: { ...this.baseRecord('error', started, Date.now() - started.getTime()), error: { message: `could not connect to ${this.target.display}: ${message}`, sqlstate: (e as { code?: string }).code } }, body: `could not connect: ${message}` } };
+      const code = (e as { code?: string }).code;
+      const error: { message: string; sqlstate?: string } = { message: `could not connect to ${this.target.display}: ${message}` };
+      // Only a five-character PostgreSQL code is a SQLSTATE; ECONNREFUSED and friends are Node's.
+      if (code && /^[0-9A-Z]{5}$/.test(code)) error.sqlstate = code;
+      return { output: { record: { ...this.baseRecord('error', started, Date.now() - started.getTime()), error }, body: `could not connect: ${message}` } };
     }
     const hookCtx: SqlHookContext = {
       cell,
@@ -247,8 +251,13 @@ export class RunSession {
     }
     let status: string = result.status;
     if (restarted) {
+      // The statement was stopped by restarting the sandbox: say that, not "connection lost".
       status = 'cancelled';
-      extraRecord.sandbox = sandbox!.losesDataOnRestart ? 'restarted to cancel the statement; its data is gone' : 'restarted to cancel the statement';
+      const what = sandbox!.losesDataOnRestart ? 'its data is gone' : 'committed data is kept, an open transaction is rolled back';
+      const message = `cancelled: the ${sandbox!.engine} sandbox cannot cancel a statement, so it was restarted (${what})`;
+      extraRecord.sandbox = 'restarted to cancel the statement';
+      result = { ...result, error: { ...(result.error ?? {}), message }, body: `Cancelled. The ${sandbox!.engine} sandbox cannot cancel a running statement, so it was restarted; ${what}.` };
+      delete (result.error as { sqlstate?: string }).sqlstate;
       this.pg = undefined;
     }
     const record: OutputRecord = { ...this.baseRecord(status, started, result.ms), ...extraRecord };
@@ -256,7 +265,7 @@ export class RunSession {
     if (result.timeouts.lockTimeout !== undefined) settings.lock_timeout = result.timeouts.lockTimeout;
     if (result.timeouts.statementTimeout !== undefined) settings.statement_timeout = result.timeouts.statementTimeout;
     // PGlite accepts the settings but never fires them (docs/sandbox.md): say so where they are recorded.
-    if (sandbox && !sandbox.supportsTimeouts) settings.enforced = `no (${sandbox.engine} sandbox)`;
+    if (sandbox && !sandbox.supportsTimeouts) settings.enforced = 'no';
     if (Object.keys(settings).length) record.settings = settings;
     record.statements = result.statements;
     if (result.error) record.error = result.error;
@@ -266,7 +275,8 @@ export class RunSession {
   }
 
   private async shellEnv(): Promise<NodeJS.ProcessEnv> {
-    const base = this.opts.env ?? process.env;
+    // Shell cells can tell where they run (e.g. skip a psql check on the one-connection sandbox).
+    const base = { ...(this.opts.env ?? process.env), RUNBOOK_CONNECTION: this.target.name, RUNBOOK_ENVIRONMENT: this.target.environment };
     if (this.target.sandbox) {
       const c = this.target.sandbox.clientConfig();
       const env: NodeJS.ProcessEnv = { ...base, PGHOST: String(c.host), PGPORT: String(c.port), PGDATABASE: String(c.database), PGUSER: String(c.user) };

@@ -117,7 +117,7 @@ describe('runbook run (CLI, real PostgreSQL)', function () {
     cells = cellsOf(file);
     assert.deepEqual(cells.map((c) => c.outputs.length), [1, 1, 1]);
     const bad = runCli(['run', file, '-c', url, '--only', 'nope']);
-    assert.equal(bad.status, 1);
+    assert.equal(bad.status, 2, 'an unknown cell is a usage error');
     assert.match(bad.stderr, /no cell "nope".*first, second, third/);
   });
 
@@ -265,5 +265,52 @@ describe('runbook run (CLI, real PostgreSQL)', function () {
     assert.match(r.stdout, /#1 make sql: 2 statements\n {4}line 1: CREATE TABLE never_created\(id int\)\n {4}line 2: INSERT INTO never_created VALUES \(1\)/);
     assert.match(r.stdout, /#2 shell: bash in .*\n {4}\$ echo hi/);
     assert.deepEqual(fs.readFileSync(file), before);
+  });
+});
+
+describe('runbook run refuses what it cannot run safely', function () {
+  this.timeout(120_000);
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-refuse-'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses a misspelt cell option instead of running without it', () => {
+    const file = writeRunbook(dir, 'typo.runbook', sql('SELECT 1;', { lock_timout: '3s' }));
+    const before = fs.readFileSync(file);
+    const r = runCli(['run', file]);
+    assert.equal(r.status, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /line 1: unknown cell option "lock_timout"/);
+    assert.match(r.stderr, /nothing was run/);
+    assert.deepEqual(fs.readFileSync(file), before);
+  });
+
+  it('refuses invalid front matter (its connection line would be ignored)', () => {
+    const file = writeRunbook(dir, 'fm.runbook', '---\ntitle: Fix: orders: status\nconnection: local\n---\n\n' + sql('SELECT 1;'));
+    const r = runCli(['run', file]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /front matter is not valid YAML/);
+  });
+
+  it('connects before confirming any checklist', () => {
+    const file = writeRunbook(dir, 'noserver.runbook', '- [ ] Window confirmed\n\n' + sql('SELECT 1;'));
+    const r = runCli(['run', file, '-c', 'postgres://nobody@127.0.0.1:1/none', '--confirm-checklists']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /could not connect to .*nothing was run/);
+    assert.equal(cellsOf(file)[0].outputs.length, 0);
+    assert.equal(cellsOf(file)[0].source, '- [ ] Window confirmed');
+  });
+
+  it('replaces an earlier success after the stop point with a skipped record', () => {
+    const file = writeRunbook(dir, 'stale.runbook', sql('SELECT 1;', { name: 'first' }) + sql('SELECT 2;', { name: 'second' }));
+    assert.equal(runCli(['run', file]).status, 0);
+    const text = fs.readFileSync(file, 'utf8').replace('SELECT 1;', 'SELECT * FROM missing_table;');
+    fs.writeFileSync(file, text);
+    assert.equal(runCli(['run', file]).status, 1);
+    const cells = cellsOf(file);
+    assert.equal(rec(cells[0]).status, 'error');
+    assert.equal(rec(cells[1]).status, 'skipped');
+    assert.match(String(rec(cells[1]).reason), /not run: the run stopped at cell 1 \(first\)/);
   });
 });

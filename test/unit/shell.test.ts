@@ -20,7 +20,7 @@ describe('shell engine', function () {
     const r = await runShell('false | cat\necho not reached', opts);
     assert.equal(r.status, 'error');
     assert.equal(r.exit, 1);
-    assert.equal(r.output, '');
+    assert.equal(r.output, 'runbook: line 1 failed with exit status 1', 'the failing line is named');
   });
 
   it('runs in the given folder with the given environment', async () => {
