@@ -24,7 +24,7 @@ const SECRET_KEYS = new Set(['password', 'sslpassword', 'pass', 'passwd', 'pgpas
 export const PASSWORD_HELP =
   'Passwords never go in the connections file (it sits next to runbooks and ends up in git). Supply it one of these ways: ' +
   '~/.pgpass (a line host:port:database:user:password, chmod 0600; PGPASSFILE points elsewhere), ' +
-  'the PGPASSWORD environment variable, a password= line in the pg_service.conf section the profile names with "service", ' +
+  'the PGPASSWORD environment variable, a line setting password in the pg_service.conf section the profile names with "service", ' +
   'or in VS Code the "Runbook: Add connection" command, which keeps it in VS Code\'s SecretStorage.';
 
 function homeDir(env: NodeJS.ProcessEnv): string {

@@ -61,6 +61,15 @@ export function tickItems(source: string, lines: readonly number[]): string {
     .join('\n');
 }
 
+/** The cell source with the items on the given lines unticked (`[x]` → `[ ]`). */
+export function untickItems(source: string, lines: readonly number[]): string {
+  const set = new Set(lines);
+  return source
+    .split('\n')
+    .map((l, i) => (set.has(i) ? l.replace(ITEM, (_m, pre: string, _c: string, sp: string, text: string) => `${pre}[ ]${sp}${text}`) : l))
+    .join('\n');
+}
+
 /**
  * Applies a confirmation: ticks `confirmed` items and returns the new source and the record items
  * (earlier recorded confirmations kept, new ones stamped with `by` and `at`).
@@ -69,7 +78,12 @@ export function confirmItems(source: string, outputs: readonly Output[], confirm
   const recorded = recordedItems(outputs);
   const stamp = at.toISOString();
   for (const c of confirmed) recorded.set(c.text, { text: c.text, by, at: stamp });
-  const newSource = tickItems(source, confirmed.map((c) => c.line));
+  let newSource = tickItems(source, confirmed.map((c) => c.line));
+  // An item ticked in the text that the operator did not confirm is unticked, so the text and the
+  // record never disagree.
+  const done = new Set(confirmed.map((c) => c.line));
+  const untick = checklistItems(newSource).filter((i) => i.checked && !done.has(i.line) && !recorded.has(i.text)).map((i) => i.line);
+  if (untick.length) newSource = untickItems(newSource, untick);
   const all = checklistItems(newSource);
   const items = all.filter((i) => recorded.has(i.text)).map((i) => recorded.get(i.text)!);
   const pending = all.filter((i) => !i.checked || !recorded.has(i.text));

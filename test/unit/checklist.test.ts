@@ -35,3 +35,11 @@ describe('checklist engine', () => {
     assert.deepEqual(second.pending, []);
   });
 });
+
+describe('checklist engine: text and record agree', () => {
+  it('unticks an item ticked in the text that the operator did not confirm', () => {
+    const r = confirmItems('- [x] Pre-ticked by the author\n- [ ] Other', [], [{ line: 1, text: 'Other', checked: false }], 'alice', new Date(0));
+    assert.equal(r.source, '- [ ] Pre-ticked by the author\n- [x] Other');
+    assert.deepEqual(r.pending.map((p) => p.text), ['Pre-ticked by the author']);
+  });
+});
