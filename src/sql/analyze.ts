@@ -83,6 +83,9 @@ export interface StatementFacts {
   locks: TableLock[];
   /** Tables this statement creates. */
   creates: string[];
+  /** Tables named in `CREATE TABLE … IF NOT EXISTS` (also `CREATE TABLE AS`, `CREATE MATERIALIZED VIEW`): the
+   *  statement creates them only when they are not there yet, so they may well exist and be in use. */
+  createsIfNotExists: string[];
   /** Transaction control. */
   tx?: 'begin' | 'commit' | 'rollback' | 'commit-chain' | 'rollback-chain' | 'prepare' | 'savepoint' | 'rollback-to' | 'release';
   /** Set when the statement cannot run inside a transaction block (SQLSTATE 25001): the command's name. */
@@ -273,7 +276,7 @@ function lockStmtMode(n: number | undefined): LockMode {
  */
 export function analyzeStatement(stmt: Node | undefined, serverMajor: number): StatementFacts {
   const [kind, v] = nodeEntry(stmt);
-  const facts: StatementFacts = { kind, command: kind.replace(/Stmt$/, ''), locks: [], creates: [], slow: false };
+  const facts: StatementFacts = { kind, command: kind.replace(/Stmt$/, ''), locks: [], creates: [], createsIfNotExists: [], slow: false };
   const lock = (r: RangeVar | undefined, mode: LockMode, relkind?: 'index'): void => {
     const table = rangeVarName(r);
     if (table) facts.locks.push(relkind ? { table, mode, relkind } : { table, mode });
@@ -377,8 +380,8 @@ export function analyzeStatement(stmt: Node | undefined, serverMajor: number): S
     }
     case 'CreateStmt': {
       const c = v as CreateStmt;
-      facts.command = 'CREATE TABLE';
-      facts.creates.push(rangeVarName(c.relation));
+      facts.command = c.if_not_exists ? 'CREATE TABLE IF NOT EXISTS' : 'CREATE TABLE';
+      (c.if_not_exists ? facts.createsIfNotExists : facts.creates).push(rangeVarName(c.relation));
       // A foreign key in CREATE TABLE takes SHARE ROW EXCLUSIVE on the referenced table (docs 13.3.1).
       for (const e of c.tableElts ?? []) {
         const [ek, ev] = nodeEntry(e);
@@ -393,7 +396,7 @@ export function analyzeStatement(stmt: Node | undefined, serverMajor: number): S
     case 'CreateTableAsStmt': {
       const c = v as CreateTableAsStmt;
       facts.command = c.objtype === 'OBJECT_MATVIEW' ? 'CREATE MATERIALIZED VIEW' : 'CREATE TABLE AS';
-      facts.creates.push(rangeVarName(c.into?.rel));
+      (c.if_not_exists ? facts.createsIfNotExists : facts.creates).push(rangeVarName(c.into?.rel));
       facts.slow = true;
       facts.slowBecause = 'runs a query to fill the new table';
       break;

@@ -63,13 +63,21 @@ export interface LintCell {
   fileLine?: number;
 }
 
+/**
+ * A connection for catalog reads: an open client, or a function that runs a query function on one (so a connection
+ * is opened only when a query is needed: `MonitorConnection.use` in src/safety/monitor.ts).
+ */
+export type CatalogConnection = Client | (<T>(fn: (client: Client) => Promise<T>) => Promise<T>);
+
 /** What the linter knows about where the runbook will run. */
 export interface LintContext {
   /** Server version as PostgreSQL reports it (`server_version`, e.g. `16.4`); sets squawk's `--pg-version`
    *  and the version-dependent rules. Unknown: assume a current server. */
   serverVersion?: string;
-  /** An open connection to read table sizes and existing objects from; only catalog reads are sent. */
-  client?: Client;
+  /** A connection to read table sizes and existing objects from (constraints, and whether the tables of
+   *  `CREATE TABLE … IF NOT EXISTS` are already there); only catalog reads are sent, and only when there is
+   *  something to ask. */
+  client?: CatalogConnection;
   /** The connection profile's `lock_timeout` default (PostgreSQL interval text, `0` = off). */
   lockTimeoutDefault?: string;
   /** The connection profile's `statement_timeout` default (PostgreSQL interval text, `0` = off). */

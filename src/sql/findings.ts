@@ -44,6 +44,13 @@ export interface AnalyzeOptions {
   lockTimeoutDefault?: string;
   statementTimeoutDefault?: string;
   initialTxState?: 'idle' | 'in transaction' | 'failed';
+  /**
+   * For the tables named in `CREATE … IF NOT EXISTS` (names as written; see {@link tablesCreatedIfNotExists}):
+   * whether the connection has them. Missing there: the statement creates the table, which counts as new (case 04).
+   * There: the statement does nothing (PostgreSQL only raises a NOTICE), so it takes no lock either. Unknown (no
+   * connection, not in the map): the table may exist and be in use, so it does not count as new.
+   */
+  tablesOnConnection?: ReadonlyMap<string, boolean>;
 }
 
 /** The result: our findings plus every statement's context, which lint.ts uses to filter squawk's findings. */
@@ -73,6 +80,16 @@ function factsOf(st: CellStatement, major: number): StatementFacts {
   const facts = analyzeStatement(st.stmt, major);
   factsCache.set(st, { major, facts });
   return facts;
+}
+
+/**
+ * Every table a `CREATE … IF NOT EXISTS` of these cells names (as written, e.g. `orders` or `app.orders`): the ones
+ * to look up on the connection before {@link analyzeRunbook}, which takes those not found as `absentTables`.
+ */
+export function tablesCreatedIfNotExists(cells: AnalyzedCellInput[], serverMajor: number): string[] {
+  const names = new Set<string>();
+  for (const c of cells) for (const st of c.statements ?? []) if (st.stmt) for (const t of factsOf(st, serverMajor).createsIfNotExists) if (t) names.add(t);
+  return [...names];
 }
 
 interface HeldLock { table: string; mode: LockMode; cell: number; line: number; command: string }
@@ -168,7 +185,10 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
     }
     c.statements.forEach((st, index) => {
       const pos = { cell: cellIndex, index };
-      const facts = factsOf(st, options.serverMajor);
+      const parsed = factsOf(st, options.serverMajor);
+      const onConnection = options.tablesOnConnection;
+      const noop = parsed.createsIfNotExists.length > 0 && parsed.createsIfNotExists.every((t) => onConnection?.get(t) === true);
+      const facts = noop ? { ...parsed, locks: [] } : parsed;
       const isNew = (t: string): boolean => created.some((x) => before(x.at, pos) && sameTable(x.table, t));
       const provenNotNull = facts.setNotNull ? new Set(notNullChecks.filter((n) => n.validated).map((n) => `${n.table}.${n.column}`)) : NO_COLUMNS;
       const a: AnalyzedStatement = {
@@ -260,6 +280,7 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
         if (facts.enumAdd) enumAdds.push({ ...facts.enumAdd, cell: cellIndex, line: st.line });
       }
       for (const t of facts.creates) if (t) created.push({ table: t, at: pos });
+      for (const t of facts.createsIfNotExists) if (t && onConnection?.get(t) === false) created.push({ table: t, at: pos });
       for (const n of facts.notNullChecks ?? []) notNullChecks.push({ ...n });
       for (const v of facts.validates ?? []) for (const n of notNullChecks) if (n.name === v.name && sameTable(n.table, v.table)) n.validated = true;
       if (facts.setting) {

@@ -5,14 +5,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import type { Client } from 'pg';
+import type { ExplainStmt, Node, SelectStmt } from 'libpg-query';
 import { parseRunbook, type Runbook } from '../format';
 import { loadParser, lineStarts, splitCell, type CellStatement } from './analyze-statements';
-import { sameTable } from './analyze';
-import { analyzeRunbook, type AnalyzedStatement, type RunbookAnalysis } from './findings';
+import { sameTable, stronger, type TableLock } from './analyze';
+import { analyzeRunbook, tablesCreatedIfNotExists, type AnalyzedStatement, type RunbookAnalysis } from './findings';
 import { SQUAWK_EXCLUDED, runSquawk, squawkPgVersion, squawkRule, type SquawkViolation } from './squawk';
-import type { Finding, LintCell, LintContext, Severity, TableSize } from './findings-types';
+import type { CatalogConnection, Finding, LintCell, LintContext, Severity, TableSize } from './findings-types';
 
-export type { Finding, LintCell, LintContext, Severity, TableSize } from './findings-types';
+export type { CatalogConnection, Finding, LintCell, LintContext, Severity, TableSize } from './findings-types';
 
 const SEVERITY_ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 
@@ -62,7 +63,55 @@ interface PreparedUnit extends Unit {
  * @throws SquawkError when squawk cannot run; errors of the catalog queries are thrown as pg raised them
  */
 export async function lintRunbook(cells: LintCell[], ctx: LintContext = {}): Promise<Finding[]> {
-  return (await lintUnits([{ cells }], ctx))[0];
+  return (await lintUnits([{ cells }], ctx))[0].findings;
+}
+
+/** What {@link lintRunbookForRun} returns. */
+export interface RunbookLint {
+  /** As {@link lintRunbook} returns them. */
+  findings: Finding[];
+  /** The same findings by cell index. */
+  byCell: Map<number, Finding[]>;
+  /**
+   * Per SQL cell index that runs, the tables its statements lock and how (strongest mode per table, names as
+   * written): what pre-flight and the live lock view need, without parsing the cell again.
+   */
+  locks: Map<number, TableLock[]>;
+}
+
+/**
+ * {@link lintRunbook} for the runner: the findings, grouped by cell, and each cell's table locks from the same
+ * analysis (one parse of each cell for the whole run).
+ *
+ * @throws as {@link lintRunbook}
+ */
+export async function lintRunbookForRun(cells: LintCell[], ctx: LintContext = {}): Promise<RunbookLint> {
+  const [{ findings, locks }] = await lintUnits([{ cells }], ctx);
+  const byCell = new Map<number, Finding[]>();
+  for (const f of findings) {
+    const list = byCell.get(f.cell);
+    if (list) list.push(f); else byCell.set(f.cell, [f]);
+  }
+  return { findings, byCell, locks };
+}
+
+/**
+ * The findings about a transaction state the whole-runbook lint could not know (it starts from an idle session):
+ * `cannot-run-in-transaction` and `failed-transaction` for one cell run from a session in `txState` (a BEGIN run
+ * earlier, a run started with --from). Our analysis only, no squawk: cheap enough to run before every such cell.
+ *
+ * @param index the cell's index in its runbook (set as the findings' `cell`)
+ */
+export async function transactionStateFindings(cell: LintCell, index: number, txState: 'in transaction' | 'failed', ctx: Pick<LintContext, 'serverVersion' | 'lockTimeoutDefault' | 'statementTimeoutDefault'> = {}): Promise<Finding[]> {
+  await loadParser();
+  const analysis = analyzeRunbook([{ statements: splitCell(cell.source), options: cell.options }], {
+    serverMajor: serverMajor(ctx.serverVersion) ?? 18, initialTxState: txState,
+    lockTimeoutDefault: ctx.lockTimeoutDefault, statementTimeoutDefault: ctx.statementTimeoutDefault,
+  });
+  const acks = acknowledgedRules(cell.options);
+  return analysis.findings
+    .filter((f) => f.rule === 'cannot-run-in-transaction' || f.rule === 'failed-transaction')
+    .map((f) => ({ ...f, cell: index, fileLine: cell.fileLine === undefined ? undefined : cell.fileLine + f.line - 1, table: undefined, acknowledged: acks.has(f.rule) ? true : undefined }));
 }
 
 /** The lint cells of a parsed runbook, with each SQL cell's first code line in the file. */
@@ -107,13 +156,20 @@ export async function lintFiles(paths: string[], ctx: LintContext = {}): Promise
     if (extname(p).toLowerCase() === '.sql') return { file: p, cells: [{ kind: 'sql', source: read(p).toString('utf8'), options: {}, fileLine: 1 }] };
     return { file: p, cells: lintCellsOf(parseRunbook(read(p), { skipOptionChecks: true })) };
   });
-  return (await lintUnits(units, ctx)).flat();
+  return (await lintUnits(units, ctx)).flatMap((u) => u.findings);
 }
 
-async function lintUnits(units: Unit[], ctx: LintContext): Promise<Finding[][]> {
+/** Runs `fn` on the lint's catalog connection. */
+function onCatalog<T>(conn: CatalogConnection, fn: (client: Client) => Promise<T>): Promise<T> {
+  return typeof conn === 'function' ? conn(fn) : fn(conn);
+}
+
+async function lintUnits(units: Unit[], ctx: LintContext): Promise<{ findings: Finding[]; locks: Map<number, TableLock[]> }[]> {
   await loadParser();
   const major = serverMajor(ctx.serverVersion) ?? 18;
-  const dir = mkdtempSync(join(tmpdir(), 'runbook-lint-'));
+  // Temporary files only when a cell needs one; created lazily (a runbook of SELECT cells writes none).
+  let dir: string | undefined;
+  const splitOnce = new Map<string, SplitCell>();
   try {
     // Which file squawk reads for each SQL cell; one call for all of them.
     const byPath = new Map<string, { unit: number; cell: number }>();
@@ -121,11 +177,12 @@ async function lintUnits(units: Unit[], ctx: LintContext): Promise<Finding[][]> 
       if (u.sqlPath && u.load) { byPath.set(u.sqlPath, { unit: ui, cell: 0 }); return; }
       u.cells.forEach((c, ci) => {
         if (c.kind !== 'sql' || c.source.trim() === '' || c.options.skip === true) return;
-        let path = u.sqlPath;
-        if (!path) {
-          path = join(dir, `u${ui}-c${ci}.sql`);
-          writeFileSync(path, c.source);
-        }
+        // A cell squawk has nothing to say about is not written out (writing a file per cell is most of the cost
+        // of linting a long runbook on a slow disk); it is split here, and the split is kept for the analysis.
+        if (squawkHasNothingToSay(splitWith(splitOnce, c.source).statements)) return;
+        dir ??= mkdtempSync(join(tmpdir(), 'runbook-lint-'));
+        const path = join(dir, `u${ui}-c${ci}.sql`);
+        writeFileSync(path, c.source);
         byPath.set(path, { unit: ui, cell: ci });
       });
     });
@@ -134,9 +191,18 @@ async function lintUnits(units: Unit[], ctx: LintContext): Promise<Finding[][]> 
       .then((v) => ({ ok: true as const, v }), (e: unknown) => ({ ok: false as const, e }));
     let prepared: PreparedUnit[];
     try {
-      prepared = prepare(units, major, ctx);
+      const split = splitUnits(units, splitOnce);
+      // CREATE TABLE IF NOT EXISTS creates a table only where it is missing: ask the connection which are.
+      let onConnection: Map<string, boolean> | undefined;
+      const conn = ctx.client;
+      if (conn) {
+        const names = [...new Set(split.flatMap((u) => tablesCreatedIfNotExists(u.statements.map((st) => ({ statements: st })), major)))];
+        onConnection = names.length ? await onCatalog(conn, (c) => tablesExist(c, names)) : new Map();
+      }
+      prepared = analyzeUnits(split, major, ctx, onConnection);
     } catch (err) {
-      // An unreadable file: let squawk finish (it reports it too) so no child outlives the call, then say which.
+      // An unreadable file or a failed catalog query: let squawk finish (it reports a file error too) so no child
+      // outlives the call, then say what failed.
       await squawk;
       throw err;
     }
@@ -148,47 +214,97 @@ async function lintUnits(units: Unit[], ctx: LintContext): Promise<Finding[][]> 
     let at: { unit: number; cell: number } | undefined;
     for (const v of result.v) {
       // squawk reports file by file: look the path up once per run of the same file.
-      if (v.file !== lastFile) { lastFile = v.file; at = byPath.get(v.file) ?? byPath.get(resolve(dir, v.file)); }
+      if (v.file !== lastFile) { lastFile = v.file; at = byPath.get(v.file) ?? (dir === undefined ? undefined : byPath.get(resolve(dir, v.file))); }
       if (!at) continue;
       squawkByUnit[at.unit].v.push(v);
       squawkByUnit[at.unit].cell.push(at.cell);
     }
     const mapped = prepared.map((u, ui) => mapUnit(u, squawkByUnit[ui].v, squawkByUnit[ui].cell, major));
     let sizes = new Map<string, TableSize>();
-    if (ctx.client) {
-      for (const m of mapped) await dropProvenNotNull(ctx.client, m.pendingNotNull, m.findings);
-      sizes = await tableSizes(ctx.client, [...new Set(mapped.flatMap((m) => m.findings.map((f) => f.table?.name).filter((n): n is string => n !== undefined)))]);
+    const conn = ctx.client;
+    if (conn) {
+      for (const m of mapped) if (m.pendingNotNull.length) await onCatalog(conn, (c) => dropProvenNotNull(c, m.pendingNotNull, m.findings));
+      const names = [...new Set(mapped.flatMap((m) => m.findings.map((f) => f.table?.name).filter((n): n is string => n !== undefined)))];
+      if (names.length) sizes = await onCatalog(conn, (c) => tableSizes(c, names));
     }
-    return mapped.map((m) => finalize(m, sizes));
+    return mapped.map((m, i) => ({ findings: finalize(m, sizes), locks: cellLocks(prepared[i].analysis as RunbookAnalysis) }));
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }
 }
 
+interface SplitCell { statements: CellStatement[]; starts: number[] }
+
+/** Splits a cell's text once per lint call: identical texts (a `COMMIT;` cell, a file linted twice) share the result;
+ *  statements are never changed by the analysis, so sharing them is safe. */
+function splitWith(cache: Map<string, SplitCell>, text: string): SplitCell {
+  let r = cache.get(text);
+  if (!r) { r = { statements: splitCell(text), starts: lineStarts(text) }; cache.set(text, r); }
+  return r;
+}
+
 /**
- * Reads (for `.sql` units), splits and analyzes every unit; runs while squawk works in its own process.
- * Identical cell texts (a `COMMIT;` cell, a file linted twice) are split once per call: statements are never
- * changed by the analysis, so sharing them is safe.
+ * Statement kinds none of squawk's rules looks at (squawk-cli 2.61; test/unit/lint-squawk-quiet.test.ts runs squawk
+ * on each to keep this true across upgrades): reads, DML, session settings and transaction control.
  */
-function prepare(units: Unit[], major: number, ctx: LintContext): PreparedUnit[] {
-  const splitOnce = new Map<string, { statements: CellStatement[]; starts: number[] }>();
-  const split = (text: string): { statements: CellStatement[]; starts: number[] } => {
-    let r = splitOnce.get(text);
-    if (!r) { r = { statements: splitCell(text), starts: lineStarts(text) }; splitOnce.set(text, r); }
-    return r;
-  };
-  const out = units.map((u) => {
+const SQUAWK_QUIET = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'VariableSetStmt', 'VariableShowStmt', 'TransactionStmt', 'ExplainStmt']);
+
+/**
+ * True when squawk cannot report anything for a cell with these statements: every one parsed (squawk would report a
+ * syntax error otherwise) and is of a kind in {@link SQUAWK_QUIET}; `SELECT … INTO` creates a table, so it is not.
+ */
+export function squawkHasNothingToSay(statements: CellStatement[]): boolean {
+  return statements.length > 0 && statements.every((st) => quiet(st.stmt));
+}
+
+function quiet(node: Node | undefined): boolean {
+  if (!node) return false;
+  const [kind, body] = Object.entries(node)[0] ?? [];
+  if (!SQUAWK_QUIET.has(kind)) return false;
+  if (kind === 'SelectStmt') return (body as SelectStmt).intoClause === undefined;
+  // EXPLAIN also takes CREATE TABLE AS (it creates the table under EXPLAIN ANALYZE): look at what it explains.
+  if (kind === 'ExplainStmt') return quiet((body as ExplainStmt).query);
+  return true;
+}
+
+/** Reads (for `.sql` units) and splits every unit; runs while squawk works in its own process. */
+function splitUnits(units: Unit[], cache: Map<string, SplitCell>): Omit<PreparedUnit, 'analysis'>[] {
+  return units.map((u) => {
     const cells = u.load ? u.load() : u.cells;
-    const parts = cells.map((c) => (c.kind === 'sql' ? split(c.source) : undefined));
-    const statements = parts.map((p) => p?.statements);
-    const analysis = analyzeRunbook(statements.map((s, i) => ({ statements: s, options: cells[i].options })), {
-      serverMajor: major, lockTimeoutDefault: ctx.lockTimeoutDefault, statementTimeoutDefault: ctx.statementTimeoutDefault, initialTxState: ctx.initialTxState,
-    });
-    const starts = parts.map((p) => p?.starts);
-    return { ...u, cells, statements, starts, analysis };
+    const parts = cells.map((c) => (c.kind === 'sql' ? splitWith(cache, c.source) : undefined));
+    return { ...u, cells, statements: parts.map((p) => p?.statements), starts: parts.map((p) => p?.starts) };
   });
-  // The parse trees are not needed past this point: let them go before the findings are built.
-  for (const { statements } of splitOnce.values()) for (const st of statements) st.stmt = undefined;
+}
+
+/**
+ * Analyzes every split unit (the runbook-level rules), then lets the parse trees go before the findings are built.
+ * @param onConnection whether the connection has each table of a `CREATE … IF NOT EXISTS` (undefined: no connection)
+ */
+function analyzeUnits(split: Omit<PreparedUnit, 'analysis'>[], major: number, ctx: LintContext, onConnection: ReadonlyMap<string, boolean> | undefined): PreparedUnit[] {
+  const out = split.map((u) => ({
+    ...u,
+    analysis: analyzeRunbook(u.statements.map((s, i) => ({ statements: s, options: u.cells[i].options })), {
+      serverMajor: major, lockTimeoutDefault: ctx.lockTimeoutDefault, statementTimeoutDefault: ctx.statementTimeoutDefault,
+      initialTxState: ctx.initialTxState, tablesOnConnection: onConnection,
+    }),
+  }));
+  for (const u of split) for (const sts of u.statements) for (const st of sts ?? []) st.stmt = undefined;
+  return out;
+}
+
+/** Each analyzed cell's table locks, strongest mode per table (the order in which the cell first locks them). */
+function cellLocks(analysis: RunbookAnalysis): Map<number, TableLock[]> {
+  const out = new Map<number, TableLock[]>();
+  for (const [cell, statements] of analysis.cells) {
+    const byTable = new Map<string, TableLock>();
+    for (const a of statements) {
+      for (const l of a.facts.locks) {
+        const prev = byTable.get(l.table);
+        byTable.set(l.table, prev ? { ...prev, mode: stronger(prev.mode, l.mode) } : l);
+      }
+    }
+    out.set(cell, [...byTable.values()]);
+  }
   return out;
 }
 
@@ -236,6 +352,9 @@ function mapUnit(u: PreparedUnit, violations: SquawkViolation[], cells: number[]
     if (a && info.lockHazard && a.facts.locks.length > 0 && a.facts.locks.every((l) => a.newTables.includes(l.table))) continue;
     if (a && rule === 'ban-concurrent-index-creation-in-transaction' && ours.has(`${cell}/${index}/cannot-run-in-transaction`)) continue;
     if (a && rule === 'require-statement-timeout' && a.statementTimeoutInForce) continue;
+    // squawk skips statements inside BEGIN … COMMIT (a failure rolls them all back, so the step can be re-run) but
+    // sees one cell: it misses a transaction opened by an earlier cell or by the cell option autocommit: false.
+    if (a && rule === 'prefer-robust-stmts' && a.txBefore === 'in transaction') continue;
     const existing = a?.facts.locks.find((l) => !a.newTables.includes(l.table));
     const f = make(rule, info.severity, v.message, v.help ?? info.help ?? 'See https://squawkhq.com/docs/' + rule, cell, index, v.line + 1, a?.statement.text, 'squawk', existing?.table);
     if (a && rule === 'adding-not-nullable-field' && major >= 12 && a.facts.setNotNull?.length) {
@@ -308,6 +427,14 @@ export function formatBytes(bytes: number): string {
 export function describeSize(t: TableSize): string {
   const rows = t.rows === null ? 'row count unknown (never analyzed)' : `about ${Math.round(t.rows).toLocaleString('en-US')} rows`;
   return `${t.name}: ${rows}, ${formatBytes(t.bytes)} on this connection`;
+}
+
+/** Whether each table name (as written) exists on the connection: `to_regclass()`, so through its search_path. */
+async function tablesExist(client: Client, names: string[]): Promise<Map<string, boolean>> {
+  if (names.length === 0) return new Map();
+  const r = await client.query<{ name: string; found: boolean }>(
+    'SELECT n.name, to_regclass(n.quoted) IS NOT NULL AS found FROM unnest($1::text[], $2::text[]) AS n(name, quoted)', [names, names.map(quoteName)]);
+  return new Map(r.rows.map((x) => [x.name, x.found]));
 }
 
 /**

@@ -261,6 +261,26 @@ describe('migration-safety cases 01–09 on a real server', function () {
     });
   });
 
+  describe('04 with CREATE TABLE IF NOT EXISTS (a rehearsal fixture)', () => {
+    it('counts the table as new only when the connection shows it missing', async () => {
+      const cells = (t: string): LintCell[] => sqlCells(`CREATE TABLE IF NOT EXISTS ${t}(email text);`, `CREATE UNIQUE INDEX ${t}_email_idx ON ${t}(email);`);
+      await setup('CREATE TABLE accounts04(email text); INSERT INTO accounts04 SELECT g::text FROM generate_series(1, 500) g; ANALYZE accounts04');
+      const existing = await lintRunbook(cells('accounts04'), { serverVersion, client: session });
+      const f = existing.find((x) => x.rule === 'require-concurrent-index-creation');
+      assert.ok(f, rules(existing).join());
+      assert.deepEqual([f.cell, f.table?.name, f.table?.rows], [1, 'accounts04', 500]);
+      assert.ok(rules(existing).includes('require-lock-timeout'), rules(existing).join());
+      const missing = await lintRunbook(cells('fresh04'), { serverVersion, client: session });
+      assert.deepEqual(missing.filter((x) => x.severity !== 'info').map((x) => x.rule), []);
+      // A CREATE TABLE IF NOT EXISTS of a table that is there does nothing: its foreign key locks no other table.
+      const fk = (t: string): LintCell[] => sqlCells(`CREATE TABLE IF NOT EXISTS ${t}(account text REFERENCES accounts04(email));`);
+      await setup('ALTER TABLE accounts04 ADD PRIMARY KEY (email); CREATE TABLE settings04(account text REFERENCES accounts04(email))');
+      assert.deepEqual(rules(await lintRunbook(fk('settings04'), { serverVersion, client: session })).filter((r) => r === 'require-lock-timeout'), []);
+      const created = await lintRunbook(fk('other04'), { serverVersion, client: session });
+      assert.match(created.find((x) => x.rule === 'require-lock-timeout')?.message ?? '', /CREATE TABLE IF NOT EXISTS takes a SHARE ROW EXCLUSIVE lock on accounts04/);
+    });
+  });
+
   describe('05 CREATE INDEX CONCURRENTLY inside a transaction', () => {
     before(() => setup('CREATE TABLE blobs(id bigint, digest text)'));
     it('flags it in one cell, after BEGIN in an earlier cell, and when the session is already in a transaction', async () => {

@@ -53,6 +53,19 @@ describe('runbook-level findings', function () {
       const fs = await lintRunbook(cells('BEGIN;\nCREATE TABLE fresh(id int);\nALTER TABLE fresh ADD COLUMN b int;\nINSERT INTO fresh SELECT generate_series(1, 10);\nCOMMIT;'));
       assert.deepEqual(ours(fs), []);
     });
+    it('does not take CREATE TABLE IF NOT EXISTS for a new table without a connection (the table may exist)', async () => {
+      const source = 'CREATE TABLE IF NOT EXISTS orders(id int);';
+      const change = 'BEGIN;\nALTER TABLE orders ADD COLUMN status text;\nUPDATE orders SET status = \'new\';\nCOMMIT;';
+      const fs = await lintRunbook(cells(source, change));
+      assert.ok(ours(fs).includes('1:3 work-under-access-exclusive'), ours(fs).join());
+      assert.ok(ours(fs).includes('1:2 require-lock-timeout'), ours(fs).join());
+      // Plain CREATE TABLE still makes it new: nothing of ours to say.
+      assert.deepEqual(ours(await lintRunbook(cells('CREATE TABLE orders(id int);', change))), []);
+    });
+    it('does not take CREATE TABLE AS / MATERIALIZED VIEW IF NOT EXISTS for new tables either', async () => {
+      const fs = await lintRunbook(cells('CREATE TABLE IF NOT EXISTS t2 AS SELECT 1 AS a;\nCREATE MATERIALIZED VIEW IF NOT EXISTS mv AS SELECT 1 AS a;', 'CREATE INDEX t2_a ON t2(a);\nCREATE INDEX mv_a ON mv(a);'));
+      assert.deepEqual(fs.filter((f) => f.rule === 'require-concurrent-index-creation').map((f) => f.line), [1, 2]);
+    });
     it('flags a second table taken ACCESS EXCLUSIVE once, not the same table twice', async () => {
       const fs = await lintRunbook(cells('BEGIN;\nLOCK TABLE a;\nALTER TABLE a ADD COLUMN x int;\nALTER TABLE b ADD COLUMN x int;\nALTER TABLE b ADD COLUMN y int;\nCOMMIT;'), { lockTimeoutDefault: '2s' });
       assert.deepEqual(fs.filter((f) => f.rule === 'multiple-tables-access-exclusive').map((f) => f.line), [4]);
@@ -116,6 +129,13 @@ describe('runbook-level findings', function () {
       const fs = await lintRunbook([cell('CREATE INDEX CONCURRENTLY i ON t(a);', { autocommit: false }), cell('VACUUM t;', {})]);
       assert.deepEqual(fs.filter((f) => f.rule === 'cannot-run-in-transaction').map((f) => f.cell), [0]);
       assert.ok(!has(fs, 'transaction-left-open'));
+    });
+    it('drops squawk\'s "missing transaction" advice for statements that run inside one (autocommit: false, an earlier BEGIN)', async () => {
+      const sql = 'ALTER TABLE t ALTER COLUMN a SET NOT NULL;';
+      const robust = (fs: Finding[]): number[] => fs.filter((f) => f.rule === 'prefer-robust-stmts').map((f) => f.cell);
+      assert.deepEqual(robust(await lintRunbook([cell(sql, {})])), [0]);
+      assert.deepEqual(robust(await lintRunbook([cell(sql, { autocommit: false })])), []);
+      assert.deepEqual(robust(await lintRunbook([cell('BEGIN;', {}), cell(sql, {}), cell('COMMIT;', {}), cell(sql, {})])), [3]);
     });
     it('counts the cell\'s lock_timeout option, for that cell only', async () => {
       const fs = await lintRunbook([cell('ALTER TABLE t ADD COLUMN a int;', { lock_timeout: '2s' }), cell('ALTER TABLE t ADD COLUMN b int;', {})]);
