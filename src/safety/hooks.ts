@@ -1,12 +1,17 @@
 // The safety hooks `runbook run` calls around each SQL cell: findings gate (production), pre-flight, live lock view.
 
 import { readFileSync } from 'node:fs';
-import { Client, type ClientConfig } from 'pg';
+import type { Client } from 'pg';
 import { parseRunbook } from '../format';
-import { acknowledgedRules, lintCellsOf, lintRunbook, unacknowledgedErrors, type Finding, type LintCell } from '../sql/lint';
+import { fromPgLocksMode, isStrongLock, lockLevel, type TableLock } from '../sql/analyze';
+import {
+  acknowledgedRules, lintCellsOf, lintRunbookForRun, serverMajor, transactionStateFindings, unacknowledgedErrors,
+  type Finding, type LintCell, type RunbookLint,
+} from '../sql/lint';
 import type { SqlCellHooks, SqlHookContext } from '../run/session';
 import { formatAge, preflight, strongLocksOfCell } from './preflight';
-import { lockWatchUnavailable, start as startLockWatch, type LockSample, type LockSummary } from './lockwatch';
+import { lockWatchUnavailable, start as startLockWatch, type HeldLockRecord, type LockSample, type LockSummary, type LockWatch } from './lockwatch';
+import { MonitorConnection } from './monitor';
 
 /** Options of {@link createSafetyHooks}. */
 export interface SafetyHookOptions {
@@ -14,22 +19,20 @@ export interface SafetyHookOptions {
   squawkPath?: string;
   /** The runbook's cells, in order (all kinds: indexes must match the runner's). */
   cells: LintCell[];
-  /** Lock view sampling interval, ms (default 250). */
+  /** Lock view sampling interval, ms (default 250); also the delay before a cell's first sample. */
   intervalMs?: number;
   /** Skip the pre-flight check (default: run it before every cell that takes a strong lock). */
   noPreflight?: boolean;
+  /** Close the monitoring connection after this long unused, ms (default 5 000; see {@link MonitorConnection}). */
+  idleCloseMs?: number;
 }
 
-async function withSecondClient<T>(config: ClientConfig | undefined, fn: (c: Client) => Promise<T>): Promise<T | undefined> {
-  if (!config) return undefined;
-  const c = new Client({ ...config, application_name: 'runbook safety' });
-  c.on('error', () => undefined);
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end().catch(() => undefined);
-  }
+/** The runner's SQL cell hooks, plus the end of the run. */
+export interface SafetyHooks extends SqlCellHooks {
+  /** Closes the run's monitoring connection (reopened if a later cell needs it). Call when the run ends. Never throws. */
+  close(): Promise<void>;
+  /** Monitoring connections opened so far: one per run, unless it was idle long enough to be closed (tests). */
+  readonly monitorConnectionsOpened: number;
 }
 
 /**
@@ -67,45 +70,91 @@ export function progressText(s: LockSample): string | undefined {
   return parts.length ? parts.join(' — ') : undefined;
 }
 
+/** `AccessExclusiveLock` → `ACCESS EXCLUSIVE` (the words of the LOCK command and the docs). */
+function lockWords(pgLocksMode: string): string {
+  return fromPgLocksMode(pgLocksMode) ?? pgLocksMode;
+}
+
 /** A line for the output body summarizing the lock view; undefined when nothing happened worth saying. */
 export function summaryText(s: LockSummary): string | undefined {
   if (!s.available) return undefined;
   const parts: string[] = [];
-  for (const l of s.strongLocks) parts.push(`held ${l.mode} on ${l.table} for at least ${formatAge(l.heldMs)}${l.stillHeld ? ' (still held: the transaction is open)' : ''}`);
+  // One entry per relation, its strongest mode: ALTER TABLE … TYPE also takes SHARE on the table it holds ACCESS EXCLUSIVE on.
+  const strongest = new Map<string, HeldLockRecord>();
+  for (const l of s.strongLocks) {
+    const prev = strongest.get(l.table);
+    const level = (x: HeldLockRecord): number => lockLevel(fromPgLocksMode(x.mode) ?? 'ACCESS SHARE');
+    if (!prev || level(l) > level(prev)) strongest.set(l.table, l);
+  }
+  for (const l of strongest.values()) {
+    // heldMs is a lower bound (first to last sample): below 0.1 s it says nothing.
+    parts.push(`held ${lockWords(l.mode)} on ${l.table}${l.heldMs >= 100 ? ` for at least ${formatAge(l.heldMs)}` : ''}${l.stillHeld ? ' (still held: the transaction is open)' : ''}`);
+  }
   if (s.cellWaitedMs > 0) parts.push(`waited ${formatAge(s.cellWaitedMs)} for pid ${s.blockersSeen.map((b) => b.pid).join(', ') || '?'}`);
   if (s.peakBlocked > 0) parts.push(`${s.blockedSeen.length} session(s) waited behind it (at most ${s.peakBlocked} at once, longest ${formatAge(s.longestWaitMs)})`);
   return parts.length ? `Locks: ${parts.join('; ')}.` : undefined;
+}
+
+/** True when the lock view saw something a reader of the record needs: a strong lock, a wait, a blocked session. */
+function worthRecording(s: LockSummary): boolean {
+  return s.strongLocks.length > 0 || s.cellWaitedMs > 0 || s.peakBlocked > 0 || s.blockersSeen.length > 0 || s.blockedSeen.length > 0;
 }
 
 /**
  * Safety hooks for the runner (src/run/session.ts `SqlCellHooks`):
  * - `before`: the cell's findings (the whole runbook linted once, with the session's server version and timeout
  *   defaults, plus a check of the session's actual transaction state), recorded as `findings` and `ack`; on a
- *   `production` connection an unacknowledged error-level finding blocks the cell. Then pre-flight on a second
- *   connection when the cell takes a strong lock, recorded as `preflight` (text in the body when it found something).
- * - `watch`: the live lock view on a second connection, recorded as `locks`, and `rewritten`: the tables that got a
- *   new data file (a rewrite, case 07); on the sandbox `locks` says unavailable.
+ *   `production` connection an unacknowledged error-level finding blocks the cell. Then, when the cell takes a strong
+ *   lock, pre-flight, recorded as `preflight` (text in the body when it found something).
+ * - `watch`: the live lock view, recorded as `locks` only when it saw something (a strong lock held, a wait, blocked
+ *   sessions), and `rewritten`: the tables that got a new data file (a rewrite, case 07). The first sample is taken
+ *   after `intervalMs`: a cell that ends sooner costs no query, unless it takes a strong lock (then one closing sample
+ *   shows the locks its open transaction still holds). On the sandbox, `locks` says unavailable for cells that take a
+ *   strong lock.
+ * - `close`: ends the monitoring connection.
+ *
+ * All of it runs on ONE monitoring connection per run (opened at the first query that needs it, which a runbook of
+ * plain SELECTs never sends), never on the runbook's own session.
  */
-export function createSafetyHooks(opts: SafetyHookOptions): SqlCellHooks {
-  let whole: Promise<Finding[]> | undefined;
-  // Before each cell that takes a strong lock: the tables' relfilenodes, to tell afterwards which were rewritten.
-  const filenodes = new Map<number, Map<string, string | null>>();
-  const lintWhole = (ctx: SqlHookContext): Promise<Finding[]> => {
-    whole ??= (async () => {
-      const run = (client?: Client): Promise<Finding[]> => lintRunbook(opts.cells, {
-        serverVersion: ctx.session.serverVersion || undefined, client, squawkPath: opts.squawkPath,
-        lockTimeoutDefault: ctx.session.timeouts.lockTimeout, statementTimeoutDefault: ctx.session.timeouts.statementTimeout,
-      });
-      return (await withSecondClient(ctx.secondConnection, run)) ?? run();
-    })();
+export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
+  const intervalMs = opts.intervalMs ?? 250;
+  let whole: Promise<RunbookLint> | undefined;
+  let monitor: MonitorConnection | undefined;
+  // Per cell between before() and the end of watch(): the strong locks it takes and, before it runs, the
+  // relfilenodes of those tables (to tell afterwards which were rewritten).
+  const cellState = new Map<number, { strong: TableLock[]; filenodes?: Map<string, string | null> }>();
+  const monitorOf = (ctx: SqlHookContext): MonitorConnection | undefined => {
+    if (!ctx.secondConnection) return undefined;
+    monitor ??= new MonitorConnection(ctx.secondConnection, { idleCloseMs: opts.idleCloseMs });
+    return monitor;
+  };
+  const lintWhole = (ctx: SqlHookContext): Promise<RunbookLint> => {
+    const m = monitorOf(ctx);
+    whole ??= lintRunbookForRun(opts.cells, {
+      serverVersion: ctx.session.serverVersion || undefined, client: m ? (fn) => m.use(fn) : undefined, squawkPath: opts.squawkPath,
+      lockTimeoutDefault: ctx.session.timeouts.lockTimeout, statementTimeoutDefault: ctx.session.timeouts.statementTimeout,
+    });
     return whole;
+  };
+  /** The strong locks the cell takes: from the lint's analysis when it analyzed this very text, else parsed now. */
+  const strongLocks = async (ctx: SqlHookContext, lint: RunbookLint | undefined): Promise<TableLock[]> => {
+    const analyzed = lint && opts.cells[ctx.index]?.source === ctx.cell.source ? lint.locks.get(ctx.index) : undefined;
+    if (analyzed) return analyzed.filter((l) => isStrongLock(l.mode));
+    return strongLocksOfCell(ctx.cell.source, serverMajor(ctx.session.serverVersion) ?? 18);
   };
 
   return {
+    get monitorConnectionsOpened() { return monitor?.opened ?? 0; },
+
+    async close() {
+      cellState.clear();
+      await monitor?.close();
+    },
+
     async before(ctx) {
-      let all: Finding[];
+      let lint: RunbookLint;
       try {
-        all = await lintWhole(ctx);
+        lint = await lintWhole(ctx);
       } catch (err) {
         // Fail closed on production: the checks did not run, so nobody knows what the cell will do to the tables.
         const reason = err instanceof Error ? err.message : String(err);
@@ -116,17 +165,15 @@ export function createSafetyHooks(opts: SafetyHookOptions): SqlCellHooks {
         }
         return { record };
       }
-      const mine = all.filter((f) => f.cell === ctx.index);
+      const mine = [...(lint.byCell.get(ctx.index) ?? [])];
       // The runbook was linted from an idle session; the session may really be in a transaction (a BEGIN run
-      // earlier, --from): check this cell alone against the actual state too.
+      // earlier, --from): check this cell against the actual state too.
       if (ctx.session.txState !== 'idle') {
-        const here = await lintRunbook([{ ...opts.cells[ctx.index], kind: 'sql', source: ctx.cell.source, options: ctx.cell.options }], {
-          serverVersion: ctx.session.serverVersion || undefined, initialTxState: ctx.session.txState, squawkPath: opts.squawkPath,
+        const here = await transactionStateFindings({ ...opts.cells[ctx.index], kind: 'sql', source: ctx.cell.source, options: ctx.cell.options }, ctx.index, ctx.session.txState, {
+          serverVersion: ctx.session.serverVersion || undefined,
           lockTimeoutDefault: ctx.session.timeouts.lockTimeout, statementTimeoutDefault: ctx.session.timeouts.statementTimeout,
         });
-        for (const f of here) {
-          if ((f.rule === 'cannot-run-in-transaction' || f.rule === 'failed-transaction') && !mine.some((m) => m.rule === f.rule && m.statement === f.statement)) mine.push({ ...f, cell: ctx.index });
-        }
+        for (const f of here) if (!mine.some((m) => m.rule === f.rule && m.statement === f.statement)) mine.push(f);
       }
       const record: Record<string, unknown> = {};
       if (mine.length) record.findings = mine.map(recordOf);
@@ -134,59 +181,78 @@ export function createSafetyHooks(opts: SafetyHookOptions): SqlCellHooks {
       if (acked.length) record.ack = acked;
       const blocking = unacknowledgedErrors(mine);
       if (ctx.target.environment === 'production' && blocking.length) return { block: blockMessage(blocking, ctx.target.name), record };
+      const strong = await strongLocks(ctx, lint);
+      const state: { strong: TableLock[]; filenodes?: Map<string, string | null> } = { strong };
+      cellState.set(ctx.index, state);
       let body: string | undefined;
-      if (!opts.noPreflight && ctx.secondConnection) {
-        const locks = await strongLocksOfCell(ctx.cell.source);
-        if (locks.length) {
-          const pre = await withSecondClient(ctx.secondConnection, async (c) => {
-            filenodes.set(ctx.index, await relfilenodes(c, locks.map((l) => l.table)));
-            return preflight(c, locks, { excludePids: [ctx.session.pid] });
+      const m = monitorOf(ctx);
+      if (!opts.noPreflight && m && strong.length) {
+        try {
+          const pre = await m.use(async (c) => {
+            state.filenodes = await relfilenodes(c, strong.map((l) => l.table));
+            return preflight(c, strong, { excludePids: [ctx.session.pid] });
           });
-          if (pre) {
-            record.preflight = {
-              tables: pre.tables.map((t) => `${t.table} ${t.mode}`),
-              blockers: pre.lockers.filter((s) => s.wouldBlockCell).map((s) => ({ pid: s.pid, state: s.state, xactAgeMs: s.xactAgeMs, query: s.query })),
-              idleInTransaction: pre.idleInTransaction.length, longTransactions: pre.longTransactions.length,
-              vacuums: pre.vacuums.map((v) => ({ pid: v.pid, table: v.table, phase: v.phase, autovacuum: v.autovacuum })),
-            };
-            if (pre.lockers.length || pre.idleInTransaction.length || pre.longTransactions.length || pre.vacuums.length) {
-              body = pre.text;
-              ctx.onProgress?.(pre.text.split('\n').slice(-1)[0]);
-            }
+          record.preflight = {
+            tables: pre.tables.map((t) => `${t.table} ${t.mode}`),
+            blockers: pre.lockers.filter((s) => s.wouldBlockCell).map((s) => ({ pid: s.pid, state: s.state, xactAgeMs: s.xactAgeMs, query: s.query })),
+            idleInTransaction: pre.idleInTransaction.length, longTransactions: pre.longTransactions.length,
+            vacuums: pre.vacuums.map((v) => ({ pid: v.pid, table: v.table, phase: v.phase, autovacuum: v.autovacuum })),
+          };
+          if (pre.lockers.length || pre.idleInTransaction.length || pre.longTransactions.length || pre.vacuums.length) {
+            body = pre.text;
+            ctx.onProgress?.(pre.text.split('\n').slice(-1)[0]);
           }
+        } catch (err) {
+          // Pre-flight informs; it does not guard (findings and lock_timeout do). Say that it did not run, and go on.
+          const reason = err instanceof Error ? err.message : String(err);
+          record.preflight = { error: reason };
+          body = `Pre-flight could not run on a second connection: ${reason}.`;
         }
       }
       return { record, body };
     },
 
     async watch(ctx) {
-      if (!ctx.secondConnection) {
-        const unavailable = lockWatchUnavailable(ctx.target.sandbox ? 'the sandbox serves one connection at a time; the live lock view needs a second one' : 'no second connection', opts.intervalMs);
-        return { stop: async () => ({ record: { locks: { available: false, reason: unavailable.reason } } }) };
+      const state = cellState.get(ctx.index) ?? { strong: await strongLocks(ctx, await whole?.catch(() => undefined)) };
+      const strong = state.strong.length > 0;
+      const m = monitorOf(ctx);
+      if (!m) {
+        // Only where it mattered: a cell that takes no strong lock has nothing the live view would have shown.
+        if (!strong) { cellState.delete(ctx.index); return undefined; }
+        const reason = ctx.target.sandbox ? 'the sandbox serves one connection at a time; the live lock view needs a second one' : 'no second connection';
+        cellState.delete(ctx.index);
+        return { stop: async () => ({ record: { locks: { available: false, reason: lockWatchUnavailable(reason, intervalMs).reason } } }) };
       }
-      const client = new Client({ ...ctx.secondConnection, application_name: 'runbook lock view' });
-      client.on('error', () => undefined);
-      await client.connect();
-      const w = startLockWatch(client, ctx.session.pid, {
-        intervalMs: opts.intervalMs,
+      const startWatch = (delayMs: number): LockWatch => startLockWatch((fn) => m.use(fn), ctx.session.pid, {
+        intervalMs, delayMs, serverMajor: serverMajor(ctx.session.serverVersion),
         onSample: (s) => { const t = progressText(s); if (t) ctx.onProgress?.(t); },
       });
+      // The first sample after intervalMs: a cell that ends sooner costs one timer, and no query.
+      let w: LockWatch | undefined;
+      const timer = setTimeout(() => { w = startWatch(0); }, intervalMs);
       return {
         async stop() {
-          const summary = await w.stop();
-          const record: Record<string, unknown> = { locks: summary };
-          const beforeNodes = filenodes.get(ctx.index);
-          filenodes.delete(ctx.index);
-          let body = summaryText(summary);
+          clearTimeout(timer);
+          cellState.delete(ctx.index);
+          // A quick cell that takes a strong lock gets one closing sample: the locks its open transaction still holds.
+          if (!w && strong) w = startWatch(intervalMs);
+          const summary = w ? await w.stop({ lastSample: strong }) : undefined;
+          const record: Record<string, unknown> = {};
+          let body: string | undefined;
+          // Unavailable (sampling failed) is said where the view was tried: a strong lock, or a cell long enough to sample.
+          if (summary && (summary.available ? worthRecording(summary) : strong || summary.reason !== undefined)) {
+            record.locks = summary;
+            body = summaryText(summary);
+          }
+          const beforeNodes = state.filenodes;
           if (beforeNodes) {
-            const after = await relfilenodes(client, [...beforeNodes.keys()]).catch(() => undefined);
+            const after = await m.use((c) => relfilenodes(c, [...beforeNodes.keys()])).catch(() => undefined);
             const rewritten = after ? [...beforeNodes].filter(([t, n]) => n !== null && after.get(t) !== null && after.get(t) !== n).map(([t]) => t) : [];
             if (rewritten.length) {
               record.rewritten = rewritten;
               body = [body, `Rewritten (new data file): ${rewritten.join(', ')}.`].filter(Boolean).join('\n');
             }
           }
-          await client.end().catch(() => undefined);
           return { record, body };
         },
       };
@@ -195,6 +261,6 @@ export function createSafetyHooks(opts: SafetyHookOptions): SqlCellHooks {
 }
 
 /** The factory `runbook run` registers (src/cli/run.ts `runHookFactories`): reads the runbook's cells from the file. */
-export function safetyHooksFor(flags: { connection?: string; file: string }): SqlCellHooks {
-  return createSafetyHooks({ cells: lintCellsOf(parseRunbook(readFileSync(flags.file))) });
+export function safetyHooksFor(flags: { connection?: string; file: string }): SafetyHooks {
+  return createSafetyHooks({ cells: lintCellsOf(parseRunbook(readFileSync(flags.file), { skipOptionChecks: true })) });
 }

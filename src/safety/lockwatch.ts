@@ -29,7 +29,12 @@ export interface LockSample {
   cellWaitMs: number | null;
   waitingFor: Blocker[];
   blocked: BlockedSession[];
-  /** Strong table locks (SHARE and stronger) the cell's backend holds: `pg_locks` mode names. */
+  /**
+   * Strong relation locks (SHARE and stronger) the cell's backend holds: the relation as `name` (schema `public`) or
+   * `schema.name`, and the `pg_locks` mode name. Relations only the cell's transaction can see (a table it created,
+   * the TOAST table of a new column, the transient copy of a rewrite) are left out: no other session can be blocked
+   * on them. So are catalogs and temporary tables.
+   */
   strongLocks: { table: string; mode: string }[];
 }
 
@@ -71,15 +76,28 @@ export interface LockSummary {
 export interface LockWatchOptions {
   /** Time between samples, ms; default 250. */
   intervalMs?: number;
+  /** Time before the first sample, ms; default 0 (at once). A watch stopped sooner has sent no query at all. */
+  delayMs?: number;
+  /** The server's major version (e.g. 16) when known: saves asking for it (`pg_locks.waitstart` needs 14+). */
+  serverMajor?: number;
   /** Called after each sample (the CLI's progress line, the VS Code status bar). */
   onSample?: (sample: LockSample, summary: LockSummary) => void;
 }
 
 /** A running watch. */
 export interface LockWatch {
-  /** Takes a last sample, stops, and returns the summary. Never throws. */
-  stop(): Promise<LockSummary>;
+  /**
+   * Stops and returns the summary. Takes a last sample first (the locks still held after the cell: its transaction
+   * stays open) when the watch has sampled already or `lastSample` is true (the default). Never throws.
+   */
+  stop(options?: { lastSample?: boolean }): Promise<LockSummary>;
 }
+
+/**
+ * Where samples are taken: a connected client other than the session, or a function that runs a query function on
+ * one (`MonitorConnection.use`: the connection is opened at the first sample, so a watch that never samples opens none).
+ */
+export type SampleConnection = Client | (<T>(fn: (client: Client) => Promise<T>) => Promise<T>);
 
 /** The summary for a connection where the live view cannot run. */
 export function lockWatchUnavailable(reason: string, intervalMs = 250): LockSummary {
@@ -94,8 +112,10 @@ interface SampleRow {
 }
 
 /** The sampling query. pg_blocking_pids() also names sessions ahead in the lock queue whose requests conflict
- *  (soft blocks), which is how a waiting ALTER blocks later readers. Source: PostgreSQL docs, 9.27 "System
- *  Information Functions" (pg_blocking_pids), 53.12 "pg_locks" (waitstart, PostgreSQL 14+). */
+ *  (soft blocks), which is how a waiting ALTER blocks later readers. Relations are named from pg_class on this
+ *  connection (same database): a relation whose catalog row is not committed yet is invisible here, hence the join
+ *  rather than `relation::regclass`, which prints such a relation as a bare OID. Source: PostgreSQL docs, 9.27
+ *  "System Information Functions" (pg_blocking_pids), 53.12 "pg_locks" (waitstart, PostgreSQL 14+). */
 function sampleSql(hasWaitStart: boolean): string {
   const waitStart = hasWaitStart ? `coalesce((SELECT min(w.waitstart) FROM pg_locks w WHERE w.pid = a.pid AND NOT w.granted), a.query_start)` : 'a.query_start';
   return `SELECT
@@ -106,21 +126,24 @@ function sampleSql(hasWaitStart: boolean): string {
   (SELECT json_agg(json_build_object('pid', a.pid, 'query', left(a.query, 500),
           'waitMs', (extract(epoch FROM clock_timestamp() - ${waitStart}) * 1000)::float8) ORDER BY a.pid)
      FROM pg_stat_activity a WHERE a.wait_event_type = 'Lock' AND $1 = ANY (pg_blocking_pids(a.pid))) AS blocked,
-  (SELECT json_agg(json_build_object('table', coalesce(l.relation::regclass::text, l.relation::text), 'mode', l.mode) ORDER BY l.relation, l.mode)
-     FROM pg_locks l WHERE l.pid = $1 AND l.granted AND l.locktype = 'relation'
+  (SELECT json_agg(json_build_object('table', CASE WHEN n.nspname = 'public' THEN quote_ident(c.relname)
+            ELSE quote_ident(n.nspname) || '.' || quote_ident(c.relname) END, 'mode', l.mode) ORDER BY l.relation, l.mode)
+     FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE l.pid = $1 AND l.granted AND l.locktype = 'relation'
       AND l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
-      AND l.relation NOT IN (SELECT oid FROM pg_class WHERE relnamespace = 'pg_catalog'::regnamespace)) AS strong`;
+      AND n.nspname NOT IN ('pg_catalog', 'pg_toast') AND c.relpersistence <> 't') AS strong`;
 }
 
 /**
- * Starts watching backend `pid` on `client`, a second connection to the same server (not the session that runs
- * the cell: that one is busy running it). Samples every `intervalMs` until `stop()`.
+ * Starts watching backend `pid` on a second connection to the same database (not the session that runs the cell:
+ * that one is busy running it). Samples after `delayMs`, then every `intervalMs`, until `stop()`.
  *
- * @param client a connected pg client other than the session
+ * @param connection a connected pg client other than the session, or a function running queries on one
  * @param pid the session's backend pid (`pg_backend_pid()` on the session)
  */
-export function start(client: Client, pid: number, options: LockWatchOptions = {}): LockWatch {
+export function start(connection: SampleConnection, pid: number, options: LockWatchOptions = {}): LockWatch {
   const intervalMs = options.intervalMs ?? 250;
+  const onConnection: <T>(fn: (client: Client) => Promise<T>) => Promise<T> = typeof connection === 'function' ? connection : (fn) => fn(connection);
   const t0 = Date.now();
   const summary: LockSummary = { ...lockWatchUnavailable('', intervalMs), available: true };
   delete summary.reason;
@@ -130,16 +153,17 @@ export function start(client: Client, pid: number, options: LockWatchOptions = {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> = Promise.resolve();
-  let sql: string | undefined;
+  let sql: string | undefined = options.serverMajor === undefined ? undefined : sampleSql(options.serverMajor >= 14);
 
   const take = async (): Promise<LockSample | undefined> => {
     try {
-      if (!sql) {
-        const v = await client.query<{ v: string }>('SHOW server_version_num');
-        sql = sampleSql(Number(v.rows[0]?.v ?? 0) >= 140000);
-      }
-      const r = await client.query<SampleRow>(sql, [pid]);
-      const row = r.rows[0];
+      const row = await onConnection(async (client) => {
+        if (!sql) {
+          const v = await client.query<{ v: string }>('SHOW server_version_num');
+          sql = sampleSql(Number(v.rows[0]?.v ?? 0) >= 140000);
+        }
+        return (await client.query<SampleRow>(sql, [pid])).rows[0];
+      });
       const at = Date.now() - t0;
       const sample: LockSample = {
         at,
@@ -182,15 +206,16 @@ export function start(client: Client, pid: number, options: LockWatchOptions = {
       timer = setTimeout(loop, Math.max(0, intervalMs - (Date.now() - began)));
     });
   };
-  loop();
+  if ((options.delayMs ?? 0) > 0) timer = setTimeout(loop, options.delayMs);
+  else loop();
 
   return {
-    async stop(): Promise<LockSummary> {
+    async stop(opts: { lastSample?: boolean } = {}): Promise<LockSummary> {
       stopped = true;
       if (timer) clearTimeout(timer);
       await inFlight;
       // One last look: locks still held now belong to a transaction that stays open after the cell.
-      await take();
+      if (summary.samples > 0 || summary.reason || opts.lastSample !== false) await take();
       return summary;
     },
   };
