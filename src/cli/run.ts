@@ -147,6 +147,9 @@ function combineHooks(hooks: SqlCellHooks[]): SqlCellHooks | undefined {
       }
       return merged;
     },
+    close: async () => {
+      await Promise.all(hooks.map((h) => h.close?.()));
+    },
     watch: async (ctx) => {
       const ws = (await Promise.all(hooks.map((h) => h.watch?.(ctx)))).filter((w) => !!w);
       return {

@@ -172,7 +172,8 @@ export async function runRunbook(opts: RunOptions): Promise<RunSummary> {
       await session.sql();
     } catch (e) {
       store.close();
-      await session.close();
+      await opts.sqlHooks?.close?.().catch(() => undefined);
+    await session.close();
       throw new Error(`could not connect to ${session.target.display}: ${(e as Error).message} (nothing was run)`, { cause: e });
     }
   }
@@ -264,6 +265,7 @@ export async function runRunbook(opts: RunOptions): Promise<RunSummary> {
     }
   } finally {
     store.close();
+    await opts.sqlHooks?.close?.().catch(() => undefined);
     await session.close();
   }
   summary.ms = Date.now() - t0;
@@ -302,6 +304,17 @@ function errorText(record: Record<string, unknown>): string {
 
 /** One-line description of an output record: `3 statements, 1,204 rows` / `exit 0` / `2 items confirmed`. */
 export function describe(record: Record<string, unknown>): string {
+  const base = describeResult(record);
+  if (!Array.isArray(record.findings) || record.findings.length === 0) return base;
+  const fs = record.findings as { severity?: string; acknowledged?: boolean }[];
+  const errors = fs.filter((f) => f.severity === 'error' && !f.acknowledged).length;
+  const warnings = fs.filter((f) => f.severity === 'warning' && !f.acknowledged).length;
+  const acked = fs.filter((f) => f.acknowledged).length;
+  const parts = [errors && `${errors} error${errors > 1 ? 's' : ''}`, warnings && `${warnings} warning${warnings > 1 ? 's' : ''}`, acked && `${acked} acknowledged`].filter(Boolean);
+  return parts.length ? `${base}  [findings: ${parts.join(', ')}]` : base;
+}
+
+function describeResult(record: Record<string, unknown>): string {
   if (Array.isArray(record.statements)) {
     const st = record.statements as { rows?: number; tag?: string }[];
     const rows = st.reduce((a, s) => a + (s.rows ?? 0), 0);

@@ -77,6 +77,8 @@ export interface SqlCellHooks {
   before?(ctx: SqlHookContext): Promise<{ block?: string; record?: Record<string, unknown>; body?: string } | undefined>;
   /** While the cell runs: a watcher whose stop() gives fields for the record and a text for the body. */
   watch?(ctx: SqlHookContext): Promise<{ stop(): Promise<{ record?: Record<string, unknown>; body?: string }> } | undefined>;
+  /** Called once when the run ends (closes the monitoring connection). */
+  close?(): Promise<void>;
 }
 
 /** A cell's execution result: the output to record and, for SQL, the statements with their kept rows. */

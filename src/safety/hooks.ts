@@ -52,6 +52,14 @@ function recordOf(f: Finding): Record<string, unknown> {
   return { rule: f.rule, severity: f.severity, line: f.line, statement: f.statement, ...(f.acknowledged ? { acknowledged: true } : {}) };
 }
 
+/** Findings as the output body shows them: one line each, what production would do about errors. */
+export function findingsText(findings: Finding[], environment: string): string {
+  const lines = findings.map((f) => `${f.severity}[${f.rule}] line ${f.line}: ${f.message}${f.acknowledged ? ' (acknowledged)' : ''}`);
+  const blocking = findings.filter((f) => f.severity === 'error' && !f.acknowledged).length;
+  if (blocking && environment !== 'production') lines.push(`On a production connection this cell would not run until the error-level finding${blocking > 1 ? 's are' : ' is'} fixed or acknowledged (docs/safety.md).`);
+  return `Findings:\n${lines.map((l) => `  ${l}`).join('\n')}`;
+}
+
 /** The message that stops a cell on production, written for the operator at 2 a.m. */
 export function blockMessage(findings: Finding[], connection: string): string {
   const lines = findings.map((f) => `- ${f.rule} (line ${f.line}): ${f.message}\n  Safe rewrite: ${f.help}`);
@@ -176,7 +184,9 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
         for (const f of here) if (!mine.some((m) => m.rule === f.rule && m.statement === f.statement)) mine.push(f);
       }
       const record: Record<string, unknown> = {};
-      if (mine.length) record.findings = mine.map(recordOf);
+      // The migration log keeps what matters at 2 a.m.: errors and warnings (info-level advice stays in `runbook lint`).
+      const notable = mine.filter((f) => f.severity !== 'info');
+      if (notable.length) record.findings = notable.map(recordOf);
       const acked = [...new Set(mine.filter((f) => f.acknowledged).map((f) => f.rule))];
       if (acked.length) record.ack = acked;
       const blocking = unacknowledgedErrors(mine);
@@ -184,7 +194,8 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
       const strong = await strongLocks(ctx, lint);
       const state: { strong: TableLock[]; filenodes?: Map<string, string | null> } = { strong };
       cellState.set(ctx.index, state);
-      let body: string | undefined;
+      // Findings go into the output body too, so a staging rehearsal shows what production would refuse.
+      let body: string | undefined = notable.length ? findingsText(notable, ctx.target.environment) : undefined;
       const m = monitorOf(ctx);
       if (!opts.noPreflight && m && strong.length) {
         try {
@@ -199,14 +210,14 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
             vacuums: pre.vacuums.map((v) => ({ pid: v.pid, table: v.table, phase: v.phase, autovacuum: v.autovacuum })),
           };
           if (pre.lockers.length || pre.idleInTransaction.length || pre.longTransactions.length || pre.vacuums.length) {
-            body = pre.text;
+            body = [body, pre.text].filter(Boolean).join('\n\n');
             ctx.onProgress?.(pre.text.split('\n').slice(-1)[0]);
           }
         } catch (err) {
           // Pre-flight informs; it does not guard (findings and lock_timeout do). Say that it did not run, and go on.
           const reason = err instanceof Error ? err.message : String(err);
           record.preflight = { error: reason };
-          body = `Pre-flight could not run on a second connection: ${reason}.`;
+          body = [body, `Pre-flight could not run on a second connection: ${reason}.`].filter(Boolean).join('\n\n');
         }
       }
       return { record, body };

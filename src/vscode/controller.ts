@@ -97,10 +97,14 @@ export class RunbookController implements vscode.Disposable {
     const { lintCellsOf } = await import('../sql/lint');
     const intervalMs = vscode.workspace.getConfiguration('runbook', notebook.uri).get<number>('liveView.intervalMs', 250);
     const sqlHooks = createSafetyHooks({ cells: lintCellsOf(fromNotebookDocument(notebook)), intervalMs });
-    for (const cell of cells) {
-      if (cell.kind !== vscode.NotebookCellKind.Code || (selected && !selected.has(cell.index))) continue;
-      const outcome = await this.runCell(notebook, cell, sqlHooks);
-      if (outcome !== 'ok') break;
+    try {
+      for (const cell of cells) {
+        if (cell.kind !== vscode.NotebookCellKind.Code || (selected && !selected.has(cell.index))) continue;
+        const outcome = await this.runCell(notebook, cell, sqlHooks);
+        if (outcome !== 'ok') break;
+      }
+    } finally {
+      await sqlHooks.close?.();
     }
   }
 
