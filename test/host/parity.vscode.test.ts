@@ -13,11 +13,13 @@ import { EXTENSION_ID, observer, scratchCopy, waitFor, workspaceRoot } from './h
  * in one run and not in the next (src/safety/lockwatch.ts).
  */
 const VARYING = new Set(['started', 'ms', 'by', 'at', 'xactAgeMs', 'pid', 'locks']);
+/** Part of "operator": how the checklist was confirmed (`runbook run --confirm-checklists` says so; the picker does not). */
+const OPERATOR_ONLY = new Set(['confirmed_with']);
 
 function blank(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(blank);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, VARYING.has(k) ? '…' : blank(v)]));
+    return Object.fromEntries(Object.entries(value).filter(([k]) => !OPERATOR_ONLY.has(k)).map(([k, v]) => [k, VARYING.has(k) ? '…' : blank(v)]));
   }
   return value;
 }
