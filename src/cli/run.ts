@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as readline from 'node:readline';
 import type { Command } from 'commander';
-import { groupDigits, parseRunbook, type Cell } from '../format';
+import { groupDigits, parseRunbook, type Cell, type Runbook } from '../format';
 import { splitStatements } from '../sql/split';
 import { checklistItems, type ChecklistItem } from '../engines/checklist';
 import { operatorName } from '../run/operator';
@@ -22,7 +22,7 @@ type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | '
 };
 
 /** Hooks other modules (safety) contribute to `runbook run`, given the run's flags. */
-export const runHookFactories: ((flags: { connection?: string; file: string }) => SqlCellHooks | undefined)[] = [safetyHooksFor];
+export const runHookFactories: ((flags: { connection?: string; file: string; runbook?: Runbook }) => SqlCellHooks | undefined)[] = [safetyHooksFor];
 
 /** Adds `runbook run` to the program. */
 export function registerRun(program: Command): void {
@@ -106,7 +106,7 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
       operator: operatorName(runbookDir(file)),
       prompts: interactive ? terminalPrompts() : undefined,
       reporter,
-      sqlHooks: combineHooks(runHookFactories.map((f) => f({ connection: flags.connection, file })).filter((h): h is SqlCellHooks => !!h)),
+      sqlHooksFor: (runbook) => combineHooks(runHookFactories.map((f) => f({ connection: flags.connection, file, runbook })).filter((h): h is SqlCellHooks => !!h)),
       signal: controller.signal,
       fsyncEachCell: flags.fsync,
     });
@@ -248,6 +248,7 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
   let total = 0;
   let sticky = '';
   let lastLogged = 0;
+  let runningTimer: NodeJS.Timeout | undefined;
   const label = (c: RunnableCell): string => `[${position}/${total}] #${c.number}${c.name ? ` ${c.name}` : ''} (${c.cell.kind})`;
   return {
     clear,
@@ -264,7 +265,13 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
       total = n;
       sticky = '';
       if (tty) draw(`${label(c)}  starting…`, true);
-      else write(`${label(c)} running…\n`);
+      else {
+        // Without a terminal, say a cell is running only once it has run for a second: a log of
+        // fast cells stays one line each, and a hanging cell still shows which one it is.
+        const line = `${label(c)} running…\n`;
+        runningTimer = setTimeout(() => write(line), 1000);
+        runningTimer.unref();
+      }
     },
     progress: (c, p) => {
       // Text from the safety hooks (whom the cell waits for, who waits behind it) stays on the line
@@ -285,6 +292,7 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
       draw(parts.join('  '), p.text !== undefined);
     },
     cellEnd: (c, status, ms, summary) => {
+      if (runningTimer) clearTimeout(runningTimer);
       clear();
       const mark = status === 'ok' ? 'ok' : status.toUpperCase();
       write(`${label(c)}  ${mark}  ${formatMs(ms)}${summary ? `  ${summary}` : ''}\n`);

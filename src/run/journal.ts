@@ -150,7 +150,8 @@ export class RunbookStore {
       if (r.applied > 0) writeFileAtomic(file, serializeRunbookBytes(rb));
       fs.rmSync(jp, { force: true });
     }
-    return { store: new RunbookStore(file, parseRunbook(fs.readFileSync(file)), opts), recovered, unmatched };
+    // After folding a journal the file was rewritten: read what is now on disk, raw text included.
+    return { store: new RunbookStore(file, recovered > 0 ? parseRunbook(fs.readFileSync(file)) : rb, opts), recovered, unmatched };
   }
 
   private stat(): { size: number; mtimeMs: number } | undefined {

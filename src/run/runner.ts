@@ -113,6 +113,8 @@ export interface RunOptions {
   prompts?: RunPrompts;
   reporter?: RunReporter;
   sqlHooks?: SqlCellHooks;
+  /** Builds the hooks from the runbook as read for this run (used when `sqlHooks` is not given). */
+  sqlHooksFor?: (rb: Runbook) => SqlCellHooks | undefined;
   /** Aborting it cancels the running cell and stops the run. */
   signal?: AbortSignal;
   /** Journal fsync after each cell (default false: durable against kill, fsync at checkpoints). */
@@ -152,6 +154,7 @@ export async function runRunbook(opts: RunOptions): Promise<RunSummary> {
   const rb = store.runbook;
   const all = runnableCells(rb.cells);
   const selected = selectCells(all, opts);
+  opts = opts.sqlHooks || !opts.sqlHooksFor ? opts : { ...opts, sqlHooks: opts.sqlHooksFor(rb) };
   const blocking = blockingProblems(rb, selected);
   if (blocking.length) {
     store.close();

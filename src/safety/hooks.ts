@@ -2,7 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { Client } from 'pg';
-import { parseRunbook } from '../format';
+import { parseRunbook, type Runbook } from '../format';
 import { fromPgLocksMode, isStrongLock, lockLevel, type TableLock } from '../sql/analyze';
 import {
   acknowledgedRules, lintCellsOf, lintRunbookForRun, serverMajor, transactionStateFindings, unacknowledgedErrors,
@@ -272,6 +272,6 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
 }
 
 /** The factory `runbook run` registers (src/cli/run.ts `runHookFactories`): reads the runbook's cells from the file. */
-export function safetyHooksFor(flags: { connection?: string; file: string }): SafetyHooks {
-  return createSafetyHooks({ cells: lintCellsOf(parseRunbook(readFileSync(flags.file), { skipOptionChecks: true })) });
+export function safetyHooksFor(flags: { connection?: string; file: string; runbook?: Runbook }): SafetyHooks {
+  return createSafetyHooks({ cells: lintCellsOf(flags.runbook ?? parseRunbook(readFileSync(flags.file))) });
 }

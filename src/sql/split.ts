@@ -77,14 +77,27 @@ export function splitStatementsSync(sql: string): SplitResult {
   const cached = recent.get(sql);
   if (cached !== undefined) return cached;
   const result = split(sql);
-  if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value as string);
-  recent.set(sql, result);
+  if (sql.length <= RECENT_TEXT_MAX) {
+    // Oldest first out, until the texts kept fit the budget.
+    while (recent.size > 0 && (recent.size >= RECENT_MAX || recentChars + sql.length > RECENT_TEXT_MAX)) {
+      const oldest = recent.keys().next().value as string;
+      recent.delete(oldest);
+      recentChars -= oldest.length;
+    }
+    recent.set(sql, result);
+    recentChars += sql.length;
+  }
   return result;
 }
 
-// Results are shared between callers, so they are read-only by contract.
-const RECENT_MAX = 4; // one cell is split by a few callers in a row; big cells must not pile up
+// Results are shared between callers, so they are read-only by contract. The safety analysis splits
+// every cell of a runbook before the run and the engine splits each again when it runs, so the
+// cache holds a whole runbook of ordinary size; it is bounded by the SQL text it keeps (parse trees
+// are a few times larger), so one huge cell never piles up.
+const RECENT_MAX = 5000;
+const RECENT_TEXT_MAX = 512 * 1024; // UTF-16 code units
 const recent = new Map<string, SplitResult>();
+let recentChars = 0;
 
 function split(sql: string): SplitResult {
   if (sql.trim() === '') return { ok: true, statements: [] };
