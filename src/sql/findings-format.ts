@@ -27,7 +27,7 @@ export function formatText(findings: Finding[]): string {
   for (const f of findings) {
     const loc = `${f.file ?? '<runbook>'}:${f.fileLine ?? f.line}`;
     const ack = f.acknowledged ? ' (acknowledged)' : '';
-    out.push(`${f.severity}[${f.rule}]${ack}: ${loc} (cell ${f.cell + 1}${f.statement >= 0 ? `, statement ${f.statement + 1}` : ''})`);
+    out.push(`${f.severity}[${f.rule}]${ack}: ${loc} (${f.cellNumber !== undefined ? `cell #${f.cellNumber}` : `cell ${f.cell + 1}`}${f.statement >= 0 ? `, statement ${f.statement + 1}` : ''})`);
     if (f.sql) {
       const lines = f.sql.split('\n');
       const shown = lines.length > 6 ? [...lines.slice(0, 5), `… (${lines.length - 5} more lines)`] : lines;

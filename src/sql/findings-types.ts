@@ -36,6 +36,8 @@ export interface Finding {
   help: string;
   /** 0-based index of the cell in the runbook (all cells, not only SQL cells). */
   cell: number;
+  /** 1-based number among the runbook's runnable cells (as `runbook run --dry-run` prints it); absent for a .sql file. */
+  cellNumber?: number;
   /** 0-based index of the statement in the cell; -1 when the cell could not be split into statements. */
   statement: number;
   /** 1-based line in the cell where the finding points. */

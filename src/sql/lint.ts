@@ -227,10 +227,23 @@ async function lintUnits(units: Unit[], ctx: LintContext): Promise<{ findings: F
       const names = [...new Set(mapped.flatMap((m) => m.findings.map((f) => f.table?.name).filter((n): n is string => n !== undefined)))];
       if (names.length) sizes = await onCatalog(conn, (c) => tableSizes(c, names));
     }
-    return mapped.map((m, i) => ({ findings: finalize(m, sizes), locks: cellLocks(prepared[i].analysis as RunbookAnalysis) }));
+    return mapped.map((m, i) => ({ findings: numberCells(finalize(m, sizes), units[i].sqlPath ? undefined : units[i].cells), locks: cellLocks(prepared[i].analysis as RunbookAnalysis) }));
   } finally {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Sets each finding's `cellNumber`: the cell's number among the runnable (SQL, shell, checklist) cells, the
+ * number `runbook run --dry-run` prints and `--from`/`--only` take.
+ */
+function numberCells(findings: Finding[], cells: readonly LintCell[] | undefined): Finding[] {
+  if (!cells) return findings;
+  const numbers: number[] = [];
+  let n = 0;
+  for (const c of cells) numbers.push(c.kind === 'markdown' ? 0 : ++n);
+  for (const f of findings) if (numbers[f.cell]) f.cellNumber = numbers[f.cell];
+  return findings;
 }
 
 interface SplitCell { statements: CellStatement[]; starts: number[] }
