@@ -12,6 +12,8 @@ import { runbookDir, type SqlCellHooks } from '../run/session';
 import { resolveConnection } from '../connections';
 import type { SandboxEngine } from '../engines/sandbox';
 import { safetyHooksFor } from '../safety/hooks';
+import { lintCellsOf, lintRunbook } from '../sql/lint';
+import { formatText } from '../sql/findings-format';
 
 /** Options as commander hands them over (strings where the runner takes numbers or names). */
 type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | 'confirmChecklists' | 'confirmProduction' | 'rerun' | 'sandboxDir'> & {
@@ -210,6 +212,14 @@ async function dryRun(file: string, flags: RunFlags): Promise<number> {
       process.stdout.write(`${head}: ${items.length} item${items.length === 1 ? '' : 's'} to confirm\n`);
       for (const i of items) process.stdout.write(`    [${i.checked ? 'x' : ' '}] ${i.text}\n`);
     }
+  }
+  // What the safety checks would say (errors and warnings; `runbook lint` shows the advice too).
+  try {
+    const numbers = new Set(selected.map((c) => c.index));
+    const findings = (await lintRunbook(lintCellsOf(rb), {})).filter((f) => f.severity !== 'info' && numbers.has(f.cell));
+    if (findings.length) process.stdout.write(`\nFindings (runbook lint ${file}):\n${formatText(findings.map((f) => ({ ...f, file })))}\n`);
+  } catch (e) {
+    process.stderr.write(`runbook run: the safety checks could not run: ${(e as Error).message}\n`);
   }
   return status;
 }
