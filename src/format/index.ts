@@ -7,3 +7,4 @@ export { KNOWN_OPTIONS, parseInfoString, renderInfoString, kindOfLanguage, check
 export { parseRecordLine, recordJson, renderOutput, fenceFor, groupDigits, OUTPUT_MARKER } from './output-block';
 export { decodeUtf8Lossless, encodeUtf8Lossless } from './utf8';
 export { cellSignature, outputUnchanged } from './signature';
+export { cellStartLines, countLineBreaks } from './lines';

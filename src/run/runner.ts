@@ -1,6 +1,6 @@
 // The runner: runs a runbook's cells in order against one target, stops at the first failure, and records each output durably.
 
-import { checkOptions, groupDigits, type Cell, type Problem, type Runbook } from '../format';
+import { cellStartLines, checkOptions, groupDigits, type Cell, type Problem, type Runbook } from '../format';
 import { splitStatements } from '../sql/split';
 import { isReadOnlyStatement } from '../sql/readonly';
 import type { ChecklistItem } from '../engines/checklist';
@@ -282,22 +282,13 @@ export async function runRunbook(opts: RunOptions): Promise<RunSummary> {
  */
 export function blockingProblems(rb: Runbook, selected: RunnableCell[]): Problem[] {
   const out = rb.problems.filter((p) => p.severity === 'error');
+  const starts = cellStartLines(rb);
   for (const c of selected) {
-    for (const p of checkOptions(c.cell.kind, c.cell.options)) out.push({ line: cellLine(rb, c.index), severity: 'error', code: p.code, message: p.message });
+    for (const p of checkOptions(c.cell.kind, c.cell.options)) out.push({ line: starts[c.index], severity: 'error', code: p.code, message: p.message });
   }
   return out.sort((a, b) => a.line - b.line);
 }
 
-/** 1-based line where cell `index` starts (from the raw text kept by the parser). */
-function cellLine(rb: Runbook, index: number): number {
-  let line = 1 + (rb.frontMatter ? rb.frontMatter.raw.split(/\r\n|\r|\n/).length - 1 : 0);
-  for (let i = 0; i < index; i++) {
-    const raw = rb.cells[i].raw;
-    if (!raw) continue;
-    line += (raw.leading + raw.source + raw.outputs.map((o) => o.text).join('')).split(/\r\n|\r|\n/).length - 1;
-  }
-  return line + ((rb.cells[index].raw?.leading ?? '').split(/\r\n|\r|\n/).length - 1);
-}
 
 function errorText(record: Record<string, unknown>): string {
   const e = record.error as { message?: string; sqlstate?: string; line?: number } | undefined;

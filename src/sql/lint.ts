@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import type { Client } from 'pg';
 import type { ExplainStmt, Node, SelectStmt } from 'libpg-query';
-import { parseRunbook, type Runbook } from '../format';
+import { cellStartLines, parseRunbook, type Runbook } from '../format';
 import { loadParser, lineStarts, splitCell, type CellStatement } from './analyze-statements';
 import { sameTable, stronger, type TableLock } from './analyze';
 import { analyzeRunbook, tablesCreatedIfNotExists, type AnalyzedStatement, type RunbookAnalysis } from './findings';
@@ -116,20 +116,12 @@ export async function transactionStateFindings(cell: LintCell, index: number, tx
 
 /** The lint cells of a parsed runbook, with each SQL cell's first code line in the file. */
 export function lintCellsOf(runbook: Runbook): LintCell[] {
-  let line = 1 + countLines(runbook.frontMatter?.raw ?? '');
-  return runbook.cells.map((c) => {
-    const leading = c.raw?.leading ?? '';
-    line += countLines(leading);
-    const start = line;
-    line += countLines(c.raw?.source ?? '') + (c.raw?.outputs ?? []).reduce((n, o) => n + countLines(o.text), 0);
-    return { kind: c.kind, source: c.source, options: c.options, fileLine: c.raw ? (c.kind === 'markdown' || c.kind === 'checklist' ? start : start + 1) : undefined };
+  const starts = cellStartLines(runbook);
+  return runbook.cells.map((c, i) => {
+    // A code cell's first code line is the one after its opening fence.
+    const fileLine = c.raw ? (c.kind === 'markdown' || c.kind === 'checklist' ? starts[i] : starts[i] + 1) : undefined;
+    return { kind: c.kind, source: c.source, options: c.options, fileLine };
   });
-}
-
-function countLines(text: string): number {
-  let n = 0;
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
-  return n;
 }
 
 /**

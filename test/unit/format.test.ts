@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import spec from 'commonmark-spec';
-import { parseRunbook, serializeRunbook, serializeRunbookBytes, type Runbook } from '../../src/format';
+import { cellStartLines, parseRunbook, serializeRunbook, serializeRunbookBytes, type Runbook } from '../../src/format';
 
 const FIXTURES = path.join(__dirname, '../../../test/fixtures');
 const summary = (rb: Runbook) => ({
@@ -159,5 +159,12 @@ describe('format: CommonMark spec examples as Markdown cells', () => {
       const inDoc = `# Runbook\n\n\`\`\`sql\nselect 1;\n\`\`\`\n\n${md}`;
       assert.equal(serializeRunbook(parseRunbook(inDoc)), inDoc, `example ${t.number} after a cell`);
     }
+  });
+});
+
+describe('format: where cells start', () => {
+  it('gives each cell its first line, counting front matter, outputs and every kind of line break', () => {
+    const rb = parseRunbook('---\na: 1\n---\n\n# T\r\n\r\n```sql\rselect 1;\r```\n\n<!-- runbook:output {"status":"ok"} -->\n```text\nx\ny\n```\n\n- [ ] item\n');
+    assert.deepEqual(cellStartLines(rb), [5, 7, 17]);
   });
 });
