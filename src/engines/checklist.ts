@@ -52,21 +52,13 @@ export function pendingItems(source: string, outputs: readonly Output[]): Checkl
   return checklistItems(source).filter((i) => !i.checked || !recorded.has(i.text));
 }
 
-/** The cell source with the items on the given lines ticked (`[ ]` → `[x]`); other bytes unchanged. */
-export function tickItems(source: string, lines: readonly number[]): string {
+/** The cell source with the items on the given lines ticked (`[ ]` → `[x]`), or unticked; other bytes unchanged. */
+export function tickItems(source: string, lines: readonly number[], checked = true): string {
   const set = new Set(lines);
+  const mark = checked ? '[x]' : '[ ]';
   return source
     .split('\n')
-    .map((l, i) => (set.has(i) ? l.replace(ITEM, (_m, pre: string, _c: string, sp: string, text: string) => `${pre}[x]${sp}${text}`) : l))
-    .join('\n');
-}
-
-/** The cell source with the items on the given lines unticked (`[x]` → `[ ]`). */
-export function untickItems(source: string, lines: readonly number[]): string {
-  const set = new Set(lines);
-  return source
-    .split('\n')
-    .map((l, i) => (set.has(i) ? l.replace(ITEM, (_m, pre: string, _c: string, sp: string, text: string) => `${pre}[ ]${sp}${text}`) : l))
+    .map((l, i) => (set.has(i) ? l.replace(ITEM, (_m, pre: string, _c: string, sp: string, text: string) => `${pre}${mark}${sp}${text}`) : l))
     .join('\n');
 }
 
@@ -83,7 +75,7 @@ export function confirmItems(source: string, outputs: readonly Output[], confirm
   // record never disagree.
   const done = new Set(confirmed.map((c) => c.line));
   const untick = checklistItems(newSource).filter((i) => i.checked && !done.has(i.line) && !recorded.has(i.text)).map((i) => i.line);
-  if (untick.length) newSource = untickItems(newSource, untick);
+  if (untick.length) newSource = tickItems(newSource, untick, false);
   const all = checklistItems(newSource);
   const items = all.filter((i) => recorded.has(i.text)).map((i) => recorded.get(i.text)!);
   const pending = all.filter((i) => !i.checked || !recorded.has(i.text));
