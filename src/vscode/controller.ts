@@ -90,13 +90,14 @@ export class RunbookController implements vscode.Disposable {
     // Several cells at once (Run All, Run From Here) select cells as `runbook run` does: the rollback
     // section is left out. A rollback cell run on its own runs.
     const { runnableCells, selectCells } = await import('../run/runner');
-    const selected = cells.length > 1 ? new Set(selectCells(runnableCells(fromNotebookDocument(notebook).cells), {}).map((c) => c.index)) : undefined;
+    const runbook = fromNotebookDocument(notebook);
+    const selected = cells.length > 1 ? new Set(selectCells(runnableCells(runbook.cells), {}).map((c) => c.index)) : undefined;
     // Safety hooks as `runbook run` uses them: findings before each SQL cell (error-level ones stop it on
     // production unless acknowledged), pre-flight, and the live lock view while it runs.
     const { createSafetyHooks } = await import('../safety/hooks');
     const { lintCellsOf } = await import('../sql/lint');
     const intervalMs = vscode.workspace.getConfiguration('runbook', notebook.uri).get<number>('liveView.intervalMs', 250);
-    const sqlHooks = createSafetyHooks({ cells: lintCellsOf(fromNotebookDocument(notebook)), intervalMs });
+    const sqlHooks = createSafetyHooks({ cells: lintCellsOf(runbook), intervalMs });
     try {
       for (const cell of cells) {
         if (cell.kind !== vscode.NotebookCellKind.Code || (selected && !selected.has(cell.index))) continue;
