@@ -124,6 +124,7 @@ export class RunbookStore {
   private dirty = false;
   private diskSigs: string[];
   private written: { size: number; mtimeMs: number } | undefined;
+  private mergeIntoDisk = false;
 
   private constructor(
     readonly file: string,
@@ -184,7 +185,10 @@ export class RunbookStore {
     if (!this.dirty) return;
     const now = this.stat();
     let rb = this.runbook;
-    if (now && this.written && (now.size !== this.written.size || now.mtimeMs !== this.written.mtimeMs)) {
+    // Once someone else has edited the file during the run, every later checkpoint merges into what
+    // is on disk too; writing the in-memory runbook again would undo their edit.
+    if (now && this.written && (now.size !== this.written.size || now.mtimeMs !== this.written.mtimeMs)) this.mergeIntoDisk = true;
+    if (this.mergeIntoDisk) {
       const onDisk = parseRunbook(fs.readFileSync(this.file));
       applyJournal(onDisk, readJournal(journalPath(this.file)));
       rb = onDisk;

@@ -72,3 +72,30 @@ describe('durable records (journal + checkpoints)', () => {
     assert.deepEqual(fs.readdirSync(dir), ['d.runbook']);
   });
 });
+
+describe('durable records when the file is edited during the run', () => {
+  it('keeps the other edit at every later checkpoint', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-journal-edit-'));
+    try {
+      const file = path.join(dir, 'e.runbook');
+      fs.writeFileSync(file, '```sql\nselect 1;\n```\n\n```sql\nselect 2;\n```\n');
+      const { store } = RunbookStore.open(file, { checkpointMs: 60_000 });
+      store.runbook.cells[0].outputs = [{ record: { status: 'ok', n: 1 } }];
+      store.record(0);
+      store.checkpoint();
+      // Someone adds a note at the top while the run goes on.
+      fs.writeFileSync(file, '# Note added during the run\n\n' + fs.readFileSync(file, 'utf8'));
+      store.runbook.cells[1].outputs = [{ record: { status: 'ok', n: 2 } }];
+      store.record(1);
+      store.checkpoint();
+      store.runbook.cells[1].outputs = [{ record: { status: 'ok', n: 3 } }];
+      store.record(1);
+      store.close();
+      const rb = parseRunbook(fs.readFileSync(file));
+      assert.equal(rb.cells[0].source, '# Note added during the run');
+      assert.deepEqual(rb.cells.slice(1).map((c) => c.outputs[0]?.record.n), [1, 3]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
