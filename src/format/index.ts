@@ -1,6 +1,7 @@
 // The `.runbook` format: model, parse, serialize (pure code, no vscode, no I/O).
 
 export * from './model';
+export * from './log-model';
 export { parseRunbook, type ParseOptions } from './parse';
 export { serializeRunbook, serializeRunbookBytes, renderCellSource } from './serialize';
 export { KNOWN_OPTIONS, parseInfoString, renderInfoString, kindOfLanguage, checkOptions } from './options';

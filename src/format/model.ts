@@ -1,10 +1,12 @@
 // The `.runbook` document model: cells, their options and their recorded outputs (no I/O, no vscode).
 
+import type { RunbookLog } from './log-model';
+
 /** The kind of a cell, decided by the block it was parsed from (docs/format.md, "Cells"). */
 export type CellKind = 'markdown' | 'sql' | 'shell' | 'checklist';
 
 /** Execution status of a cell as recorded in its output. */
-export type OutputStatus = 'ok' | 'error' | 'cancelled' | 'skipped';
+export type OutputStatus = 'ok' | 'error' | 'cancelled' | 'skipped' | 'uncommitted' | 'rolled back' | 'unknown';
 
 /** Transaction state of the session after a statement, from the ReadyForQuery message's status byte
  *  (`I` idle, `T` in transaction, `E` failed transaction block). Source: PostgreSQL docs, 55.7 "Message Formats". */
@@ -143,6 +145,8 @@ export interface FrontMatter {
 export interface Runbook {
   frontMatter?: FrontMatter;
   cells: Cell[];
+  /** The migration log section (runs and attempts, append-only), when the file has one or a run added it. */
+  log?: RunbookLog;
   /** Text after the last cell (trailing blank lines); kept for a byte-exact round trip. */
   trailing: string;
   /** Line break used when writing new text: the first one found in the file, else `\n`. */

@@ -1,0 +1,104 @@
+// The migration log's model: the runs and cell attempts a runbook has seen, as append-only events (no I/O).
+//
+// The run loop (src/run/) appends events; the format (src/format/log.ts) reads and writes them as the log
+// section of the file; `runbook log` and `runbook verify` read them back. Cell outputs show the latest
+// attempt of each cell; the log keeps every attempt, refused runs and replaced outputs included.
+
+/** How a transaction span ended (docs/run.md, "Spans"). `open`: not ended when recorded. */
+export type SpanFate = 'open' | 'committed' | 'rolled back' | 'unknown';
+
+/**
+ * A transaction span as a cell's record and the log show it: the cells between a `BEGIN` and the statement
+ * that ends the transaction. Cell numbers are the runnable-cell numbers `--from` takes.
+ */
+export interface SpanRecord {
+  /** Number of the cell whose statement opened the transaction. */
+  from: number;
+  /** Number of the cell whose statement ended it (absent while open, or when the session was lost). */
+  to?: number;
+  fate: SpanFate;
+  /** Why it ended so, in words (`ROLLBACK in cell 5`, `cell 4 failed: …`, `connection lost: …`). */
+  reason?: string;
+  /** Transaction id (`pg_current_xact_id_if_assigned()`), when one was assigned: what `txid_status()` resolves. */
+  xid?: string;
+}
+
+/** How a run ended. `interrupted`: the process died; found by the next run (a `run` event with no `end`). */
+export type RunStatus = 'ok' | 'failed' | 'stopped' | 'cancelled' | 'refused' | 'interrupted';
+
+/** The target of a run: what it ran against. Never credentials. */
+export interface RunTargetRecord {
+  /** Connection profile name, password-free URI, or `sandbox`. */
+  connection: string;
+  environment: string;
+  /** `server_version`, e.g. `16.4`. */
+  server?: string;
+  database?: string;
+  /** The cluster's `system_identifier` (`pg_control_system()`), as text: tells two servers with the same name apart. */
+  system?: string;
+}
+
+/** A run as it starts: who runs what, with which flags, against what. */
+export interface RunRecord extends RunTargetRecord {
+  /** Unique, sortable by start: `20261128T020041Z-7f3a` (UTC start time, 4 random hex digits). */
+  id: string;
+  /** `runbook run`, `runbook rehearse`, `vscode` … */
+  command: string;
+  /** The flags that change what runs, as given (never a password or a URI with one). */
+  flags?: string[];
+  /** Operator. */
+  by: string;
+  /** UTC ISO 8601 with ms. */
+  started: string;
+}
+
+/** One cell attempt in a run, as the log keeps it (a summary of the cell's output record). */
+export interface AttemptRecord {
+  run: string;
+  /** Runnable-cell number. */
+  cell: number;
+  name?: string;
+  status: string;
+  started?: string;
+  ms?: number;
+  /** Rows returned or affected, summed over the cell's statements. */
+  rows?: number;
+  span?: SpanRecord;
+  /** Safety rules acknowledged for this attempt. */
+  ack?: string[];
+  /** One-line error, when it failed. */
+  error?: string;
+  /** Anything else a newer version wrote; kept. */
+  [key: string]: unknown;
+}
+
+/** The end of a run. */
+export interface RunEndRecord {
+  run: string;
+  /** UTC ISO 8601 with ms. */
+  ended: string;
+  status: RunStatus;
+  /** Process exit status (CLI), or what it would have been (VS Code). */
+  exit: number;
+  /** Every reason a refused run was refused, or why it stopped. */
+  reasons?: string[];
+  /** Counts by cell status: `{"ok":5,"error":1}`. */
+  cells?: Record<string, number>;
+  [key: string]: unknown;
+}
+
+/** One event of the log, in the order it happened. */
+export type LogEvent =
+  | { e: 'run'; run: RunRecord }
+  | { e: 'attempt'; attempt: AttemptRecord }
+  | { e: 'span'; run: string; span: SpanRecord; cells: number[] }
+  | { e: 'end'; end: RunEndRecord };
+
+/** The log section of a runbook (`Runbook.log`). */
+export interface RunbookLog {
+  events: LogEvent[];
+  /** Exact text of the section as parsed (for a byte-stable round trip); absent for a log made in memory. */
+  raw?: string;
+  /** Number of events `raw` stands for: events after it are new and get appended. */
+  rawEvents?: number;
+}
