@@ -5,18 +5,21 @@ import * as readline from 'node:readline';
 import type { Command } from 'commander';
 import { groupDigits, parseRunbook, type Cell, type Runbook } from '../format';
 import { splitStatements } from '../sql/split';
-import { checklistItems, type ChecklistItem } from '../engines/checklist';
+import { checklistItems, type ChecklistAnswer, type ChecklistItem } from '../engines/checklist';
 import { operatorName } from '../run/operator';
-import { blockingProblems, runRunbook, runnableCells, RunRequestError, selectCells, type RunOptions, type RunPrompts, type RunReporter, type RunnableCell, type RunSummary } from '../run/runner';
-import { runbookDir, type SqlCellHooks } from '../run/session';
-import { resolveConnection } from '../connections';
+import { blockingProblems, frontMatterConnection, runRunbook, runnableCells, RunRequestError, selectCells, type RunOptions, type RunnableCell, type RunOutcome } from '../run/runner';
+import type { RunAsker, RunReporter } from '../run/frontend';
+import type { RunHooks } from '../run/loop';
+import { formatPlanSummary, makePlan } from '../run/plan';
+import { runbookDir } from '../run/session';
+import { resolveConnection, stripUriPassword, isConnectionUri, type ResolvedConnection } from '../connections';
 import type { SandboxEngine } from '../engines/sandbox';
 import { safetyHooksFor } from '../safety/hooks';
-import { lintCellsOf, lintRunbook } from '../sql/lint';
+import { lintRunbookForRun } from '../sql/lint';
 import { formatText } from '../sql/findings-format';
 
 /** Options as commander hands them over (strings where the runner takes numbers or names). */
-type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | 'confirmChecklists' | 'confirmProduction' | 'rerun' | 'sandboxDir'> & {
+type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | 'confirmChecklists' | 'confirmProduction' | 'rerun' | 'confirmTarget' | 'sandboxDir'> & {
   maxRows?: string;
   dryRun?: boolean;
   sandboxEngine?: string;
@@ -24,7 +27,7 @@ type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | '
 };
 
 /** Hooks other modules (safety) contribute to `runbook run`, given the run's flags. */
-export const runHookFactories: ((flags: { connection?: string; file: string; runbook?: Runbook }) => SqlCellHooks | undefined)[] = [safetyHooksFor];
+export const runHookFactories: ((flags: { connection?: string; file: string; runbook?: Runbook }) => RunHooks | undefined)[] = [safetyHooksFor];
 
 /** Adds `runbook run` to the program. */
 export function registerRun(program: Command): void {
@@ -39,6 +42,7 @@ export function registerRun(program: Command): void {
     .option('--confirm-checklists', 'confirm every checklist item without asking (recorded with your name)')
     .option('--confirm-production <name>', 'answer the production guard in advance: the connection name')
     .option('--rerun', 'run again cells that already succeeded on production, without asking')
+    .option('--confirm-target <name>', 'run although the front matter\'s environment differs from the target\'s: the target\'s name')
     .option('--max-rows <n>', 'rows kept per statement in the output; the rest are counted', '200')
     .option('--dry-run', 'parse and split everything and print what would run; touch no database')
     .option('--sandbox-dir <dir>', 'keep the embedded sandbox\'s data in this folder (default: ephemeral)')
@@ -52,8 +56,13 @@ Examples:
   runbook run migrations/add-status.runbook -c staging-main
   runbook run migrations/add-status.runbook -c prod-main --from add-column
 
+Before the first statement the run is planned: if anything would be refused (an unacknowledged
+error-level finding on production, a --from inside a transaction, a checklist nobody can confirm,
+an unconfirmed production target), nothing runs and every reason is listed; --dry-run prints the plan.
+
 Exit status: 0 when every selected cell succeeded, 1 when a cell failed, was cancelled or a
-checklist was not confirmed, 2 on usage errors, 130 after Ctrl-C.
+checklist was not confirmed, a transaction was rolled back or left unknown, or the run was
+refused, 2 on usage errors, 130 after Ctrl-C.
 Connections: docs/connections.md. Durability: docs/run.md.`,
     )
     .action(async (file: string, flags: RunFlags) => {
@@ -91,9 +100,9 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   const reporter = makeReporter(tty);
-  let summary: RunSummary;
+  let outcome: RunOutcome;
   try {
-    summary = await runRunbook({
+    outcome = await runRunbook({
       file,
       connection: flags.connection,
       from: flags.from,
@@ -102,13 +111,16 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
       confirmChecklists: flags.confirmChecklists,
       confirmProduction: flags.confirmProduction,
       rerun: flags.rerun,
+      confirmTarget: flags.confirmTarget,
       maxRows,
       sandboxDir: flags.sandboxDir,
       sandboxEngine: flags.sandboxEngine as SandboxEngine | undefined,
       operator: operatorName(runbookDir(file)),
-      prompts: interactive ? terminalPrompts() : undefined,
+      command: 'runbook run',
+      flags: recordedFlags(flags, maxRows),
+      asker: interactive ? terminalAsker() : {},
       reporter,
-      sqlHooksFor: (runbook) => combineHooks(runHookFactories.map((f) => f({ connection: flags.connection, file, runbook })).filter((h): h is SqlCellHooks => !!h)),
+      hooksFor: (runbook) => combineHooks(runHookFactories.map((f) => f({ connection: flags.connection, file, runbook })).filter((h): h is RunHooks => !!h)),
       signal: controller.signal,
       fsyncEachCell: flags.fsync,
     });
@@ -120,24 +132,52 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
     process.off('SIGINT', onSigint);
   }
   reporter.clear();
-  const parts = [`${summary.ok} ok`];
-  if (summary.failed) parts.push(`${summary.failed} failed`);
-  if (summary.cancelled) parts.push(`${summary.cancelled} cancelled`);
-  if (summary.skipped) parts.push(`${summary.skipped} skipped`);
-  const notRun = summary.selected - summary.ran;
-  if (notRun) parts.push(`${notRun} not run`);
-  const on = summary.target === summary.environment ? summary.target : `${summary.target} (${summary.environment})`;
-  const written = summary.ran > 0 ? ' Outputs written to the file.' : '';
-  process.stdout.write(`\n${file}: ${parts.join(', ')} of ${summary.selected} cell${summary.selected === 1 ? '' : 's'} on ${on} in ${formatMs(summary.ms)}.${written}\n`);
-  if (summary.stopped) process.stdout.write(`Stopped at cell ${summary.stopped.cell.number}${summary.stopped.cell.name ? ` (${summary.stopped.cell.name})` : ''}: ${summary.stopped.reason}\n`);
-  if (controller.signal.aborted) return 130;
-  return summary.stopped || summary.failed || summary.cancelled ? 1 : 0;
+  printSummary(file, outcome);
+  return outcome.run.exit ?? 1;
 }
 
-function combineHooks(hooks: SqlCellHooks[]): SqlCellHooks | undefined {
+/** The flags that change what runs, for the run's record: never a password (a URI is written without it). */
+function recordedFlags(flags: RunFlags, maxRows: number): string[] {
+  const out: string[] = [];
+  if (flags.connection) out.push('--connection', isConnectionUri(flags.connection) ? stripUriPassword(flags.connection) : flags.connection);
+  if (flags.from) out.push('--from', flags.from);
+  if (flags.only) out.push('--only', flags.only);
+  if (flags.rollback) out.push('--rollback');
+  if (flags.confirmChecklists) out.push('--confirm-checklists');
+  if (flags.confirmProduction) out.push('--confirm-production', flags.confirmProduction);
+  if (flags.rerun) out.push('--rerun');
+  if (flags.confirmTarget) out.push('--confirm-target', flags.confirmTarget);
+  if (maxRows !== 200) out.push('--max-rows', String(maxRows));
+  if (flags.sandboxEngine) out.push('--sandbox-engine', flags.sandboxEngine);
+  if (flags.sandboxDir) out.push('--sandbox-dir', flags.sandboxDir);
+  return out;
+}
+
+function printSummary(file: string, outcome: RunOutcome): void {
+  const summary = outcome.summary;
+  const on = summary.target === summary.environment ? summary.target : `${summary.target} (${summary.environment})`;
+  if (summary.refused) {
+    process.stderr.write(`\n${file}: refused on ${on}: nothing was run (run ${outcome.run.id}). ${summary.refused.length === 1 ? 'Reason' : `${summary.refused.length} reasons`}:\n`);
+    for (const r of summary.refused) process.stderr.write(`  - ${r.split('\n').join('\n    ')}\n`);
+    return;
+  }
+  const order = ['ok', 'uncommitted', 'rolled back', 'unknown', 'error', 'cancelled', 'skipped'];
+  const parts = Object.entries(summary.counts).sort(([a], [b]) => order.indexOf(a) - order.indexOf(b)).map(([k, n]) => `${n} ${k === 'error' ? 'failed' : k}`);
+  if (!parts.length) parts.push('0 ok');
+  const notRun = summary.selected - summary.ran;
+  if (notRun) parts.push(`${notRun} not run`);
+  const written = summary.ran > 0 ? ' Outputs written to the file.' : '';
+  process.stdout.write(`\n${file}: ${parts.join(', ')} of ${summary.selected} cell${summary.selected === 1 ? '' : 's'} on ${on} in ${formatMs(summary.ms)} (run ${outcome.run.id}).${written}\n`);
+  for (const l of summary.lost) process.stdout.write(`Transaction ${l}\n`);
+  if (summary.stopped) process.stdout.write(`Stopped at cell ${summary.stopped.cell.number}${summary.stopped.cell.name ? ` (${summary.stopped.cell.name})` : ''}: ${summary.stopped.reason}\n`);
+}
+
+function combineHooks(hooks: RunHooks[]): RunHooks | undefined {
   if (hooks.length === 0) return undefined;
   if (hooks.length === 1) return hooks[0];
+  const linter = hooks.find((h) => h.lint);
   return {
+    lint: linter?.lint ? (cells, ctx) => linter.lint!(cells, ctx) : undefined,
     before: async (ctx) => {
       const merged: { block?: string; record?: Record<string, unknown>; body?: string } = {};
       for (const h of hooks) {
@@ -164,25 +204,32 @@ function combineHooks(hooks: SqlCellHooks[]): SqlCellHooks | undefined {
   };
 }
 
-/** `--dry-run`: what would run, split into statements, with no database touched. */
+/**
+ * `--dry-run`: the plan, as a run would make it, and what would run, split into statements — with no database
+ * touched: the profile is resolved (its environment and timeout defaults count) but not connected to, so the plan
+ * starts from an idle session and the lint has no table sizes.
+ */
 async function dryRun(file: string, flags: RunFlags): Promise<number> {
   const rb = parseRunbook(fs.readFileSync(file));
   for (const p of rb.problems.filter((p) => p.severity !== 'error')) process.stderr.write(`${file}:${p.line}: ${p.severity}: ${p.message} [${p.code}]\n`);
   const all = runnableCells(rb.cells);
   let selected: RunnableCell[];
+  let connection: string | undefined;
   try {
     selected = selectCells(all, flags);
+    connection = flags.connection ?? frontMatterConnection(rb);
   } catch (e) {
     process.stderr.write(`runbook run: ${(e as Error).message}\n`);
     return 2;
   }
-  const connection = flags.connection ?? (typeof rb.frontMatter?.data?.connection === 'string' ? rb.frontMatter.data.connection : undefined);
   let status = 0;
   let target = 'the embedded sandbox';
+  let resolved: ResolvedConnection | undefined;
   if (connection && connection !== 'sandbox') {
     // Resolve the profile (files, service, pgpass) without connecting, so a typo shows now.
     try {
-      target = (await resolveConnection(connection, { startDir: runbookDir(file) })).display;
+      resolved = await resolveConnection(connection, { startDir: runbookDir(file) });
+      target = resolved.display;
     } catch (e) {
       process.stderr.write(`runbook run: ${(e as Error).message}\n`);
       status = 1;
@@ -193,6 +240,27 @@ async function dryRun(file: string, flags: RunFlags): Promise<number> {
   for (const p of blocking) process.stderr.write(`${file}:${p.line}: would not run: ${p.message}\n`);
   if (blocking.length) status = 1;
   process.stdout.write(`${file}: would run ${selected.length} of ${all.length} cells on ${target} (dry run: no database touched)\n`);
+  status = Math.max(status, await printCells(selected, file));
+  const plan = await makePlan({
+    runbook: rb, all, selected,
+    target: resolved ? { connection: resolved.profile.name, environment: resolved.profile.environment } : { connection: 'sandbox', environment: 'sandbox' },
+    txState: 'idle', sessionEndsWithRun: true, acceptConfirmation: () => false, runs: new Map(),
+    lint: (cells, initialTxState) => lintRunbookForRun(cells, { initialTxState, lockTimeoutDefault: resolved?.profile.lockTimeout, statementTimeoutDefault: resolved?.profile.statementTimeout }),
+    answers: { confirmProduction: flags.confirmProduction, rerun: flags.rerun, confirmChecklists: flags.confirmChecklists, confirmTarget: flags.confirmTarget },
+    canAsk: { typeName: Boolean(process.stdin.isTTY), confirm: Boolean(process.stdin.isTTY), checklist: Boolean(process.stdin.isTTY) },
+  });
+  // What the safety checks would say (errors and warnings; `runbook lint` shows the advice too).
+  const findings = plan.cells.flatMap((p) => p.findings);
+  if (findings.length) process.stdout.write(`\nFindings (runbook lint ${file}):\n${formatText(findings.map((f) => ({ ...f, file })))}\n`);
+  const summary = formatPlanSummary(plan);
+  if (summary) process.stdout.write(`\n${summary}\n`);
+  if (plan.refusals.length) status = 1;
+  return status;
+}
+
+/** Each selected cell as --dry-run lists it: number, name, kind, and its statements / commands / items. */
+async function printCells(selected: RunnableCell[], file: string): Promise<number> {
+  let status = 0;
   for (const c of selected) {
     const head = `#${c.number}${c.name ? ` ${c.name}` : ''} ${c.cell.kind}`;
     if (c.cell.kind === 'sql') {
@@ -212,14 +280,6 @@ async function dryRun(file: string, flags: RunFlags): Promise<number> {
       process.stdout.write(`${head}: ${items.length} item${items.length === 1 ? '' : 's'} to confirm\n`);
       for (const i of items) process.stdout.write(`    [${i.checked ? 'x' : ' '}] ${i.text}\n`);
     }
-  }
-  // What the safety checks would say (errors and warnings; `runbook lint` shows the advice too).
-  try {
-    const numbers = new Set(selected.map((c) => c.index));
-    const findings = (await lintRunbook(lintCellsOf(rb), {})).filter((f) => f.severity !== 'info' && numbers.has(f.cell));
-    if (findings.length) process.stdout.write(`\nFindings (runbook lint ${file}):\n${formatText(findings.map((f) => ({ ...f, file })))}\n`);
-  } catch (e) {
-    process.stderr.write(`runbook run: the safety checks could not run: ${(e as Error).message}\n`);
   }
   return status;
 }
@@ -270,8 +330,8 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
       clear();
       write(`${text}\n`);
     },
-    cellStart: (c, n) => {
-      position++;
+    cellStart: (c, pos, n) => {
+      position = pos;
       total = n;
       sticky = '';
       if (tty) draw(`${label(c)}  starting…`, true);
@@ -311,8 +371,8 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
   };
 }
 
-/** Prompts on the terminal (stdin is a TTY). */
-function terminalPrompts(): RunPrompts {
+/** Asks on the terminal (stdin is a TTY): yes/no, the production name, checklist items one by one (each with its own time). */
+function terminalAsker(): RunAsker {
   const ask = (q: string): Promise<string> =>
     new Promise((resolve) => {
       const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
@@ -322,13 +382,13 @@ function terminalPrompts(): RunPrompts {
       });
     });
   return {
-    ask,
+    typeName: (q) => ask(q),
     confirm: async (q) => /^y(es)?$/i.test((await ask(`${q} [y/N] `)).trim()),
     confirmChecklist: async (cell: Cell, pending: ChecklistItem[]) => {
       process.stdout.write(`\nChecklist${typeof cell.options.name === 'string' ? ` ${cell.options.name}` : ''}:\n`);
-      const confirmed: ChecklistItem[] = [];
+      const confirmed: ChecklistAnswer[] = [];
       for (const item of pending) {
-        if (/^y(es)?$/i.test((await ask(`  [ ] ${item.text} — confirmed? [y/N] `)).trim())) confirmed.push(item);
+        if (/^y(es)?$/i.test((await ask(`  [ ] ${item.text} — confirmed? [y/N] `)).trim())) confirmed.push({ item, at: new Date() });
       }
       return confirmed;
     },

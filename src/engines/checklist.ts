@@ -1,6 +1,6 @@
 // Checklist engine: reads a checklist cell's items, ticks confirmed ones in its Markdown, and records who confirmed what and when.
 
-import type { Output } from '../format';
+import type { Output, OutputRecord } from '../format';
 
 /** One item of a checklist cell. */
 export interface ChecklistItem {
@@ -15,9 +15,20 @@ export interface ChecklistItem {
 export interface ConfirmedItem {
   text: string;
   by: string;
-  /** UTC ISO 8601 with ms. */
+  /** UTC ISO 8601 with ms: when this item was confirmed. */
   at: string;
+  /** The run it was confirmed in. */
+  run?: string;
 }
+
+/** An item the operator confirmed, and when (each item its own time: they are asked one by one). */
+export interface ChecklistAnswer {
+  item: ChecklistItem;
+  at: Date;
+}
+
+/** Whether an earlier record's confirmations count now (e.g. not when it was made on another target). */
+export type AcceptRecord = (record: OutputRecord) => boolean;
 
 // GFM task list item (GFM spec 5.3): a list marker, `[ ]`/`[x]`/`[X]`, then the item text.
 const ITEM = /^(\s*(?:[-*+]|\d{1,9}[.)])\s+)\[( |x|X)\](\s?)(.*)$/;
@@ -32,23 +43,29 @@ export function checklistItems(source: string): ChecklistItem[] {
   return items;
 }
 
-/** Items confirmed in the cell's latest ok output record, by text. */
-export function recordedItems(outputs: readonly Output[]): Map<string, ConfirmedItem> {
+/** Items confirmed in the cell's output records that `accept` takes (default: all), by text. */
+export function recordedItems(outputs: readonly Output[], accept: AcceptRecord = () => true): Map<string, ConfirmedItem> {
   const map = new Map<string, ConfirmedItem>();
   for (const o of outputs) {
+    if (!accept(o.record)) continue;
     const items = o.record.items;
     if (!Array.isArray(items)) continue;
     for (const it of items as unknown[]) {
       const i = it as Partial<ConfirmedItem>;
-      if (typeof i?.text === 'string' && typeof i.by === 'string' && typeof i.at === 'string') map.set(i.text, { text: i.text, by: i.by, at: i.at });
+      if (typeof i?.text === 'string' && typeof i.by === 'string' && typeof i.at === 'string') {
+        const item: ConfirmedItem = { text: i.text, by: i.by, at: i.at };
+        const run = typeof i.run === 'string' ? i.run : typeof o.record.run === 'string' ? o.record.run : undefined;
+        if (run) item.run = run;
+        map.set(i.text, item);
+      }
     }
   }
   return map;
 }
 
-/** Items that still need the operator's confirmation: not ticked, or ticked in the text but never recorded. */
-export function pendingItems(source: string, outputs: readonly Output[]): ChecklistItem[] {
-  const recorded = recordedItems(outputs);
+/** Items that still need the operator's confirmation: not ticked, or ticked in the text but not recorded in a record `accept` takes. */
+export function pendingItems(source: string, outputs: readonly Output[], accept?: AcceptRecord): ChecklistItem[] {
+  const recorded = recordedItems(outputs, accept);
   return checklistItems(source).filter((i) => !i.checked || !recorded.has(i.text));
 }
 
@@ -63,13 +80,19 @@ export function tickItems(source: string, lines: readonly number[], checked = tr
 }
 
 /**
- * Applies a confirmation: ticks `confirmed` items and returns the new source and the record items
- * (earlier recorded confirmations kept, new ones stamped with `by` and `at`).
+ * Applies a confirmation: ticks the answered items and returns the new source and the record items (earlier
+ * confirmations that `opts.accept` takes kept as they were, new ones stamped with `by`, their own time and the run).
  */
-export function confirmItems(source: string, outputs: readonly Output[], confirmed: readonly ChecklistItem[], by: string, at: Date): { source: string; items: ConfirmedItem[]; pending: ChecklistItem[] } {
-  const recorded = recordedItems(outputs);
-  const stamp = at.toISOString();
-  for (const c of confirmed) recorded.set(c.text, { text: c.text, by, at: stamp });
+export function confirmItems(
+  source: string, outputs: readonly Output[], answers: readonly ChecklistAnswer[], by: string, opts: { accept?: AcceptRecord; run?: string } = {},
+): { source: string; items: ConfirmedItem[]; pending: ChecklistItem[] } {
+  const recorded = recordedItems(outputs, opts.accept);
+  const confirmed = answers.map((a) => a.item);
+  for (const a of answers) {
+    const item: ConfirmedItem = { text: a.item.text, by, at: a.at.toISOString() };
+    if (opts.run) item.run = opts.run;
+    recorded.set(a.item.text, item);
+  }
   let newSource = tickItems(source, confirmed.map((c) => c.line));
   // An item ticked in the text that the operator did not confirm is unticked, so the text and the
   // record never disagree.

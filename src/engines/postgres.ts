@@ -139,6 +139,8 @@ export class PostgresSession {
   private timeoutsOverridden = false;
   /** Lines of COPY TO STDOUT data kept (the first `max`) and counted, while such a statement runs. */
   private copyOut: CopyCapture | undefined;
+  /** The server's FATAL message, once one arrived (the session is ending). */
+  private fatal: string | undefined;
 
   private constructor(
     private readonly client: Client,
@@ -538,6 +540,11 @@ export class PostgresSession {
     this.client.on('notice', (n) => {
       this.notices.push(n);
     });
+    // A FATAL or PANIC from the server (e.g. 57P01 after pg_terminate_backend) is why the session ends, also when it
+    // arrives during a query whose error is handled elsewhere; pg's own "Connection terminated unexpectedly" follows it.
+    con.on('errorMessage', (msg: { severity?: string; message?: string }) => {
+      if ((msg.severity === 'FATAL' || msg.severity === 'PANIC') && msg.message) this.fatal ??= msg.message;
+    });
     this.client.on('error', (err) => this.markClosed(err.message));
     this.client.on('end', () => this.markClosed('the server closed the connection'));
   }
@@ -561,7 +568,7 @@ export class PostgresSession {
   private markClosed(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.closedReason = reason;
+    this.closedReason = this.fatal ?? reason;
   }
 
   private readTxState(): TransactionState {

@@ -2,6 +2,7 @@
 
 export * from './model';
 export * from './log-model';
+export { appendLogEvent, attemptOf } from './log';
 export { parseRunbook, type ParseOptions } from './parse';
 export { serializeRunbook, serializeRunbookBytes, renderCellSource } from './serialize';
 export { KNOWN_OPTIONS, parseInfoString, renderInfoString, kindOfLanguage, checkOptions } from './options';

@@ -2,7 +2,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cellSignature, parseRunbook, serializeRunbookBytes, type Output, type Runbook } from '../format';
+import { appendLogEvent, cellSignature, parseRunbook, serializeRunbookBytes, type LogEvent, type Output, type Runbook } from '../format';
 
 /** One journal line: the outputs (and, for checklists, the ticked source) of one finished cell. */
 export interface JournalEntry {
@@ -14,6 +14,39 @@ export interface JournalEntry {
   /** New cell source, when running it changed it (ticked checklist items). */
   source?: string;
   outputs: Output[];
+}
+
+/** A journal line saying a cell is about to run: found without its output, it tells the next run the cell never finished. */
+export interface StartedEntry {
+  v: 2;
+  t: 'started';
+  cell: number;
+  sig: string;
+  /** Runnable-cell number, for the message. */
+  number: number;
+  run: string;
+  /** UTC ISO 8601 with ms. */
+  at: string;
+}
+
+/** A journal line holding one migration-log event (with what a chained attempt hashes). */
+export interface LogEntry {
+  v: 2;
+  t: 'log';
+  event: LogEvent;
+  ctx?: { source?: string; body?: string };
+}
+
+/** Any line of the journal. */
+export type AnyJournalEntry = JournalEntry | StartedEntry | LogEntry;
+
+/** A cell an interrupted run started and never finished (its `started` entry has no output after it). */
+export interface UnfinishedCell {
+  /** Index of the cell in the runbook as folded (-1 when it is no longer found). */
+  index: number;
+  number: number;
+  run: string;
+  at: string;
 }
 
 /** The journal's path for a runbook: `FILE.journal` beside it. */
@@ -30,17 +63,7 @@ export function applyJournal(rb: Runbook, entries: readonly JournalEntry[]): { a
   let applied = 0;
   const unmatched: JournalEntry[] = [];
   for (const e of entries) {
-    let idx = -1;
-    if (rb.cells[e.cell] && cellSignature(rb.cells[e.cell]) === e.sig) idx = e.cell;
-    else {
-      let best = Infinity;
-      rb.cells.forEach((c, i) => {
-        if (Math.abs(i - e.cell) < best && cellSignature(c) === e.sig) {
-          best = Math.abs(i - e.cell);
-          idx = i;
-        }
-      });
-    }
+    const idx = findCell(rb, e.cell, e.sig);
     if (idx < 0) {
       unmatched.push(e);
       continue;
@@ -53,20 +76,64 @@ export function applyJournal(rb: Runbook, entries: readonly JournalEntry[]): { a
   return { applied, unmatched };
 }
 
-/** Reads a journal; a torn last line (the process died mid-write) is ignored. */
+/** Finds the cell an entry was written for: at its index if the signature matches, else the nearest with that signature. */
+function findCell(rb: Runbook, cell: number, sig: string): number {
+  if (rb.cells[cell] && cellSignature(rb.cells[cell]) === sig) return cell;
+  let idx = -1;
+  let best = Infinity;
+  rb.cells.forEach((c, i) => {
+    if (Math.abs(i - cell) < best && cellSignature(c) === sig) {
+      best = Math.abs(i - cell);
+      idx = i;
+    }
+  });
+  return idx;
+}
+
+/**
+ * Folds a whole journal into a runbook: cell outputs onto their cells (see {@link applyJournal}), log events
+ * appended to the log in order, and `started` entries with no output after them reported as unfinished.
+ */
+export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): { applied: number; unmatched: JournalEntry[]; events: number; unfinished: UnfinishedCell[] } {
+  const cells: JournalEntry[] = [];
+  const open = new Map<string, StartedEntry>();
+  let events = 0;
+  for (const e of entries) {
+    if (e.v === 1) {
+      cells.push(e);
+      open.delete(`${e.cell}\n${e.sig}`);
+    } else if (e.t === 'started') open.set(`${e.cell}\n${e.sig}`, e);
+    else if (e.t === 'log') {
+      appendLogEvent(rb, e.event, e.ctx);
+      events++;
+    }
+  }
+  const { applied, unmatched } = applyJournal(rb, cells);
+  const unfinished = [...open.values()].map((s) => ({ index: findCell(rb, s.cell, s.sig), number: s.number, run: s.run, at: s.at }));
+  return { applied, unmatched, events, unfinished };
+}
+
+/** Reads a journal's cell entries; see {@link readJournalEntries}. */
 export function readJournal(file: string): JournalEntry[] {
+  return readJournalEntries(file).filter((e): e is JournalEntry => e.v === 1);
+}
+
+/** Reads every entry of a journal; a torn last line (the process died mid-write) is ignored. */
+export function readJournalEntries(file: string): AnyJournalEntry[] {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
     return [];
   }
-  const out: JournalEntry[] = [];
+  const out: AnyJournalEntry[] = [];
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     try {
-      const e = JSON.parse(line) as JournalEntry;
-      if (e && e.v === 1 && typeof e.cell === 'number' && Array.isArray(e.outputs)) out.push(e);
+      const e = JSON.parse(line) as AnyJournalEntry;
+      if (e?.v === 1 && typeof e.cell === 'number' && Array.isArray(e.outputs)) out.push(e);
+      else if (e?.v === 2 && e.t === 'started' && typeof e.cell === 'number' && typeof e.sig === 'string') out.push(e);
+      else if (e?.v === 2 && e.t === 'log' && e.event && typeof e.event === 'object') out.push(e);
     } catch {
       // torn write
     }
@@ -139,20 +206,30 @@ export class RunbookStore {
    * Opens a runbook for a run: parses it and folds in the journal an interrupted run left.
    * @throws if the file cannot be read
    */
-  static open(file: string, opts: StoreOptions = {}): { store: RunbookStore; recovered: number; unmatched: number } {
+  static open(file: string, opts: StoreOptions = {}): { store: RunbookStore; recovered: number; unmatched: number; unfinished: UnfinishedCell[] } {
     const rb = parseRunbook(fs.readFileSync(file));
     const jp = journalPath(file);
     let recovered = 0;
     let unmatched = 0;
+    let unfinished: UnfinishedCell[] = [];
+    let rewritten = false;
     if (fs.existsSync(jp)) {
-      const r = applyJournal(rb, readJournal(jp));
+      const r = foldJournal(rb, readJournalEntries(jp));
       recovered = r.applied;
       unmatched = r.unmatched.length;
-      if (r.applied > 0) writeFileAtomic(file, serializeRunbookBytes(rb));
+      unfinished = r.unfinished;
+      if (r.applied > 0 || r.events > 0) {
+        writeFileAtomic(file, serializeRunbookBytes(rb));
+        rewritten = true;
+      }
       fs.rmSync(jp, { force: true });
     }
-    // After folding a journal the file was rewritten: read what is now on disk, raw text included.
-    return { store: new RunbookStore(file, recovered > 0 ? parseRunbook(fs.readFileSync(file)) : rb, opts), recovered, unmatched };
+    // After folding a journal the file was rewritten: read what is now on disk, raw text included (the log too,
+    // when the format writes it; otherwise the folded log stays in memory for this run).
+    if (!rewritten) return { store: new RunbookStore(file, rb, opts), recovered, unmatched, unfinished };
+    const again = parseRunbook(fs.readFileSync(file));
+    if (!again.log && rb.log) again.log = rb.log;
+    return { store: new RunbookStore(file, again, opts), recovered, unmatched, unfinished };
   }
 
   private stat(): { size: number; mtimeMs: number } | undefined {
@@ -169,11 +246,32 @@ export class RunbookStore {
     const cell = this.runbook.cells[index];
     const entry: JournalEntry = { v: 1, cell: index, sig: this.diskSigs[index], outputs: cell.outputs };
     if (sourceChanged) entry.source = cell.source;
-    this.fd ??= fs.openSync(journalPath(this.file), 'a', 0o600);
-    fs.writeSync(this.fd, JSON.stringify(entry) + '\n');
-    if (this.opts.fsyncEachCell) fs.fdatasyncSync(this.fd);
+    this.append(entry);
     this.dirty = true;
     if (Date.now() - this.lastCheckpoint >= (this.opts.checkpointMs ?? 500)) this.checkpoint();
+  }
+
+  /** Journals that cell `index` is about to run (no checkpoint: it changes nothing in the file yet). */
+  started(index: number, number: number, run: string, at: Date = new Date()): void {
+    this.append({ v: 2, t: 'started', cell: index, sig: this.diskSigs[index], number, run, at: at.toISOString() });
+  }
+
+  /** Appends a migration-log event to the runbook's log and journals it. */
+  logEvent(event: LogEvent, ctx?: { source?: string; body?: string }): void {
+    appendLogEvent(this.runbook, event, ctx);
+    const entry: LogEntry = { v: 2, t: 'log', event };
+    if (ctx && (ctx.source !== undefined || ctx.body !== undefined)) entry.ctx = ctx;
+    this.append(entry);
+    this.dirty = true;
+  }
+
+  private append(entry: AnyJournalEntry): void {
+    this.fd ??= fs.openSync(journalPath(this.file), 'a', 0o600);
+    // One write(2) in the usual case; a short write (a nearly full disk) is continued, and ENOSPC/EIO are thrown:
+    // the run stops before the next cell rather than go on with a record missing.
+    const bytes = Buffer.from(JSON.stringify(entry) + '\n');
+    for (let off = 0; off < bytes.length; ) off += fs.writeSync(this.fd, bytes, off);
+    if (this.opts.fsyncEachCell) fs.fdatasyncSync(this.fd);
   }
 
   /**
@@ -190,7 +288,7 @@ export class RunbookStore {
     if (now && this.written && (now.size !== this.written.size || now.mtimeMs !== this.written.mtimeMs)) this.mergeIntoDisk = true;
     if (this.mergeIntoDisk) {
       const onDisk = parseRunbook(fs.readFileSync(this.file));
-      applyJournal(onDisk, readJournal(journalPath(this.file)));
+      foldJournal(onDisk, readJournalEntries(journalPath(this.file)));
       rb = onDisk;
     }
     writeFileAtomic(this.file, serializeRunbookBytes(rb));

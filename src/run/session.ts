@@ -1,14 +1,15 @@
-// A run's connection to its target: the resolved connection or the sandbox, the pinned SQL session, and cell execution into outputs.
+// A run's connection to its target: the resolved connection or the sandbox, the pinned SQL session, its spans, and cell execution.
 
 import * as path from 'node:path';
 import type { ClientConfig } from 'pg';
 import { redact, resolveConnection, connectionShellEnv, writeTempPgpass, type Environment, type ResolvedConnection, type TempPgpass } from '../connections';
-import type { Cell, Output, OutputRecord } from '../format';
-import { confirmItems, pendingItems, type ChecklistItem } from '../engines/checklist';
-import { PostgresSession, type CellResult, type StatementResult } from '../engines/postgres';
+import type { Cell, OutputRecord, RunTargetRecord } from '../format';
+import { confirmItems, pendingItems, type ChecklistAnswer, type ChecklistItem, type ConfirmedItem } from '../engines/checklist';
+import { PostgresSession, type CellResult } from '../engines/postgres';
 import { startSandbox, type Sandbox, type SandboxEngine } from '../engines/sandbox';
-import { runShell } from '../engines/shell';
+import { runShell, type ShellResult } from '../engines/shell';
 import { durationMs } from './duration';
+import { TxTracker } from './spans';
 
 /** What a run executes against. */
 export interface RunTarget {
@@ -52,11 +53,15 @@ export interface ExecuteCellOptions {
    * Asks the operator to confirm checklist items; resolves with the items confirmed (possibly none),
    * or undefined when nobody can answer (then the checklist stays unconfirmed).
    */
-  confirmChecklist?: (cell: Cell, pending: ChecklistItem[]) => Promise<ChecklistItem[] | undefined>;
+  confirmChecklist?: (cell: Cell, pending: ChecklistItem[]) => Promise<ChecklistAnswer[] | undefined>;
   /** Safety hooks around SQL cells (findings, pre-flight, live lock view). */
   sqlHooks?: SqlCellHooks;
   /** Index of the cell in its runbook (for hooks). */
   index?: number;
+  /** Whether an earlier checklist record's confirmation still counts for this run and target (default: all do). */
+  acceptConfirmation?: (record: OutputRecord) => boolean;
+  /** The run, recorded with each item confirmed in it. */
+  runId?: string;
 }
 
 /** Context handed to SQL hooks. */
@@ -81,20 +86,77 @@ export interface SqlCellHooks {
   close?(): Promise<void>;
 }
 
-/** A cell's execution result: the output to record and, for SQL, the statements with their kept rows. */
-export interface CellExecution {
-  output: Output;
-  /** Set when the cell's source changed (ticked checklist items). */
+/** A SQL cell as it ran: the engine's result and what the safety hooks added. */
+export interface SqlCellRun {
+  kind: 'sql';
+  started: Date;
+  result: CellResult;
+  /** Fields the hooks add to the record (findings, ack, pre-flight, locks). */
+  extraRecord: Record<string, unknown>;
+  /** Texts the hooks add to the body, before the statements' output. */
+  extraBody: string[];
+  /** Set when the PGlite sandbox was restarted to cancel a statement (docs/sandbox.md). */
+  sandboxRestart?: { engine: string; losesData: boolean };
+  /** PGlite accepts lock_timeout/statement_timeout but never fires them. */
+  timeoutsNotEnforced?: boolean;
+}
+
+/** A SQL cell stopped before its first statement: the session could not be opened, or a hook refused it. */
+export interface SqlCellNotRun {
+  kind: 'sql-not-run';
+  started: Date;
+  ms: number;
+  error: { message: string; sqlstate?: string };
+  extraRecord: Record<string, unknown>;
+  extraBody: string[];
+  /** The body's last line (what happened, for the person). */
+  body: string;
+}
+
+/** A shell cell as it ran. */
+export interface ShellCellRun {
+  kind: 'shell';
+  started: Date;
+  result: ShellResult;
+  /** The `timeout` option as written, for the message. */
+  timeout?: unknown;
+}
+
+/** A checklist cell as it ran: every item with its confirmation (this run's or an accepted earlier one). */
+export interface ChecklistCellRun {
+  kind: 'checklist';
+  started: Date;
+  ms: number;
+  items: ConfirmedItem[];
+  pending: ChecklistItem[];
+  /** The ticked source, when it changed. */
   source?: string;
-  results?: StatementResult[];
-  /** Checklist items still unconfirmed after the run (the run must stop). */
-  pending?: ChecklistItem[];
+  /** `--confirm-checklists`: the items were confirmed by the flag, not one by one. */
+  confirmedWith?: string;
+}
+
+/** A cell with `{"skip":true}`. */
+export interface SkippedCellRun {
+  kind: 'skipped';
+  started: Date;
+  reason: string;
+}
+
+/** What running a cell gave: the raw material the record builder (record.ts) turns into an output. */
+export type CellRun = SqlCellRun | SqlCellNotRun | ShellCellRun | ChecklistCellRun | SkippedCellRun;
+
+/** The session was opened in this run and is gone: the run must stop, not open a new one silently. */
+export class SessionLostError extends Error {
+  override readonly name = 'SessionLostError';
 }
 
 /**
  * One run's link to its target. Opens the sandbox or resolves the connection, pins one PostgreSQL
- * session (opened at the first SQL cell), and turns each executed cell into an {@link Output}
- * with its record. Passwords are redacted from every body.
+ * session (opened by {@link RunSession.sql}), knows the target's identity once connected, follows its
+ * transaction spans ({@link RunSession.tx}), and runs cells into {@link CellRun}s.
+ *
+ * A session that was opened and then lost (backend terminated, server restarted, network cut) is never
+ * reopened by `sql()`: the run stops and records what was lost; a new run may `reopen()` it on purpose.
  */
 export class RunSession {
   private pg: PostgresSession | undefined;
@@ -102,6 +164,10 @@ export class RunSession {
   private pgpassMade = false;
   /** Set when the sandbox was restarted (to cancel a statement): its data may be gone. */
   sandboxRestarts = 0;
+  /** The transaction spans of this session. */
+  readonly tx = new TxTracker();
+  /** The server's `system_identifier` (`pg_control_system()`), once connected and where it may be read. */
+  systemIdentifier: string | undefined;
 
   private constructor(
     readonly target: RunTarget,
@@ -127,15 +193,45 @@ export class RunSession {
     return this.target.sandbox ? this.target.sandbox.clientConfig() : { ...this.target.connection!.clientConfig };
   }
 
-  /** The pinned SQL session, connected on first use with the profile's timeouts. */
+  /** A client config for a second connection (monitoring), or undefined where the target serves one connection at a time. */
+  secondConnection(): ClientConfig | undefined {
+    return this.target.sandbox && !this.target.sandbox.supportsSecondConnection ? undefined : this.clientConfig();
+  }
+
+  /**
+   * The pinned SQL session, connected on first use with the profile's timeouts.
+   * @throws SessionLostError when the session this run opened is gone (never reopened silently)
+   * @throws the connection error when it cannot be opened
+   */
   async sql(): Promise<PostgresSession> {
     if (this.pg && !this.pg.closed) return this.pg;
+    if (this.pg) throw new SessionLostError(`the session to ${this.target.name} was lost: ${this.pg.closedReason ?? 'connection closed'}`);
+    return this.connect();
+  }
+
+  /** Why the session opened earlier is gone, or undefined while it is open (or was never opened). */
+  get lost(): string | undefined {
+    return this.pg?.closed ? (this.pg.closedReason ?? 'connection closed') : undefined;
+  }
+
+  /**
+   * Opens a new session after a lost one, on purpose (a new run in VS Code). SET and temporary tables of the lost
+   * session are gone; its open transaction was rolled back by the server.
+   */
+  async reopen(): Promise<PostgresSession> {
+    await this.pg?.close().catch(() => undefined);
+    this.pg = undefined;
+    return this.connect();
+  }
+
+  private async connect(): Promise<PostgresSession> {
     const c = this.target.connection;
     this.pg = await PostgresSession.connect(this.clientConfig(), {
       applicationName: c?.profile.applicationName ?? 'runbook',
       lockTimeout: c?.profile.lockTimeout,
       statementTimeout: c?.profile.statementTimeout,
     });
+    this.systemIdentifier ??= await readSystemIdentifier(this.pg);
     return this.pg;
   }
 
@@ -144,25 +240,26 @@ export class RunSession {
     return this.pg;
   }
 
-  /** Fields every record of this run carries. */
-  private baseRecord(status: string, started: Date, ms: number): OutputRecord {
-    const r: OutputRecord = { status, started: started.toISOString(), ms, by: this.opts.operator, connection: this.target.name, environment: this.target.environment };
-    if (this.pg) {
-      r.server = this.pg.serverVersion;
-      r.database = this.pg.database;
-    } else if (this.target.sandbox) r.server = this.target.sandbox.serverVersion;
+  /** What the run runs against, as records name it (never credentials). */
+  identity(): RunTargetRecord {
+    const r: RunTargetRecord = { connection: this.target.name, environment: this.target.environment };
+    const server = this.pg?.serverVersion || this.target.sandbox?.serverVersion;
+    if (server) r.server = server;
+    if (this.pg?.database) r.database = this.pg.database;
+    if (this.systemIdentifier) r.system = this.systemIdentifier;
     return r;
   }
 
-  private secrets(): string[] {
+  /** The passwords this run knows, verbatim, for redaction. */
+  secrets(): string[] {
     const p = this.target.connection?.password;
     return p ? [p] : [];
   }
 
-  /** Runs one cell and returns its output. Never throws for cell failures (they are recorded). */
-  async execute(cell: Cell, options: ExecuteCellOptions = {}): Promise<CellExecution> {
+  /** Runs one cell. Never throws for cell failures (they are in the result); throws SessionLostError (see sql()). */
+  async execute(cell: Cell, options: ExecuteCellOptions = {}): Promise<CellRun> {
     const started = new Date();
-    if (cell.options.skip === true) return { output: { record: { ...this.baseRecord('skipped', started, 0), reason: 'cell option skip' } } };
+    if (cell.options.skip === true) return { kind: 'skipped', started, reason: 'cell option skip' };
     switch (cell.kind) {
       case 'sql':
         return this.executeSql(cell, started, options);
@@ -175,24 +272,25 @@ export class RunSession {
     }
   }
 
-  private async executeSql(cell: Cell, started: Date, options: ExecuteCellOptions): Promise<CellExecution> {
+  private async executeSql(cell: Cell, started: Date, options: ExecuteCellOptions): Promise<SqlCellRun | SqlCellNotRun> {
     let session: PostgresSession;
     try {
       session = await this.sql();
     } catch (e) {
+      if (e instanceof SessionLostError) throw e;
       const message = redact((e as Error).message, this.secrets());
       const code = (e as { code?: string }).code;
       const error: { message: string; sqlstate?: string } = { message: `could not connect to ${this.target.display}: ${message}` };
       // Only a five-character PostgreSQL code is a SQLSTATE; ECONNREFUSED and friends are Node's.
       if (code && /^[0-9A-Z]{5}$/.test(code)) error.sqlstate = code;
-      return { output: { record: { ...this.baseRecord('error', started, Date.now() - started.getTime()), error }, body: `could not connect: ${message}` } };
+      return { kind: 'sql-not-run', started, ms: Date.now() - started.getTime(), error, extraRecord: {}, extraBody: [], body: `could not connect: ${message}` };
     }
     const hookCtx: SqlHookContext = {
       cell,
       index: options.index ?? 0,
       session,
       target: this.target,
-      secondConnection: this.target.sandbox && !this.target.sandbox.supportsSecondConnection ? undefined : this.clientConfig(),
+      secondConnection: this.secondConnection(),
       signal: options.signal,
       onProgress: (text) => options.onProgress?.({ elapsedMs: Date.now() - started.getTime(), text }),
     };
@@ -201,10 +299,7 @@ export class RunSession {
     const before = await options.sqlHooks?.before?.(hookCtx);
     if (before?.record) Object.assign(extraRecord, before.record);
     if (before?.body) extraBody.push(before.body);
-    if (before?.block) {
-      const record = { ...this.baseRecord('error', started, Date.now() - started.getTime()), ...extraRecord, error: { message: before.block } };
-      return { output: { record, body: redact([...extraBody, before.block].join('\n\n'), this.secrets()) } };
-    }
+    if (before?.block) return { kind: 'sql-not-run', started, ms: Date.now() - started.getTime(), error: { message: before.block }, extraRecord, extraBody, body: before.block };
 
     // On a sandbox that cannot cancel a statement, cancel restarts it (docs/sandbox.md).
     const sandbox = this.target.sandbox;
@@ -238,8 +333,8 @@ export class RunSession {
       if (autocommitOff && session.txState === 'idle') {
         const begin = implicit(await exec('BEGIN'));
         result = await exec(cell.source);
-        const end = implicit(await exec(result.status === 'ok' ? 'COMMIT' : 'ROLLBACK'));
-        result = mergeResults([begin, result, end], result.status, result.error);
+        const end = session.closed ? undefined : implicit(await exec(result.status === 'ok' ? 'COMMIT' : 'ROLLBACK'));
+        result = mergeResults(end ? [begin, result, end] : [begin, result], end && end.status !== 'ok' ? end.status : result.status, result.error ?? end?.error);
       } else {
         result = await exec(cell.source);
       }
@@ -251,29 +346,13 @@ export class RunSession {
       if (w?.record) Object.assign(extraRecord, w.record);
       if (w?.body) extraBody.push(w.body);
     }
-    let status: string = result.status;
+    const run: SqlCellRun = { kind: 'sql', started, result, extraRecord, extraBody };
     if (restarted) {
-      // The statement was stopped by restarting the sandbox: say that, not "connection lost".
-      status = 'cancelled';
-      const what = sandbox!.losesDataOnRestart ? 'its data is gone' : 'committed data is kept, an open transaction is rolled back';
-      const message = `cancelled: the ${sandbox!.engine} sandbox cannot cancel a statement, so it was restarted (${what})`;
-      extraRecord.sandbox = 'restarted to cancel the statement';
-      result = { ...result, error: { ...(result.error ?? {}), message }, body: `Cancelled. The ${sandbox!.engine} sandbox cannot cancel a running statement, so it was restarted; ${what}.` };
-      delete (result.error as { sqlstate?: string }).sqlstate;
+      run.sandboxRestart = { engine: sandbox!.engine, losesData: sandbox!.losesDataOnRestart };
       this.pg = undefined;
     }
-    const record: OutputRecord = { ...this.baseRecord(status, started, result.ms), ...extraRecord };
-    const settings: Record<string, string> = {};
-    if (result.timeouts.lockTimeout !== undefined) settings.lock_timeout = result.timeouts.lockTimeout;
-    if (result.timeouts.statementTimeout !== undefined) settings.statement_timeout = result.timeouts.statementTimeout;
-    // PGlite accepts the settings but never fires them (docs/sandbox.md): say so where they are recorded.
-    if (sandbox && !sandbox.supportsTimeouts) settings.enforced = 'no';
-    if (Object.keys(settings).length) record.settings = settings;
-    record.statements = result.statements;
-    if (result.error) record.error = result.error;
-    if (Array.isArray(cell.options.ack)) record.ack = cell.options.ack;
-    const body = [...extraBody, result.body].filter((s) => s !== '').join('\n\n');
-    return { output: { record, body: redact(body, this.secrets()) }, results: result.results };
+    if (sandbox && !sandbox.supportsTimeouts) run.timeoutsNotEnforced = true;
+    return run;
   }
 
   private async shellEnv(): Promise<NodeJS.ProcessEnv> {
@@ -294,10 +373,10 @@ export class RunSession {
     return connectionShellEnv(conn, base, this.pgpass?.path);
   }
 
-  private async executeShell(cell: Cell, started: Date, options: ExecuteCellOptions): Promise<CellExecution> {
+  private async executeShell(cell: Cell, started: Date, options: ExecuteCellOptions): Promise<ShellCellRun> {
     const secrets = this.secrets();
     const timeout = cell.options.timeout;
-    const r = await runShell(cell.source, {
+    const result = await runShell(cell.source, {
       cwd: this.opts.runbookDir,
       env: await this.shellEnv(),
       timeoutMs: timeout === undefined ? undefined : durationMs(timeout),
@@ -309,41 +388,38 @@ export class RunSession {
         if (last) options.onProgress?.({ elapsedMs: Date.now() - started.getTime(), text: last });
       },
     });
-    const record = this.baseRecord(r.status, started, r.ms);
-    delete record.server;
-    if (r.exit !== undefined) record.exit = r.exit;
-    if (r.signal) record.signal = r.signal;
-    if (r.reason === 'timeout') record.error = { message: `timed out after ${timeout} (process group killed)` };
-    else if (r.reason && r.reason !== 'cancelled') record.error = { message: r.reason };
-    else if (r.status === 'error') record.error = { message: r.exit !== undefined ? `exit code ${r.exit}` : `ended by ${r.signal}` };
-    if (r.omittedBytes) record.omitted_bytes = r.omittedBytes;
-    return { output: { record, body: redact(r.output, secrets) } };
+    return { kind: 'shell', started, result, timeout };
   }
 
-  private async executeChecklist(cell: Cell, started: Date, options: ExecuteCellOptions): Promise<CellExecution> {
-    const pending = pendingItems(cell.source, cell.outputs);
-    if (pending.length === 0) {
-      // Already confirmed in an earlier run: keep the record as it is.
-      const prev = cell.outputs.find((o) => o.record.status === 'ok');
-      if (prev) return { output: prev, pending: [] };
-    }
-    const answer = pending.length ? await options.confirmChecklist?.(cell, pending) : [];
-    const confirmed = answer ?? [];
-    const r = confirmItems(cell.source, cell.outputs, confirmed, this.opts.operator, new Date());
-    const status = r.pending.length === 0 ? 'ok' : 'error';
-    const record: OutputRecord = { status, started: started.toISOString(), ms: Date.now() - started.getTime(), by: this.opts.operator, items: r.items };
-    if (r.pending.length) record.error = { message: `not confirmed: ${r.pending.map((p) => p.text).join('; ')}` };
-    const exec: CellExecution = { output: { record }, pending: r.pending };
-    if (r.source !== cell.source) exec.source = r.source;
-    return exec;
+  private async executeChecklist(cell: Cell, started: Date, options: ExecuteCellOptions): Promise<ChecklistCellRun> {
+    const accept = options.acceptConfirmation ?? (() => true);
+    const pending = pendingItems(cell.source, cell.outputs, accept);
+    const answers = pending.length ? ((await options.confirmChecklist?.(cell, pending)) ?? []) : [];
+    const r = confirmItems(cell.source, cell.outputs, answers, this.opts.operator, { accept, run: options.runId });
+    const run: ChecklistCellRun = { kind: 'checklist', started, ms: Date.now() - started.getTime(), items: r.items, pending: r.pending };
+    if (r.source !== cell.source) run.source = r.source;
+    return run;
   }
 
   /** Closes the session, removes the temporary password file, stops the sandbox. */
   async close(): Promise<void> {
     await this.pg?.close().catch(() => undefined);
-    this.pg = undefined;
     await this.pgpass?.dispose().catch(() => undefined);
     await this.target.sandbox?.stop().catch(() => undefined);
+  }
+}
+
+/**
+ * The cluster's `system_identifier` (PostgreSQL docs, 9.27 "System Information Functions", `pg_control_system()`):
+ * the same for every database of one cluster and its physical replicas, different for another cluster with the same
+ * host name. Undefined where it cannot be read (permissions, an old server).
+ */
+async function readSystemIdentifier(pg: PostgresSession): Promise<string | undefined> {
+  try {
+    const rows = await pg.inspect('SELECT system_identifier::text AS id FROM pg_control_system()');
+    return rows[0]?.id ?? undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -8,7 +8,8 @@ import {
   acknowledgedRules, lintCellsOf, lintRunbookForRun, serverMajor, transactionStateFindings, unacknowledgedErrors,
   type Finding, type LintCell, type RunbookLint,
 } from '../sql/lint';
-import type { SqlCellHooks, SqlHookContext } from '../run/session';
+import type { SqlHookContext } from '../run/session';
+import type { RunHooks } from '../run/loop';
 import { formatAge, preflight, strongLocksOfCell } from './preflight';
 import { lockWatchUnavailable, start as startLockWatch, type HeldLockRecord, type LockSample, type LockSummary, type LockWatch } from './lockwatch';
 import { MonitorConnection } from './monitor';
@@ -28,7 +29,7 @@ export interface SafetyHookOptions {
 }
 
 /** The runner's SQL cell hooks, plus the end of the run. */
-export interface SafetyHooks extends SqlCellHooks {
+export interface SafetyHooks extends RunHooks {
   /** Closes the run's monitoring connection (reopened if a later cell needs it). Call when the run ends. Never throws. */
   close(): Promise<void>;
   /** Monitoring connections opened so far: one per run, unless it was idle long enough to be closed (tests). */
@@ -127,11 +128,13 @@ function worthRecording(s: LockSummary): boolean {
 export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
   const intervalMs = opts.intervalMs ?? 250;
   let whole: Promise<RunbookLint> | undefined;
+  // The cells `whole` was linted from: the plan's selection (others as Markdown), or the runbook's cells.
+  let linted: LintCell[] = opts.cells;
   let monitor: MonitorConnection | undefined;
   // Per cell between before() and the end of watch(): the strong locks it takes and, before it runs, the
   // relfilenodes of those tables (to tell afterwards which were rewritten).
   const cellState = new Map<number, { strong: TableLock[]; filenodes?: Map<string, string | null> }>();
-  const monitorOf = (ctx: SqlHookContext): MonitorConnection | undefined => {
+  const monitorOf = (ctx: Pick<SqlHookContext, 'secondConnection'>): MonitorConnection | undefined => {
     if (!ctx.secondConnection) return undefined;
     monitor ??= new MonitorConnection(ctx.secondConnection, { idleCloseMs: opts.idleCloseMs });
     return monitor;
@@ -146,7 +149,7 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
   };
   /** The strong locks the cell takes: from the lint's analysis when it analyzed this very text, else parsed now. */
   const strongLocks = async (ctx: SqlHookContext, lint: RunbookLint | undefined): Promise<TableLock[]> => {
-    const analyzed = lint && opts.cells[ctx.index]?.source === ctx.cell.source ? lint.locks.get(ctx.index) : undefined;
+    const analyzed = lint && linted[ctx.index]?.source === ctx.cell.source ? lint.locks.get(ctx.index) : undefined;
     if (analyzed) return analyzed.filter((l) => isStrongLock(l.mode));
     return strongLocksOfCell(ctx.cell.source, serverMajor(ctx.session.serverVersion) ?? 18);
   };
@@ -157,6 +160,18 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
     async close() {
       cellState.clear();
       await monitor?.close();
+    },
+
+    // The plan's lint of the selection, from the session's real transaction state: before() then uses it.
+    async lint(cells, { session, initialTxState }) {
+      const pg = await session.sql();
+      const m = monitorOf({ secondConnection: session.secondConnection() });
+      linted = cells;
+      whole = lintRunbookForRun(cells, {
+        serverVersion: pg.serverVersion || undefined, client: m ? (fn) => m.use(fn) : undefined, squawkPath: opts.squawkPath,
+        lockTimeoutDefault: pg.timeouts.lockTimeout, statementTimeoutDefault: pg.timeouts.statementTimeout, initialTxState,
+      });
+      return whole;
     },
 
     async before(ctx) {
@@ -177,7 +192,7 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
       // The runbook was linted from an idle session; the session may really be in a transaction (a BEGIN run
       // earlier, --from): check this cell against the actual state too.
       if (ctx.session.txState !== 'idle') {
-        const here = await transactionStateFindings({ ...opts.cells[ctx.index], kind: 'sql', source: ctx.cell.source, options: ctx.cell.options }, ctx.index, ctx.session.txState, {
+        const here = await transactionStateFindings({ ...linted[ctx.index], kind: 'sql', source: ctx.cell.source, options: ctx.cell.options }, ctx.index, ctx.session.txState, {
           serverVersion: ctx.session.serverVersion || undefined,
           lockTimeoutDefault: ctx.session.timeouts.lockTimeout, statementTimeoutDefault: ctx.session.timeouts.statementTimeout,
         });

@@ -1,7 +1,7 @@
 // Which connection each notebook runs against: profiles from runbook.connections.yaml, the remembered choice, passwords in SecretStorage.
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { loadProfiles, resolveConnection, type ConnectionProfile, type Environment, type ResolvedConnection } from '../connections';
+import { isConnectionUri, loadProfiles, resolveConnection, type ConnectionProfile, type Environment, type ResolvedConnection } from '../connections';
 
 /** Name of the embedded sandbox choice: what a runbook runs on when no connection is configured (DESIGN.md, "Embedded default"). */
 export const SANDBOX = 'sandbox';
@@ -70,6 +70,15 @@ export class Connections implements vscode.Disposable {
     const fm = (notebook.metadata?.runbook as { frontMatter?: { data?: Record<string, unknown> } } | undefined)?.frontMatter;
     const c = fm?.data?.connection;
     return typeof c === 'string' && c.trim() !== '' ? c.trim() : undefined;
+  }
+
+  /**
+   * True when `connection` is the front matter's and a URI, not chosen by the operator: a runbook from a repository
+   * must not choose the server that receives the password (the run is refused; choosing it in the picker is fine).
+   */
+  isFrontMatterUri(notebook: vscode.NotebookDocument, connection: string): boolean {
+    const chosen = this.context.workspaceState.get<string>(STATE_PREFIX + notebook.uri.toString());
+    return chosen === undefined && connection === this.frontMatterConnection(notebook) && isConnectionUri(connection);
   }
 
   /** The connection a notebook runs against: the remembered choice, else front matter, else the sandbox. */

@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { TransactionState } from '../format/model';
 import type { RunSession } from '../run/session';
+import type { EndedSpan } from '../run/spans';
 import { notebookDir, SANDBOX, type Connections } from './connections';
 import type { Prompts } from './prompts';
 import type { SessionStateSource } from './statusBar';
@@ -33,6 +34,8 @@ export class Sessions implements SessionStateSource, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<vscode.NotebookDocument>();
   readonly onDidChangeState = this.changed.event;
   private readonly subscriptions: vscode.Disposable[] = [];
+  /** Marks an ended span on the cells of an open notebook (set by the controller, which owns cell executions). */
+  markInNotebook?: (notebook: vscode.NotebookDocument, ended: EndedSpan) => Promise<void>;
 
   constructor(
     private readonly connections: Connections,
@@ -98,8 +101,11 @@ export class Sessions implements SessionStateSource, vscode.Disposable {
     return out;
   }
 
-  /** Rolls back what is open (if asked) and closes every session of a notebook. */
-  async close(notebookUri: string, rollback: boolean): Promise<void> {
+  /**
+   * Rolls back what is open (if asked) and closes every session of a notebook. The cells of a span rolled back are
+   * marked: in the notebook while it is open, else in the file on disk (src/run/mark.ts).
+   */
+  async close(notebookUri: string, rollback: boolean, why = 'the session was closed'): Promise<void> {
     for (const [k, e] of [...this.entries]) {
       if (e.notebook !== notebookUri) continue;
       this.entries.delete(k);
@@ -107,9 +113,22 @@ export class Sessions implements SessionStateSource, vscode.Disposable {
       if (!s) continue;
       const pg = s.session;
       // Closing the connection would also make the server roll back; an explicit ROLLBACK says so in the server log.
-      if (rollback && pg && !pg.closed && pg.txState !== 'idle') await pg.executeCell('ROLLBACK').catch(() => undefined);
+      if (pg && !pg.closed && pg.txState !== 'idle' && s.tx.inTransaction) {
+        if (rollback) await pg.executeCell('ROLLBACK').catch(() => undefined);
+        const ended = s.tx.end('rolled back', `${why}: ${rollback ? 'rolled back' : 'closing the session rolls back its open transaction'}`);
+        if (ended) await this.mark(notebookUri, ended).catch((err: Error) => void vscode.window.showErrorMessage(`Runbook: the rollback could not be recorded in the runbook: ${err.message}`));
+      }
       await s.close();
     }
+  }
+
+  private async mark(notebookUri: string, ended: EndedSpan): Promise<void> {
+    const open = vscode.workspace.notebookDocuments.find((d) => d.uri.toString() === notebookUri && !d.isClosed);
+    if (open && this.markInNotebook) return this.markInNotebook(open, ended);
+    const uri = vscode.Uri.parse(notebookUri);
+    if (uri.scheme !== 'file') return;
+    const { markSpanInFile } = await import('../run/mark');
+    markSpanInFile(uri.fsPath, ended, ended.cells[ended.cells.length - 1]?.run ?? 'vscode');
   }
 
   /**
@@ -131,7 +150,7 @@ export class Sessions implements SessionStateSource, vscode.Disposable {
       'Roll Back',
       'Keep Open',
     );
-    if (answer === 'Roll Back') await this.close(uri, true);
+    if (answer === 'Roll Back') await this.close(uri, true, 'the notebook was closed with "Roll Back"');
   }
 
   dispose(): void {

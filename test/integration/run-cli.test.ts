@@ -71,7 +71,11 @@ describe('runbook run (CLI, real PostgreSQL)', function () {
     assert.equal(r.status, 0, r.stderr + r.stdout);
     const cells = cellsOf(file);
     assert.equal(cells.length, 10);
-    assert.ok(cells.every((c) => rec(c)?.status === 'ok'));
+    // BEGIN … ROLLBACK: the runbook's own rollback of a healthy transaction; its cells say their work was rolled back.
+    assert.deepEqual(cells.map((c) => rec(c)?.status), ['ok', 'rolled back', 'rolled back', 'rolled back', 'rolled back', 'ok', 'ok', 'ok', 'ok', 'ok']);
+    const { xid, ...span } = rec(cells[2]).span as Record<string, unknown>;
+    assert.deepEqual(span, { from: 2, fate: 'rolled back', to: 5, reason: 'ROLLBACK in cell 5' });
+    assert.match(String(xid), /^\d+$/, 'the UPDATE assigned a transaction id, recorded for txid_status()');
     assert.equal(rec(cells[1]).statements?.[0].tx, 'in transaction');
     assert.match(cells[3].outputs[0].body ?? '', /still_null\s*\n-+\n\s+0\n/);
     assert.equal(rec(cells[4]).statements?.[0].tx, 'idle');
@@ -125,7 +129,8 @@ describe('runbook run (CLI, real PostgreSQL)', function () {
     const file = writeRunbook(dir, 'checklist.runbook', '- [ ] Window confirmed\n- [ ] On-call told\n\n' + sql('SELECT 1;'));
     const r = runCli(['run', file, '-c', url]);
     assert.equal(r.status, 1);
-    assert.match(r.stdout, /checklist not confirmed: Window confirmed; On-call told/);
+    // Refused by the plan: nothing ran, not even the SQL cell after the checklist.
+    assert.match(r.stderr, /refused on .*nothing was run[\s\S]*cell 1 is a checklist with 2 items to confirm \(Window confirmed; On-call told\).*--confirm-checklists/);
     assert.equal(cellsOf(file)[1].outputs.length, 0);
     const ok = runCli(['run', file, '-c', url, '--confirm-checklists']);
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
@@ -242,13 +247,14 @@ describe('runbook run (CLI, real PostgreSQL)', function () {
     const file = writeRunbook(prodDir, 'prod.runbook', '---\nconnection: prod-main\n---\n\n' + sql('SELECT 1 AS read_only;') + sql('CREATE TABLE prod_guarded(id int);'));
     const refused = runCli(['run', file], { env });
     assert.equal(refused.status, 1, refused.stdout + refused.stderr);
-    assert.match(refused.stdout, /cell 2 changes production.*--confirm-production prod-main/);
+    assert.match(refused.stderr, /cell 2 changes PRODUCTION \(prod-main\).*--confirm-production prod-main/);
+    // The plan refuses before the first statement: not even the read-only cell ran.
     let cells = cellsOf(file);
-    assert.equal(rec(cells[0]).status, 'ok');
-    assert.equal(rec(cells[0]).environment, 'production');
+    assert.equal(cells[0].outputs.length, 0);
     assert.equal(cells[1].outputs.length, 0);
     const wrong = runCli(['run', file, '--confirm-production', 'prod'], { env });
     assert.equal(wrong.status, 1);
+    assert.match(wrong.stderr, /--confirm-production prod does not match the connection name prod-main/);
     const ok = runCli(['run', file, '--from', '2', '--confirm-production', 'prod-main'], { env });
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
     cells = cellsOf(file);
@@ -257,7 +263,7 @@ describe('runbook run (CLI, real PostgreSQL)', function () {
     // A cell that already succeeded on production is not run again without --rerun.
     const again = runCli(['run', file, '--only', '2', '--confirm-production', 'prod-main'], { env });
     assert.equal(again.status, 1);
-    assert.match(again.stdout, /already succeeded on production/);
+    assert.match(again.stderr, /already run on production connection prod-main: cell 2 succeeded at .*--rerun.*--from 3/);
   });
 
   it('prints what would run with --dry-run and touches no database', () => {
@@ -284,7 +290,7 @@ describe('runbook run refuses what it cannot run safely', function () {
     const before = fs.readFileSync(file);
     const r = runCli(['run', file]);
     assert.equal(r.status, 2, r.stdout + r.stderr);
-    assert.match(r.stderr, /line 1: unknown cell option "lock_timout"/);
+    assert.match(r.stderr, /line 1: cell 1: unknown cell option "lock_timout"/);
     assert.match(r.stderr, /nothing was run/);
     assert.deepEqual(fs.readFileSync(file), before);
   });

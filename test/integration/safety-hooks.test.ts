@@ -200,8 +200,8 @@ describe('safety hooks around SQL cells', function () {
       fs.writeFileSync(file, text);
       const hooks = hooksOf(file);
       made.push(hooks);
-      const summary = await runRunbook({ file, connection: db.url, operator: 'test-operator', sqlHooks: hooks });
-      assert.equal(summary.failed, 0, JSON.stringify(summary.stopped?.reason));
+      const { summary } = await runRunbook({ file, connection: db.url, operator: 'test-operator', hooksFor: () => hooks });
+      assert.equal(summary.counts.error ?? 0, 0, JSON.stringify(summary.stopped?.reason ?? summary.refused));
       return { records: parseRunbook(fs.readFileSync(file)).cells.filter((c) => c.kind === 'sql').map((c) => c.outputs[0].record), hooks };
     };
 

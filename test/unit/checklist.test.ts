@@ -23,11 +23,11 @@ describe('checklist engine', () => {
   });
 
   it('records who confirmed each item and when, keeping earlier confirmations', () => {
-    const first = confirmItems('- [ ] a\n- [ ] b', [], [{ line: 0, text: 'a', checked: false }], 'alice', new Date('2026-11-28T02:00:00Z'));
+    const first = confirmItems('- [ ] a\n- [ ] b', [], [{ item: { line: 0, text: 'a', checked: false }, at: new Date('2026-11-28T02:00:00Z') }], 'alice');
     assert.equal(first.source, '- [x] a\n- [ ] b');
     assert.deepEqual(first.pending.map((p) => p.text), ['b']);
     const prev = [{ record: { status: 'error', items: first.items } }];
-    const second = confirmItems(first.source, prev, [{ line: 1, text: 'b', checked: false }], 'bob', new Date('2026-11-28T02:05:00Z'));
+    const second = confirmItems(first.source, prev, [{ item: { line: 1, text: 'b', checked: false }, at: new Date('2026-11-28T02:05:00Z') }], 'bob');
     assert.deepEqual(second.items, [
       { text: 'a', by: 'alice', at: '2026-11-28T02:00:00.000Z' },
       { text: 'b', by: 'bob', at: '2026-11-28T02:05:00.000Z' },
@@ -38,7 +38,7 @@ describe('checklist engine', () => {
 
 describe('checklist engine: text and record agree', () => {
   it('unticks an item ticked in the text that the operator did not confirm', () => {
-    const r = confirmItems('- [x] Pre-ticked by the author\n- [ ] Other', [], [{ line: 1, text: 'Other', checked: false }], 'alice', new Date(0));
+    const r = confirmItems('- [x] Pre-ticked by the author\n- [ ] Other', [], [{ item: { line: 1, text: 'Other', checked: false }, at: new Date(0) }], 'alice');
     assert.equal(r.source, '- [ ] Pre-ticked by the author\n- [x] Other');
     assert.deepEqual(r.pending.map((p) => p.text), ['Pre-ticked by the author']);
   });

@@ -1,0 +1,75 @@
+// What differs between running in the CLI and in VS Code, behind three small interfaces: where outputs go, how the
+// person is asked, and how progress is shown. The run loop (loop.ts) talks only to these.
+
+import type { Cell, LogEvent, Output } from '../format';
+import type { ChecklistAnswer, ChecklistItem } from '../engines/checklist';
+import type { RunnableCell } from './cells';
+import type { CellRun } from './session';
+
+/**
+ * Where a run's outputs and log events go: the runbook file through its journal (CLI), or the open notebook
+ * (VS Code). Every method that records something resolves only once it is recorded durably (CLI: appended to the
+ * journal with one write(2)); it rejects when it could not be recorded, and the run then stops before the next cell.
+ */
+export interface RunSink {
+  /** The front end's own handle on the runbook cell at `index` as the run starts (CLI: the index; VS Code: the NotebookCell). */
+  handle(index: number): unknown;
+  /**
+   * The cell as it is now (VS Code: its text may have been edited during the run), or undefined when it is gone.
+   * The loop compares it with the cell it planned.
+   */
+  cellNow(handle: unknown): Cell | undefined;
+  /** The cell's current output (the latest), if any. */
+  outputOf(handle: unknown): Output | undefined;
+  /** A cell is about to run: the CLI journals a `started` entry (a kill now is found by the next run). */
+  cellStarted(c: RunnableCell, handle: unknown, runId: string): Promise<void>;
+  /**
+   * The cell's output, replacing its outputs; `source` is its new text when running changed it (ticked items);
+   * `ran` is what the engine returned (VS Code draws result tables from its rows).
+   */
+  cellOutput(c: RunnableCell, handle: unknown, output: Output, source?: string, ran?: CellRun): Promise<void>;
+  /** The cell's run is over (VS Code ends its execution). `success`: whether it ran as asked. */
+  cellEnded(handle: unknown, success: boolean): void;
+  /** An earlier cell's output changed (its span ended, or the run stopped before it). */
+  update(handle: unknown, output: Output): Promise<void>;
+  /** Appends an event to the migration log; `ctx` gives what a chained attempt hashes. */
+  log(event: LogEvent, ctx?: { source?: string; body?: string }): Promise<void>;
+  /** Makes everything recorded so far durable in the runbook itself (CLI: a checkpoint). */
+  flush(): Promise<void>;
+}
+
+/** How a run asks the person running it. A missing method means nobody can answer that kind of question here. */
+export interface RunAsker {
+  /** A yes/no question; resolves false for no or a dismissed question. */
+  confirm?(question: string, detail?: string): Promise<boolean>;
+  /** Asks to type `expected` (the production connection's name) to go on; resolves what was typed, undefined when dismissed. */
+  typeName?(question: string, expected: string): Promise<string | undefined>;
+  /** Asks to confirm checklist items; resolves each confirmed item with the time it was confirmed. */
+  confirmChecklist?(cell: Cell, pending: ChecklistItem[]): Promise<ChecklistAnswer[] | undefined>;
+}
+
+/** Live progress of a cell (the CLI's progress line, VS Code's live output). */
+export interface CellProgress {
+  /** ms since the cell started. */
+  elapsedMs: number;
+  /** Rows received so far by the running statement. */
+  rows?: number;
+  /** 0-based index of the running statement. */
+  statement?: number;
+  /** What the safety hooks see (whom the cell waits for, who waits behind it), or a shell cell's last line. */
+  text?: string;
+}
+
+/** How a run shows progress. Every method is optional. */
+export interface RunReporter {
+  /** The target was reached (`display` is safe to print); `recovered` outputs came from an interrupted run's journal. */
+  target?(display: string, recovered: number): void;
+  cellStart?(c: RunnableCell, position: number, total: number): void;
+  progress?(c: RunnableCell, p: CellProgress): void;
+  /** Shell output as it arrives (already redacted). */
+  output?(c: RunnableCell, chunk: string): void;
+  /** `summary`: one line (`SELECT 3`, `exit 0`, `2 items confirmed`, findings). */
+  cellEnd?(c: RunnableCell, status: string, ms: number, summary: string): void;
+  /** A note for the person (a span rolled back, a session reopened, a refusal). */
+  message?(text: string): void;
+}

@@ -1,0 +1,426 @@
+// The one run loop, used by `runbook run` and the VS Code controller alike: plan, then cell by cell through the
+// engines, following transaction spans, recording every output and log event through the front end's sink.
+
+import { attemptOf, type Cell, type Output, type OutputRecord, type RunRecord, type Runbook } from '../format';
+import type { AcceptRecord } from '../engines/checklist';
+import type { LintCell, RunbookLint } from '../sql/lint';
+import { cellLabel, type RunnableCell } from './cells';
+import type { RunAsker, RunReporter, RunSink } from './frontend';
+import { askPlanQuestions, makePlan, type Plan } from './plan';
+import { buildOutput, notRunOutput, withSpan, type RecordContext } from './record';
+import { runEndRecord, runRecord, type Run } from './run';
+import { SessionLostError, type CellRun, type RunSession, type SqlCellHooks } from './session';
+import { transactionEffect, type EndedSpan, type SpanCell } from './spans';
+import type { UnfinishedCell } from './journal';
+import { settleEarlierRuns } from './recovery';
+import { describeRecord, errorText } from './summary';
+
+/** Safety hooks with the plan's lint of the selection (src/safety/hooks.ts). */
+export interface RunHooks extends SqlCellHooks {
+  /** Lints the cells for the plan; later `before()` calls use this lint instead of linting again. */
+  lint?(cells: LintCell[], ctx: { session: RunSession; initialTxState: 'idle' | 'in transaction' | 'failed' }): Promise<RunbookLint>;
+}
+
+/** Everything one run needs. */
+export interface LoopOptions {
+  run: Run;
+  runbook: Runbook;
+  all: RunnableCell[];
+  selected: RunnableCell[];
+  /** Open (resolved or sandbox started); the SQL session is opened by the loop's first need of it. */
+  session: RunSession;
+  sink: RunSink;
+  asker: RunAsker;
+  reporter?: RunReporter;
+  hooks?: RunHooks;
+  /** Aborting it cancels the running cell and stops the run. */
+  signal?: AbortSignal;
+  maxRows?: number;
+  /** Flags answering the plan's questions in advance. */
+  confirmProduction?: string;
+  rerun?: boolean;
+  confirmChecklists?: boolean;
+  confirmTarget?: string;
+  /** VS Code: the session (and an open transaction) outlives the run. CLI: false — an open transaction is rolled back at the end. */
+  sessionOutlivesRun: boolean;
+  /** VS Code: the production name was typed earlier in this session. */
+  productionConfirmed?: boolean;
+  /** Cell options a front end adds as defaults (VS Code settings), applied to the cell that runs. */
+  effectiveCell?: (cell: Cell) => Cell;
+  /** Outputs recovered from an interrupted run's journal (for the reporter). */
+  recovered?: number;
+  /** Cells an interrupted run started and never finished (from its journal). */
+  unfinished?: UnfinishedCell[];
+}
+
+/** What a run did, for the front end's summary. */
+export interface RunSummary {
+  target: string;
+  environment: string;
+  selected: number;
+  ran: number;
+  /** Cells by the status their record ends with. */
+  counts: Record<string, number>;
+  /** Why the run stopped before the end, if it did. */
+  stopped?: { cell: RunnableCell; reason: string };
+  /** Every reason a refused run was refused. */
+  refused?: string[];
+  /** Spans rolled back (not by the runbook's own ROLLBACK) or left unknown, in words. */
+  lost: string[];
+  recovered: number;
+  ms: number;
+}
+
+/** How a run ended. */
+export interface RunOutcome {
+  run: Run;
+  plan?: Plan;
+  summary: RunSummary;
+  /** The production name was typed (VS Code keeps it for the session). */
+  productionConfirmed: boolean;
+}
+
+/** Statuses that count as the cell having done what it was asked. */
+const DONE = new Set(['ok', 'uncommitted', 'skipped']);
+
+/**
+ * Runs the selected cells: reaches the target, plans (and refuses, recording the refused run, when anything would
+ * be refused), asks the plan's questions, then runs cell by cell. Each output is recorded through the sink before
+ * the next cell starts; when a span ends, every cell in it is marked with its fate; a lost session is never reopened
+ * mid-run. At the end (CLI), an open transaction is rolled back and its cells marked. Never throws for what cells do:
+ * it is all in the outcome; throws only when the sink cannot record (after stopping).
+ */
+export async function executeRun(o: LoopOptions): Promise<RunOutcome> {
+  const t0 = Date.now();
+  const { run, session } = o;
+  const summary: RunSummary = { target: session.target.name, environment: session.target.environment, selected: o.selected.length, ran: 0, counts: {}, lost: [], recovered: o.recovered ?? 0, ms: 0 };
+  const outcome: RunOutcome = { run, summary, productionConfirmed: o.productionConfirmed ?? false };
+  const ctx = new LoopContext(o, summary);
+  try {
+    await ctx.reachTarget();
+    run.target = session.identity();
+    o.reporter?.target?.(session.target.display, summary.recovered);
+    await o.sink.log({ e: 'run', run: runRecord(run) });
+    await ctx.settleLostSession();
+    const settled = await settleEarlierRuns({ runbook: o.runbook, sink: o.sink, session, runId: run.id, unfinished: o.unfinished, runs: runsOf(o.runbook) });
+    for (const m of settled.messages) o.reporter?.message?.(m);
+    const plan = await ctx.plan();
+    outcome.plan = plan;
+    const refusals = plan.refusals.length ? plan.refusals : await askPlanQuestions(plan, o.asker);
+    if (refusals.length) return await ctx.refuse(outcome, refusals);
+    if (plan.questions.some((q) => q.kind === 'production') || o.confirmProduction !== undefined) outcome.productionConfirmed = true;
+    await ctx.runCells(plan);
+    await ctx.endOpenTransaction();
+    await ctx.markNotRun();
+    await ctx.finish(outcome);
+  } catch (err) {
+    await ctx.abandon(err);
+    throw err;
+  } finally {
+    summary.ms = Date.now() - t0;
+  }
+  return outcome;
+}
+
+/** One run's state while it goes: the record context, the sink's handles, the stop. */
+class LoopContext {
+  readonly handles = new Map<number, unknown>();
+  private records!: RecordContext;
+  private stop: { cell: RunnableCell; reason: string; status: 'failed' | 'stopped' | 'cancelled' } | undefined;
+  private endLogged = false;
+  /** The cells this run ran, in order (their final statuses are counted at the end, after spans marked them). */
+  private readonly ran: RunnableCell[] = [];
+
+  constructor(
+    private readonly o: LoopOptions,
+    private readonly summary: RunSummary,
+  ) {
+    for (const c of o.selected) this.handles.set(c.index, o.sink.handle(c.index));
+  }
+
+  private get session(): RunSession {
+    return this.o.session;
+  }
+
+  /** Connects before anything is asked: a checklist must not be confirmed against a server nobody reached. */
+  async reachTarget(): Promise<void> {
+    const needsSql = this.o.selected.some((c) => c.cell.kind === 'sql' || c.cell.kind === 'shell');
+    if (needsSql && !this.session.lost) {
+      try {
+        await this.session.sql();
+      } catch (e) {
+        if (!(e instanceof SessionLostError)) throw new TargetUnreachableError(`could not connect to ${this.session.target.display}: ${(e as Error).message} (nothing was run)`, { cause: e });
+      }
+    }
+    this.records = { run: this.o.run.id, operator: this.o.run.operator, target: this.session.identity(), secrets: this.session.secrets() };
+  }
+
+  /** A session lost since the last run (VS Code): its open span rolled back with it; a new session is opened on purpose. */
+  async settleLostSession(): Promise<void> {
+    const lost = this.session.lost;
+    if (!lost) return;
+    const ended = this.session.tx.end('rolled back', `the session was lost: ${lost}; PostgreSQL rolls back an open transaction when its session ends`);
+    if (ended) await this.applySpanEnd(ended);
+    this.o.reporter?.message?.(`The earlier session to ${this.session.target.name} was lost (${lost}). A new session is opened: SET and temporary tables of the old one are gone${ended ? `, and its transaction (${ended.cells.map((c) => cellLabel(c)).join(', ')}) was rolled back` : ''}.`);
+    await this.session.reopen();
+    this.records.target = this.session.identity();
+  }
+
+  async plan(): Promise<Plan> {
+    const o = this.o;
+    const pg = this.session.session;
+    const txState = pg && !pg.closed ? pg.txState : 'idle';
+    const hooks = o.hooks;
+    return makePlan({
+      runbook: o.runbook, all: o.all, selected: o.selected, target: this.records.target, txState,
+      sessionEndsWithRun: !o.sessionOutlivesRun,
+      acceptConfirmation: this.acceptConfirmation(),
+      lint: hooks?.lint ? (cells, initialTxState) => hooks.lint!(cells, { session: this.session, initialTxState }) : undefined,
+      runs: runsOf(o.runbook),
+      answers: { confirmProduction: o.confirmProduction, rerun: o.rerun, confirmChecklists: o.confirmChecklists, confirmTarget: o.confirmTarget, productionConfirmed: o.productionConfirmed },
+      canAsk: { typeName: !!o.asker.typeName, confirm: !!o.asker.confirm, checklist: !!o.asker.confirmChecklist || !!o.confirmChecklists },
+    });
+  }
+
+  /**
+   * A checklist confirmation counts in the run it was given in, and in a later run on the same non-production
+   * target; every production run, and a run on another target, asks again.
+   */
+  acceptConfirmation(): AcceptRecord {
+    const t = this.records.target;
+    return (r: OutputRecord) =>
+      r.run === this.o.run.id ||
+      (t.environment !== 'production' && r.environment === t.environment && r.connection === t.connection && (r.database === undefined || t.database === undefined || r.database === t.database));
+  }
+
+  async refuse(outcome: RunOutcome, reasons: string[]): Promise<RunOutcome> {
+    const run = this.o.run;
+    run.status = 'refused';
+    run.exit = 1;
+    run.ended = new Date();
+    this.summary.refused = reasons;
+    await this.o.sink.log({ e: 'end', end: runEndRecord(run, { reasons }) });
+    this.endLogged = true;
+    await this.o.sink.flush();
+    return outcome;
+  }
+
+  async runCells(plan: Plan): Promise<void> {
+    const o = this.o;
+    let position = 0;
+    for (const c of o.selected) {
+      position++;
+      if (o.signal?.aborted) {
+        this.stop = { cell: c, reason: 'cancelled', status: 'cancelled' };
+        break;
+      }
+      const handle = this.handles.get(c.index);
+      const now = o.sink.cellNow(handle);
+      if (!now || now.source !== c.cell.source || JSON.stringify(now.options) !== JSON.stringify(c.cell.options)) {
+        this.stop = { cell: c, reason: `${cellLabel(c)} was ${now ? 'edited' : 'deleted'} after the run was planned: run it again to run the new text`, status: 'stopped' };
+        break;
+      }
+      if (c.cell.kind === 'sql' && this.session.lost) {
+        await this.sessionLost(c, this.session.lost);
+        break;
+      }
+      if (!(await this.runCell(c, handle, position, plan))) break;
+    }
+  }
+
+  /** Runs one cell; false when the run must stop. */
+  private async runCell(c: RunnableCell, handle: unknown, position: number, plan: Plan): Promise<boolean> {
+    const o = this.o;
+    o.reporter?.cellStart?.(c, position, o.selected.length);
+    await o.sink.cellStarted(c, handle, o.run.id);
+    let cellRun: CellRun;
+    try {
+      cellRun = await this.session.execute(o.effectiveCell ? o.effectiveCell(c.cell) : c.cell, {
+        signal: o.signal,
+        maxRows: o.maxRows,
+        index: c.index,
+        sqlHooks: o.hooks,
+        runId: o.run.id,
+        acceptConfirmation: this.acceptConfirmation(),
+        onProgress: (p) => o.reporter?.progress?.(c, p),
+        onOutput: (chunk) => o.reporter?.output?.(c, chunk),
+        confirmChecklist: async (cell, pending) => {
+          if (o.confirmChecklists) return pending.map((item) => ({ item, at: new Date() }));
+          return o.asker.confirmChecklist ? o.asker.confirmChecklist(cell, pending) : undefined;
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof SessionLostError)) throw e;
+      o.sink.cellEnded(handle, false);
+      await this.sessionLost(c, this.session.lost ?? e.message);
+      return false;
+    }
+    if (cellRun.kind === 'checklist' && o.confirmChecklists && cellRun.source !== undefined) cellRun.confirmedWith = '--confirm-checklists';
+    const { ended, span } = await this.follow(c, handle, cellRun);
+    // A cell that is its own committed transaction (autocommit:false, BEGIN … COMMIT in one cell) needs no span: its
+    // statements say it all.
+    const ownCommitted = span && span.fate === 'committed' && span.from === c.number && span.to === c.number;
+    const { output, source } = buildOutput(this.records, cellRun, ownCommitted ? undefined : span);
+    if (source !== undefined) c.cell.source = source;
+    c.cell.outputs = [output];
+    await o.sink.cellOutput(c, handle, output, source, cellRun);
+    const status = String(output.record.status);
+    o.sink.cellEnded(handle, DONE.has(status));
+    for (const e of ended) await this.applySpanEnd(e);
+    await o.sink.log({ e: 'attempt', attempt: attemptOf(output.record, c) }, { source: c.cell.source, body: output.body });
+    this.summary.ran++;
+    this.ran.push(c);
+    o.reporter?.cellEnd?.(c, status, typeof output.record.ms === 'number' ? output.record.ms : 0, describeRecord(output.record));
+    void plan;
+    return this.decide(c, cellRun, output, ended);
+  }
+
+  /** Follows the cell's statements through the session's spans; a connection lost in the cell ends its span. */
+  private async follow(c: RunnableCell, handle: unknown, cellRun: CellRun): Promise<{ ended: EndedSpan[]; span?: ReturnType<RunSession['tx']['current']> }> {
+    if (cellRun.kind !== 'sql') return { ended: [] };
+    const tx = this.session.tx;
+    const me: SpanCell = { number: c.number, name: c.name, index: c.index, run: this.o.run.id, handle };
+    const error = cellRun.result.error?.message;
+    const obs = tx.observe(me, cellRun.result.results.map((r) => ({ record: r.record, effect: transactionEffect(r.statement.stmt) })), error);
+    const ended = [...obs.ended];
+    let span = obs.span;
+    const lost = this.session.lost;
+    if (lost && tx.inTransaction) {
+      const last = cellRun.result.statements[cellRun.result.statements.length - 1];
+      const commit = typeof last?.commit === 'string' ? last.commit : undefined;
+      const fate = commit === 'committed' ? 'committed' : commit === 'aborted' ? 'rolled back' : commit ? 'unknown' : 'rolled back';
+      const reason = commit
+        ? `the connection was lost during COMMIT in ${cellLabel(c)}; on a new connection the transaction ${commit === 'unknown' ? 'could not be resolved' : `is ${commit}`}`
+        : `the connection was lost in ${cellLabel(c)} (${lost}); PostgreSQL rolls back an open transaction when its session ends`;
+      const e = tx.end(fate, reason, { by: me });
+      if (e) {
+        ended.push(e);
+        span = e.span;
+      }
+    } else if (tx.inTransaction && !lost) {
+      tx.setXid(await currentXid(this.session));
+      span = tx.current();
+    }
+    return { ended, span };
+  }
+
+  /** Marks every earlier cell of an ended span with its fate, and logs the span. */
+  private async applySpanEnd(e: EndedSpan): Promise<void> {
+    for (const sc of e.cells) {
+      const out = this.o.sink.outputOf(sc.handle);
+      // An output replaced since (a re-run, an edit) is not this span's to mark: the log keeps the fate.
+      if (!out || out.record.run !== sc.run) continue;
+      if (out.record.span && (out.record.span as { fate?: string }).fate === e.span.fate && (out.record.span as { to?: number }).to === e.span.to) continue;
+      const marked = withSpan(out, e.span);
+      await this.o.sink.update(sc.handle, marked);
+      const model = this.o.all.find((x) => this.o.sink.handle(x.index) === sc.handle);
+      if (model) model.cell.outputs = [marked];
+    }
+    if (!e.intended && e.span.fate !== 'committed') this.summary.lost.push(`${e.span.fate}: the transaction of ${e.cells.map((c) => cellLabel(c)).join(', ')} (${e.span.reason ?? 'no reason recorded'})`);
+    await this.o.sink.log({ e: 'span', run: this.o.run.id, span: e.span, cells: e.cells.map((c) => c.number) });
+    if (!e.intended && e.span.fate !== 'committed') this.o.reporter?.message?.(`Transaction ${e.span.fate}: ${e.cells.map((c) => cellLabel(c)).join(', ')} — ${e.span.reason ?? ''}`);
+  }
+
+  private decide(c: RunnableCell, cellRun: CellRun, output: Output, ended: EndedSpan[]): boolean {
+    const status = String(output.record.status);
+    if (DONE.has(status) && !(cellRun.kind === 'checklist' && cellRun.pending.length)) return true;
+    // The runbook's own ROLLBACK of a healthy transaction is a step like any other: the run goes on.
+    if (status === 'rolled back' && cellRun.kind === 'sql' && cellRun.result.status === 'ok' && ended.length > 0 && ended.every((e) => e.intended)) return true;
+    if (status === 'cancelled') this.stop = { cell: c, reason: 'cancelled', status: 'cancelled' };
+    else if (cellRun.kind === 'checklist' && cellRun.pending.length) {
+      this.stop = { cell: c, reason: `checklist not confirmed: ${cellRun.pending.map((p) => p.text).join('; ')} (confirm interactively, or pass --confirm-checklists)`, status: 'stopped' };
+    } else this.stop = { cell: c, reason: errorText(output.record), status: 'failed' };
+    return false;
+  }
+
+  /** The session opened in this run is gone: stop, end its span, say what was lost. */
+  private async sessionLost(c: RunnableCell, reason: string): Promise<void> {
+    const ended = this.session.tx.end('rolled back', `the session was lost before ${cellLabel(c)}: ${reason}; PostgreSQL rolls back an open transaction when its session ends`);
+    if (ended) await this.applySpanEnd(ended);
+    this.stop = { cell: c, reason: `the session to ${this.session.target.name} was lost (${reason}); it is not reopened in the middle of a run${ended ? `, and the transaction of ${ended.cells.map((x) => cellLabel(x)).join(', ')} was rolled back with it` : ''}. Resume with --from ${ended ? ended.span.from : c.number}.`, status: 'failed' };
+  }
+
+  /**
+   * An open transaction when the run is over: rolled back when the run stopped, when it failed (PostgreSQL can only
+   * roll it back), or when the session ends with the run (CLI). VS Code keeps a healthy one open for the next cell.
+   */
+  async endOpenTransaction(): Promise<void> {
+    const tx = this.session.tx;
+    const pg = this.session.session;
+    if (!tx.inTransaction || !pg || pg.closed) return;
+    if (this.o.sessionOutlivesRun && !this.stop && !tx.failure) return;
+    const r = await pg.executeCell('ROLLBACK').catch(() => undefined);
+    const why = tx.failure ? `${tx.failure}: the runner rolled it back`
+      : this.stop ? `the run stopped at ${cellLabel(this.stop.cell)} with the transaction open: the runner rolled it back`
+      : 'the run ended with the transaction open (no COMMIT): the runner rolled it back when its session ended';
+    const ended = tx.end(r?.status === 'ok' ? 'rolled back' : 'rolled back', why);
+    if (ended) await this.applySpanEnd(ended);
+  }
+
+  /** Cells after the stop keep no output of an earlier run: read under this run's failure, an old `ok` would mislead. */
+  async markNotRun(): Promise<void> {
+    if (!this.stop) return;
+    const stopAt = this.stop.cell.number;
+    const reason = `not run: the run stopped at ${cellLabel(this.stop.cell)}`;
+    for (const c of this.o.selected) {
+      if (c.number <= stopAt || c.cell.outputs.length === 0) continue;
+      const out = notRunOutput(this.records, reason);
+      c.cell.outputs = [out];
+      await this.o.sink.update(this.handles.get(c.index), out);
+    }
+  }
+
+  async finish(outcome: RunOutcome): Promise<void> {
+    const run = this.o.run;
+    const s = this.summary;
+    for (const c of this.ran) {
+      const status = String(c.cell.outputs[0]?.record.status);
+      s.counts[status] = (s.counts[status] ?? 0) + 1;
+    }
+    if (this.stop) s.stopped = { cell: this.stop.cell, reason: this.stop.reason };
+    run.status = this.stop ? this.stop.status : s.lost.length ? 'failed' : 'ok';
+    run.exit = run.status === 'cancelled' ? 130 : run.status === 'ok' ? 0 : 1;
+    run.ended = new Date();
+    const reasons = [...(this.stop ? [`stopped at ${cellLabel(this.stop.cell)}: ${this.stop.reason}`] : []), ...s.lost];
+    await this.o.sink.log({ e: 'end', end: runEndRecord(run, { reasons, cells: s.counts }) });
+    this.endLogged = true;
+    await this.o.sink.flush();
+    void outcome;
+  }
+
+  /** The sink failed (or something unexpected): roll back what is open, and try to log the end. */
+  async abandon(err: unknown): Promise<void> {
+    const pg = this.session.session;
+    if (this.session.tx.inTransaction && pg && !pg.closed) {
+      await pg.executeCell('ROLLBACK').catch(() => undefined);
+      this.session.tx.end('rolled back', `the run failed (${err instanceof Error ? err.message : String(err)}): the runner rolled the transaction back`);
+    }
+    if (this.endLogged || !this.o.run.target) return;
+    const run = this.o.run;
+    run.status = 'failed';
+    run.exit = 1;
+    run.ended = new Date();
+    await this.o.sink.log({ e: 'end', end: runEndRecord(run, { reasons: [err instanceof Error ? err.message : String(err)] }) }).catch(() => undefined);
+    await this.o.sink.flush().catch(() => undefined);
+  }
+}
+
+/** The target could not be reached: nothing ran (the CLI exits 1 and records nothing). */
+export class TargetUnreachableError extends Error {
+  override readonly name = 'TargetUnreachableError';
+}
+
+/** The runs in a runbook's log, by id. */
+export function runsOf(rb: Runbook): Map<string, RunRecord> {
+  const map = new Map<string, RunRecord>();
+  for (const e of rb.log?.events ?? []) if (e.e === 'run') map.set(e.run.id, e.run);
+  return map;
+}
+
+/** The open transaction's id, if one was assigned (PostgreSQL docs, 9.27.5: `txid_current_if_assigned()` never assigns one). */
+async function currentXid(session: RunSession): Promise<string | undefined> {
+  const pg = session.session;
+  if (!pg || pg.closed || pg.txState !== 'in transaction') return undefined;
+  const rows = await pg.inspect('SELECT txid_current_if_assigned()::text AS xid').catch(() => undefined);
+  return rows?.[0]?.xid ?? undefined;
+}

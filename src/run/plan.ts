@@ -1,0 +1,225 @@
+// The plan: every selected cell weighed against the target before the first statement — what would be refused, what
+// must be asked, which findings stand — so that a run that cannot finish safely never starts.
+
+import type { OutputRecord, RunRecord, RunTargetRecord, Runbook } from '../format';
+import { pendingItems, type AcceptRecord } from '../engines/checklist';
+import { acknowledgedRules, lintCellsOf, unacknowledgedErrors, type Finding, type LintCell, type RunbookLint } from '../sql/lint';
+import { cellLabel, flowOf, isMutating, type RunnableCell } from './cells';
+import { endInsideSpan, startInsideSpan, staticSpans, type StaticSpan } from './spans';
+
+/** A question the plan must have answered before anything runs. */
+export interface PlanQuestion {
+  kind: 'production' | 'rerun' | 'target';
+  /** The question, naming cells by the numbers --from takes. */
+  text: string;
+  /** For `production`: the connection name to type. */
+  expected?: string;
+  /** What to pass on the command line instead of answering. */
+  flag: string;
+}
+
+/** One selected cell in the plan. */
+export interface PlannedCell {
+  c: RunnableCell;
+  mutating: boolean;
+  /** Error- and warning-level findings for this cell, as linted for the selection. */
+  findings: Finding[];
+  /** The earlier output of this cell that succeeded (or may have) on this production target. */
+  rerunOf?: OutputRecord;
+  /** Checklist items still to confirm in this run. */
+  pending?: string[];
+}
+
+/** What {@link makePlan} decided. */
+export interface Plan {
+  cells: PlannedCell[];
+  /** Every reason the run may not start, each naming its cell. Non-empty: nothing runs. */
+  refusals: string[];
+  /** Questions to answer before the first statement (asked only when there are no refusals). */
+  questions: PlanQuestion[];
+  spans: StaticSpan[];
+  /** The lint of the selection (handed to the safety hooks so each cell is not linted again). */
+  lint?: RunbookLint;
+  /** Why the safety checks could not run, when they could not. */
+  lintError?: string;
+}
+
+/** What the plan weighs the selection against. */
+export interface PlanInput {
+  runbook: Runbook;
+  all: RunnableCell[];
+  selected: RunnableCell[];
+  target: RunTargetRecord;
+  /** The session's transaction state as the run starts (idle for a new session). */
+  txState: 'idle' | 'in transaction' | 'failed';
+  /** True when the session ends with the run (CLI): a selection that ends inside a span is refused. */
+  sessionEndsWithRun: boolean;
+  /** Whether an earlier checklist confirmation still counts for this run and target. */
+  acceptConfirmation: AcceptRecord;
+  /** Lints the cells (non-selected ones as Markdown, indexes kept) from the session's transaction state. */
+  lint?: (cells: LintCell[], initialTxState: 'idle' | 'in transaction' | 'failed') => Promise<RunbookLint>;
+  /** Runs of the log by id (to tell which target an earlier output ran on). */
+  runs: ReadonlyMap<string, RunRecord>;
+  /** What the person said in advance (flags) and what this front end can ask. */
+  answers: { confirmProduction?: string; rerun?: boolean; confirmChecklists?: boolean; confirmTarget?: string; productionConfirmed?: boolean };
+  canAsk: { typeName: boolean; confirm: boolean; checklist: boolean };
+}
+
+/**
+ * Weighs every selected cell against the target: transaction spans (a selection that starts inside one, or ends
+ * inside one when the session ends with the run), unacknowledged error-level findings on production (linted for the
+ * selection from the session's real transaction state; the checks failing closes the gate too), re-runs of cells
+ * that already succeeded on this production target, checklists nobody can confirm, a runbook written for another
+ * environment, and the production confirmation.
+ */
+export async function makePlan(input: PlanInput): Promise<Plan> {
+  const { target, selected } = input;
+  const production = target.environment === 'production';
+  const refusals: string[] = [];
+  const questions: PlanQuestion[] = [];
+  const spans = await staticSpans(flowOf(input.all, selected));
+  const inside = startInsideSpan(spans, selected, input.txState !== 'idle');
+  if (inside) refusals.push(inside);
+  if (input.sessionEndsWithRun) {
+    const end = endInsideSpan(spans, selected);
+    if (end) refusals.push(end);
+  }
+  if (input.txState === 'failed') refusals.push('the session\'s transaction has failed: nothing but ROLLBACK can run on it. Run a ROLLBACK first.');
+
+  const { lint, lintError } = await lintSelection(input);
+  const cells: PlannedCell[] = [];
+  for (const c of selected) {
+    const p: PlannedCell = { c, mutating: await isMutating(c.cell), findings: (lint?.byCell.get(c.index) ?? []).filter((f) => f.severity !== 'info') };
+    if (c.cell.kind === 'checklist') {
+      const pending = pendingItems(c.cell.source, c.cell.outputs, input.acceptConfirmation).map((i) => i.text);
+      if (pending.length) p.pending = pending;
+    } else if (production) {
+      const last = c.cell.outputs[c.cell.outputs.length - 1]?.record;
+      if (last && ['ok', 'uncommitted', 'unknown'].includes(String(last.status)) && last.environment === 'production' && sameTarget(last, input.runs, target)) p.rerunOf = last;
+    }
+    cells.push(p);
+  }
+
+  if (production) refusals.push(...findingRefusals(cells, target.connection, lintError));
+  const checklistsNobodyConfirms = cells.filter((p) => p.pending && !input.answers.confirmChecklists && !input.canAsk.checklist);
+  for (const p of checklistsNobodyConfirms) {
+    refusals.push(`${cellLabel(p.c)} is a checklist with ${p.pending!.length} item${p.pending!.length === 1 ? '' : 's'} to confirm (${p.pending!.join('; ')}) and nobody can be asked here: run it at a terminal, or pass --confirm-checklists.`);
+  }
+  addTargetQuestion(input, questions, refusals);
+  addRerunQuestion(input, cells, questions, refusals);
+  addProductionQuestion(input, cells, questions, refusals);
+  return { cells, refusals, questions, spans, lint, lintError };
+}
+
+async function lintSelection(input: PlanInput): Promise<{ lint?: RunbookLint; lintError?: string }> {
+  if (!input.lint || !input.selected.some((c) => c.cell.kind === 'sql')) return {};
+  const chosen = new Set(input.selected.map((c) => c.index));
+  // Non-selected cells become Markdown: indexes stay, and the analysis starts from the session's real state.
+  const cells = lintCellsOf(input.runbook).map((c, i) => (chosen.has(i) ? c : { ...c, kind: 'markdown' as const }));
+  try {
+    return { lint: await input.lint(cells, input.txState) };
+  } catch (err) {
+    return { lintError: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** Production refuses unacknowledged error-level findings, and a run whose safety checks could not run (fail closed). */
+function findingRefusals(cells: PlannedCell[], connection: string, lintError: string | undefined): string[] {
+  const out: string[] = [];
+  if (lintError) {
+    const unacked = cells.filter((p) => p.c.cell.kind === 'sql' && !acknowledgedRules(p.c.cell.options).has('lint-unavailable'));
+    if (unacked.length) {
+      out.push(`the safety checks could not run (${lintError}), so nobody knows what ${unacked.map((p) => cellLabel(p.c)).join(', ')} will do to the tables on production connection ${connection}. ` +
+        'Fix that (e.g. reinstall squawk-cli), or acknowledge on each cell\'s fence: {"ack":["lint-unavailable"]}.');
+    }
+  }
+  for (const p of cells) {
+    const blocking = unacknowledgedErrors(p.findings);
+    if (!blocking.length) continue;
+    const ids = [...new Set(blocking.map((f) => `"${f.rule}"`))].join(',');
+    const lines = blocking.map((f) => `  - ${f.rule} (line ${f.line}): ${f.message}\n    Safe rewrite: ${f.help}`).join('\n');
+    out.push(`${cellLabel(p.c)} has ${blocking.length} error-level finding${blocking.length === 1 ? '' : 's'} not acknowledged, on production connection ${connection}:\n${lines}\n` +
+      `  Rewrite the cell, or acknowledge on its fence: {"ack":[${ids}]} (docs/safety.md).`);
+  }
+  return out;
+}
+
+function addTargetQuestion(input: PlanInput, questions: PlanQuestion[], refusals: string[]): void {
+  const written = input.runbook.frontMatter?.data?.environment;
+  if (typeof written !== 'string' || written === input.target.environment) return;
+  if (input.answers.confirmTarget !== undefined) {
+    if (input.answers.confirmTarget !== input.target.connection) refusals.push(`--confirm-target ${input.answers.confirmTarget} does not match the target ${input.target.connection}.`);
+    return;
+  }
+  const text = `This runbook is written for ${written} (its front matter says so), but the target ${input.target.connection} is ${input.target.environment}. Run it there anyway?`;
+  if (!input.canAsk.confirm) refusals.push(`${text.replace(/ Run it there anyway\?$/, '')} Confirm with --confirm-target ${input.target.connection}, or choose a ${written} connection.`);
+  else questions.push({ kind: 'target', text, flag: `--confirm-target ${input.target.connection}` });
+}
+
+function addRerunQuestion(input: PlanInput, cells: PlannedCell[], questions: PlanQuestion[], refusals: string[]): void {
+  const again = cells.filter((p) => p.rerunOf);
+  if (!again.length || input.answers.rerun) return;
+  const list = again.map((p) => `${cellLabel(p.c)} ${p.rerunOf!.status === 'ok' ? 'succeeded' : `was left ${String(p.rerunOf!.status)}`} at ${String(p.rerunOf!.started)}`).join('; ');
+  const text = `Already run on production connection ${input.target.connection}: ${list}. Run ${again.length === 1 ? 'it' : 'them'} again?`;
+  if (!input.canAsk.confirm) {
+    const after = again[again.length - 1].c.number + 1;
+    refusals.push(`already run on production connection ${input.target.connection}: ${list}. Pass --rerun to run ${again.length === 1 ? 'it' : 'them'} again, or resume after: --from ${after}.`);
+  } else questions.push({ kind: 'rerun', text, flag: '--rerun' });
+}
+
+function addProductionQuestion(input: PlanInput, cells: PlannedCell[], questions: PlanQuestion[], refusals: string[]): void {
+  if (input.target.environment !== 'production' || input.answers.productionConfirmed) return;
+  const mutating = cells.filter((p) => p.mutating);
+  if (!mutating.length) return;
+  const name = input.target.connection;
+  const typed = input.answers.confirmProduction;
+  if (typed !== undefined) {
+    if (typed !== name) refusals.push(`--confirm-production ${typed} does not match the connection name ${name}.`);
+    return;
+  }
+  const what = `${mutating.map((p) => cellLabel(p.c)).join(', ')} change${mutating.length === 1 ? 's' : ''} PRODUCTION (${name})`;
+  if (!input.canAsk.typeName) refusals.push(`${what}: confirm by typing the connection name (interactive), or pass --confirm-production ${name}.`);
+  else questions.push({ kind: 'production', text: `${what}. Type the connection name to go on: `, expected: name, flag: `--confirm-production ${name}` });
+}
+
+/**
+ * Whether an earlier record ran on this very target: the same cluster (`system_identifier`, from its run in the
+ * log) and database where both are known, else the same connection name and database.
+ */
+export function sameTarget(record: OutputRecord, runs: ReadonlyMap<string, RunRecord>, target: RunTargetRecord): boolean {
+  const run = typeof record.run === 'string' ? runs.get(record.run) : undefined;
+  const database = record.database ?? run?.database;
+  if (database !== undefined && target.database !== undefined && database !== target.database) return false;
+  if (run?.system && target.system) return run.system === target.system;
+  return record.connection === target.connection;
+}
+
+/** Asks the plan's questions in order; a no (or a wrong name) becomes a refusal and ends the asking. */
+export async function askPlanQuestions(plan: Plan, ask: { confirm?(q: string): Promise<boolean>; typeName?(q: string, expected: string): Promise<string | undefined> }): Promise<string[]> {
+  for (const q of plan.questions) {
+    if (q.kind === 'production') {
+      const typed = await ask.typeName?.(q.text, q.expected!);
+      if (typed !== q.expected) return [typed === undefined || typed === '' ? `the production connection ${q.expected} was not confirmed (or pass ${q.flag}).` : `the name typed does not match the connection name ${q.expected}.`];
+    } else if (!(await ask.confirm?.(q.text))) {
+      return [`${q.text.replace(/\?$/, '')}: answered no (or pass ${q.flag}).`];
+    }
+  }
+  return [];
+}
+
+/** The plan as `--dry-run` and a refusal print it: what would run, what would be asked, what would be refused. */
+export function formatPlanSummary(plan: Plan): string {
+  const out: string[] = [];
+  if (plan.spans.length) {
+    out.push('Transactions:');
+    for (const s of plan.spans) out.push(`  ${cellLabel(s.opener)} opens one${s.closer ? `, ${cellLabel(s.closer)} ends it` : ', no later cell ends it'} (${s.cells.map((c) => c.number).join(', ')})`);
+  }
+  if (plan.lintError) out.push(`The safety checks could not run: ${plan.lintError}`);
+  for (const q of plan.questions) out.push(`Would ask: ${q.text.trim()} (or ${q.flag})`);
+  for (const p of plan.cells) if (p.pending) out.push(`Would ask to confirm ${cellLabel(p.c)}: ${p.pending.join('; ')}`);
+  if (plan.refusals.length) {
+    out.push(`Would refuse to run (nothing would run), ${plan.refusals.length} reason${plan.refusals.length === 1 ? '' : 's'}:`);
+    for (const r of plan.refusals) out.push(`  - ${r}`);
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,112 @@
+// What an earlier run left unsaid, settled before a new run plans: runs that never logged their end, cells started
+// and never finished, and work left `uncommitted` by a run that died with its transaction open.
+
+import type { Output, OutputRecord, RunRecord, Runbook, SpanRecord } from '../format';
+import type { RunSink } from './frontend';
+import type { UnfinishedCell } from './journal';
+import { cellLabel } from './cells';
+import { withSpan } from './record';
+import type { RunSession } from './session';
+
+/** How long to wait for an earlier run's transaction that `txid_status()` still calls `in progress`, ms. */
+const IN_PROGRESS_WAIT_MS = 3000;
+
+/** What {@link settleEarlierRuns} found, for the person. */
+export interface Settled {
+  messages: string[];
+}
+
+/**
+ * Settles what earlier runs of this runbook left open, recording it through the sink:
+ * - a run with a `run` event and no `end` gets an `end` with status `interrupted`;
+ * - a cell started and never finished (its journal `started` entry has no output) gets a record with status
+ *   `unknown`: whether its statements completed on the server cannot be known from here;
+ * - a cell left `uncommitted` by another run on this same target is resolved with `txid_status()` of its span's
+ *   transaction id: `committed`, `rolled back`, or `unknown` when no id was recorded or it cannot be told.
+ * Cells in a span the live session still has open (VS Code) are left alone.
+ */
+export async function settleEarlierRuns(o: { runbook: Runbook; sink: RunSink; session: RunSession; runId: string; unfinished?: UnfinishedCell[]; runs: Map<string, RunRecord> }): Promise<Settled> {
+  const messages: string[] = [];
+  for (const u of o.unfinished ?? []) {
+    if (u.index < 0) continue;
+    const old = o.runs.get(u.run);
+    const cell = o.runbook.cells[u.index];
+    const reason = `started at ${u.at} in run ${u.run} and never finished: the process died while it ran, so whether its statements completed on the server cannot be known from here. Check the database before running it again.`;
+    const record: OutputRecord = { status: 'unknown', started: u.at, by: old?.by, connection: old?.connection, environment: old?.environment, run: u.run, reason };
+    const out: Output = { record: Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as OutputRecord };
+    cell.outputs = [out];
+    await o.sink.update(o.sink.handle(u.index), out);
+    const number = o.runbook.cells.slice(0, u.index + 1).filter((x) => x.kind !== 'markdown').length;
+    messages.push(`${cellLabel({ number, name: typeof cell.options.name === 'string' ? cell.options.name : undefined })} started at ${u.at} in run ${u.run} and never finished: the process died while it ran. Its record now says its effect is unknown: check the database before running it again.`);
+  }
+  await endInterruptedRuns(o, messages);
+  await resolveUncommitted(o, messages);
+  return { messages };
+}
+
+async function endInterruptedRuns(o: { runbook: Runbook; sink: RunSink; runId: string }, messages: string[]): Promise<void> {
+  const events = o.runbook.log?.events ?? [];
+  const ended = new Set(events.filter((e) => e.e === 'end').map((e) => (e.e === 'end' ? e.end.run : '')));
+  const lastSeen = new Map<string, string>();
+  for (const e of events) {
+    if (e.e === 'run') lastSeen.set(e.run.id, e.run.started);
+    else if (e.e === 'attempt' && e.attempt.started) lastSeen.set(e.attempt.run, e.attempt.started);
+  }
+  for (const e of [...events]) {
+    if (e.e !== 'run' || ended.has(e.run.id) || e.run.id === o.runId) continue;
+    const seen = lastSeen.get(e.run.id) ?? e.run.started;
+    await o.sink.log({ e: 'end', end: { run: e.run.id, ended: seen, status: 'interrupted', exit: 1, reasons: [`the run never recorded its end: the process was killed or crashed (last seen at ${seen}); found by run ${o.runId}`] } });
+    messages.push(`Run ${e.run.id} (${e.run.by}, ${e.run.connection}) never finished: recorded as interrupted.`);
+  }
+}
+
+async function resolveUncommitted(o: { runbook: Runbook; sink: RunSink; session: RunSession; runId: string; runs: Map<string, RunRecord> }, messages: string[]): Promise<void> {
+  const live = new Set(o.session.tx.openCells().map((c) => c.handle));
+  const target = o.session.identity();
+  const bySpan = new Map<string, { index: number; out: Output }[]>();
+  o.runbook.cells.forEach((cell, index) => {
+    const out = cell.outputs[cell.outputs.length - 1];
+    if (!out || out.record.status !== 'uncommitted' || out.record.run === o.runId) return;
+    if (live.has(o.sink.handle(index))) return;
+    const sameTarget = out.record.connection === target.connection && out.record.environment === target.environment;
+    if (!sameTarget) return;
+    const span = out.record.span as SpanRecord | undefined;
+    // One span per run and opening cell; its transaction id is the last one recorded (cells before the first write have none).
+    const key = `${String(out.record.run)}:${span?.from ?? '?'}`;
+    const list = bySpan.get(key) ?? [];
+    list.push({ index, out });
+    bySpan.set(key, list);
+  });
+  for (const cells of bySpan.values()) {
+    const span = cells[0].out.record.span as SpanRecord | undefined;
+    const xid = cells.map((c) => (c.out.record.span as SpanRecord | undefined)?.xid).filter((x): x is string => !!x).pop();
+    const { fate, reason } = await resolveFate(o.session, xid);
+    const ended: SpanRecord = { ...(span ?? { from: 0 }), fate, reason };
+    if (xid) ended.xid = xid;
+    for (const { index, out } of cells) {
+      const marked = withSpan(out, ended);
+      o.runbook.cells[index].outputs = [marked];
+      await o.sink.update(o.sink.handle(index), marked);
+    }
+    const numbers = cells.map((c) => o.runbook.cells.slice(0, c.index + 1).filter((x) => x.kind !== 'markdown').length);
+    await o.sink.log({ e: 'span', run: o.runId, span: ended, cells: numbers });
+    messages.push(`The transaction of ${numbers.map((n) => cellLabel({ number: n })).join(', ')}, left open by run ${String(cells[0].out.record.run)}: ${fate} (${reason}).`);
+  }
+}
+
+/** The fate of an earlier run's transaction, from `txid_status()` on this run's session (PostgreSQL docs, 9.27.5). */
+async function resolveFate(session: RunSession, xid: string | undefined): Promise<{ fate: SpanRecord['fate']; reason: string }> {
+  if (!xid) return { fate: 'unknown', reason: 'the run died with the transaction open and no transaction id was recorded (it had written nothing by its last recorded cell); whether later work in it committed cannot be told' };
+  const pg = await session.sql().catch(() => undefined);
+  if (!pg) return { fate: 'unknown', reason: `transaction ${xid}: no session to ask txid_status()` };
+  const deadline = Date.now() + IN_PROGRESS_WAIT_MS;
+  for (;;) {
+    const status = await pg.inspect('SELECT txid_status($1::bigint) AS s', [xid]).then((r) => r[0]?.s ?? null, (e: Error) => `error: ${e.message}`);
+    if (status === 'committed') return { fate: 'committed', reason: `transaction ${xid} committed (txid_status, checked by a later run)` };
+    if (status === 'aborted') return { fate: 'rolled back', reason: `transaction ${xid} aborted (txid_status, checked by a later run): the run died before COMMIT` };
+    if (status !== 'in progress' || Date.now() > deadline) {
+      return { fate: 'unknown', reason: `transaction ${xid}: txid_status() says ${status ?? 'nothing (too old to tell)'}` };
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,196 @@
+// The run loop's front end in VS Code: outputs as notebook cell executions, the log in notebook metadata, progress as live outputs, questions as prompts.
+import * as vscode from 'vscode';
+import { appendLogEvent, type Cell, type LogEvent, type Output, type Runbook } from '../format/index';
+import type { ChecklistAnswer, ChecklistItem } from '../engines/checklist';
+import type { RunnableCell } from '../run/cells';
+import type { CellProgress, RunAsker, RunReporter, RunSink } from '../run/frontend';
+import type { CellRun } from '../run/session';
+import { fromCellLike, RESULT_MIME, toCellOutput, type NotebookMeta } from './notebookData';
+import { confirmProduction } from './productionGuard';
+import type { Prompts } from './prompts';
+
+/** ms between two live output updates while a cell runs: often enough to watch, rarely enough not to flood the renderer. */
+const LIVE_UPDATE_MS = 150;
+/** Characters of streamed shell output shown while it runs (the tail); the final output has the engine's own limit. */
+const LIVE_TAIL_CHARS = 64 * 1024;
+
+/** Tables for the renderer (columns and the rows kept), beside an output's record. */
+function tablesOf(ran: CellRun | undefined): Record<string, unknown> | undefined {
+  if (ran?.kind !== 'sql') return undefined;
+  const results = ran.result.results
+    .map((r, statement) => ({ statement, columns: r.columns?.map((c) => ({ name: c.name, typeOid: c.typeOid })), rows: r.rows, total: r.record.rows }))
+    .filter((r) => r.columns !== undefined);
+  return results.length ? { results } : undefined;
+}
+
+interface Live {
+  exec: vscode.NotebookCellExecution;
+  started: Date;
+  progress: string;
+  streamed: string;
+  lastUpdate: number;
+  pending?: NodeJS.Timeout;
+  kind: Cell['kind'];
+}
+
+/**
+ * One run's sink, reporter and asker in a notebook. Each cell that runs gets a NotebookCellExecution (its stop button
+ * aborts the run); its output replaces the cell's outputs; an earlier cell's output (a span that ended) is replaced
+ * through the running execution, or a short one that keeps the cell's recorded timing. Log events go into the
+ * notebook's metadata, which the serializer writes as the file's log section.
+ */
+export class NotebookRun implements RunSink, RunReporter {
+  private readonly cells: vscode.NotebookCell[];
+  private readonly live = new Map<vscode.NotebookCell, Live>();
+  private order: number;
+
+  constructor(
+    private readonly controller: vscode.NotebookController,
+    private readonly notebook: vscode.NotebookDocument,
+    private readonly abort: AbortController,
+    startOrder: number,
+  ) {
+    this.cells = notebook.getCells();
+    this.order = startOrder;
+  }
+
+  /** The last execution order given out (the controller keeps counting from it). */
+  get executionOrder(): number {
+    return this.order;
+  }
+
+  handle(index: number): unknown {
+    return this.cells[index];
+  }
+
+  cellNow(handle: unknown): Cell | undefined {
+    const cell = handle as vscode.NotebookCell | undefined;
+    if (!cell || cell.notebook.isClosed || cell.index < 0) return undefined;
+    return fromCellLike({ kind: cell.kind, languageId: cell.document.languageId, value: cell.document.getText(), metadata: cell.metadata, outputs: cell.outputs });
+  }
+
+  outputOf(handle: unknown): Output | undefined {
+    const outs = this.cellNow(handle)?.outputs;
+    return outs?.[outs.length - 1];
+  }
+
+  async cellStarted(_c: RunnableCell, handle: unknown): Promise<void> {
+    const cell = handle as vscode.NotebookCell;
+    const exec = this.controller.createNotebookCellExecution(cell);
+    exec.executionOrder = ++this.order;
+    exec.token.onCancellationRequested(() => this.abort.abort());
+    exec.start(Date.now());
+    this.live.set(cell, { exec, started: new Date(), progress: '', streamed: '', lastUpdate: 0, kind: _c.cell.kind });
+  }
+
+  async cellOutput(_c: RunnableCell, handle: unknown, output: Output, source?: string, ran?: CellRun): Promise<void> {
+    const cell = handle as vscode.NotebookCell;
+    const live = this.live.get(cell);
+    if (live?.pending) clearTimeout(live.pending);
+    if (source !== undefined && source !== cell.document.getText()) {
+      // Ticked checklist items are written into the cell, so the file shows them as done.
+      const edit = new vscode.WorkspaceEdit();
+      const doc = cell.document;
+      edit.replace(doc.uri, new vscode.Range(doc.positionAt(0), doc.positionAt(doc.getText().length)), source);
+      await vscode.workspace.applyEdit(edit);
+    }
+    await live?.exec.replaceOutput([toCellOutput(output, tablesOf(ran))]);
+  }
+
+  cellEnded(handle: unknown, success: boolean): void {
+    const cell = handle as vscode.NotebookCell;
+    const live = this.live.get(cell);
+    if (!live) return;
+    if (live.pending) clearTimeout(live.pending);
+    this.live.delete(cell);
+    live.exec.end(success, Date.now());
+  }
+
+  async update(handle: unknown, output: Output): Promise<void> {
+    const cell = handle as vscode.NotebookCell;
+    if (!cell || cell.notebook.isClosed) return;
+    const outputs = [toCellOutput(output)];
+    const running = this.live.get(cell) ?? [...this.live.values()][0];
+    if (running) {
+      await running.exec.replaceOutput(outputs, cell);
+      return;
+    }
+    // No execution is running: a short one replaces the output and keeps the cell's recorded start and end.
+    const timing = cell.executionSummary?.timing;
+    const exec = this.controller.createNotebookCellExecution(cell);
+    if (cell.executionSummary?.executionOrder !== undefined) exec.executionOrder = cell.executionSummary.executionOrder;
+    exec.start(timing?.startTime ?? Date.now());
+    await exec.replaceOutput(outputs);
+    exec.end(output.record.status === 'ok' || output.record.status === 'uncommitted', timing?.endTime ?? Date.now());
+  }
+
+  async log(event: LogEvent, ctx?: { source?: string; body?: string }): Promise<void> {
+    const meta = { ...((this.notebook.metadata?.runbook ?? {}) as NotebookMeta) } as NotebookMeta & { log?: Runbook['log'] };
+    // appendLogEvent works on a Runbook; the notebook keeps the log in its metadata (the serializer writes it).
+    const holder = { cells: [], trailing: '', eol: '\n', problems: [], log: meta.log ? { ...meta.log, events: [...meta.log.events] } : undefined } as Runbook;
+    meta.log = appendLogEvent(holder, event, ctx);
+    const edit = new vscode.WorkspaceEdit();
+    edit.set(this.notebook.uri, [vscode.NotebookEdit.updateNotebookMetadata({ ...this.notebook.metadata, runbook: meta })]);
+    if (!(await vscode.workspace.applyEdit(edit))) throw new Error(`could not record the migration log in ${vscode.workspace.asRelativePath(this.notebook.uri)}`);
+  }
+
+  async flush(): Promise<void> {
+    // The notebook is the record until it is saved; saving is the operator's (VS Code marks it dirty).
+  }
+
+  // ---- RunReporter: live progress in the running cell's output --------------------------------------------------
+
+  progress(c: RunnableCell, p: CellProgress): void {
+    const live = this.live.get(this.cells[c.index]);
+    if (!live) return;
+    const parts = [`${(p.elapsedMs / 1000).toFixed(1)} s`];
+    if (p.statement !== undefined) parts.push(`statement ${p.statement + 1}`);
+    if (p.rows) parts.push(`${p.rows.toLocaleString()} rows`);
+    if (p.text && live.kind === 'sql') parts.push(p.text);
+    live.progress = parts.join(' · ');
+    this.scheduleLive(live);
+  }
+
+  output(c: RunnableCell, chunk: string): void {
+    const live = this.live.get(this.cells[c.index]);
+    if (!live) return;
+    live.streamed = (live.streamed + chunk).slice(-LIVE_TAIL_CHARS);
+    this.scheduleLive(live);
+  }
+
+  message(text: string): void {
+    void vscode.window.showInformationMessage(`Runbook: ${text}`);
+  }
+
+  private scheduleLive(live: Live): void {
+    if (live.pending) return;
+    live.pending = setTimeout(() => this.showLive(live), Math.max(0, LIVE_UPDATE_MS - (Date.now() - live.lastUpdate)));
+  }
+
+  private showLive(live: Live): void {
+    live.pending = undefined;
+    live.lastUpdate = Date.now();
+    const payload = { record: { status: 'running', started: live.started.toISOString() }, body: live.streamed || undefined, progress: live.progress, live: true };
+    void live.exec.replaceOutput([new vscode.NotebookCellOutput([vscode.NotebookCellOutputItem.json(payload, RESULT_MIME), vscode.NotebookCellOutputItem.text(live.streamed || live.progress)])]);
+  }
+}
+
+/** The run's questions as VS Code prompts: modal yes/no, the production name in an input box, checklist items in a picker. */
+export function notebookAsker(prompts: Prompts): RunAsker {
+  return {
+    confirm: async (question, detail) => (await prompts.ask(question, detail ?? '', 'Yes')) === 'Yes',
+    typeName: async (question, expected) => ((await confirmProduction(prompts, expected, question.replace(/\. Type the connection name to go on: $/, ''))) ? expected : undefined),
+    confirmChecklist: async (_cell: Cell, items: ChecklistItem[]): Promise<ChecklistAnswer[]> => {
+      if (items.length === 1) {
+        const answer = await prompts.ask(`Confirm: ${items[0].text}`, 'Your name and the time are recorded in the runbook.', 'Confirm');
+        return answer === 'Confirm' ? [{ item: items[0], at: new Date() }] : [];
+      }
+      const picked = await prompts.pickMany(
+        items.map((item) => ({ label: item.text, item })),
+        { title: 'Confirm the checklist items that are done', placeHolder: 'Tick what is done; your name and the time are recorded. Unticked items stop Run All.', ignoreFocusOut: true },
+      );
+      const at = new Date();
+      return (picked ?? []).map((p) => ({ item: p.item, at }));
+    },
+  };
+}
