@@ -139,12 +139,18 @@ export async function resolveConnection(nameOrUri: string, opts: ResolveOptions)
   let profile: ConnectionProfile;
   let explicit: UriKeywords;
   let uriPassword: string | undefined;
+  let matched: ConnectionProfile | undefined;
   if (isConnectionUri(input)) {
     explicit = parseConnectionUri(input);
     uriPassword = explicit.password;
     delete explicit.password;
     const shown = stripUriPassword(input);
-    profile = { name: shown, environment: environmentFromEnv(env), url: shown };
+    // A URI to a server and database a profile names is that profile's environment: a URI to the production
+    // server is production, with its guards and timeouts.
+    matched = await profileForServer(explicit, opts.startDir, env);
+    profile = matched
+      ? { name: shown, environment: matched.environment, url: shown, lockTimeout: matched.lockTimeout, statementTimeout: matched.statementTimeout }
+      : { name: shown, environment: environmentFromEnv(env), url: shown };
   } else {
     if (input === '') {
       throw new ConnectionConfigError('The connection name is empty: give a profile name from the connections file or a postgresql:// URI.');
@@ -199,7 +205,7 @@ export async function resolveConnection(nameOrUri: string, opts: ResolveOptions)
     statementTimeout: profile.statementTimeout ?? defaults.statementTimeout,
     applicationName,
   };
-  const display = `${profile.name} (${profile.environment}) ${user}@${host}:${port}/${database}`;
+  const display = `${profile.name} (${profile.environment}${matched ? `, the server and database of profile ${matched.name}` : ''}) ${user}@${host}:${port}/${database}`;
 
   // Password, first found wins; only where it came from is kept for messages.
   const looked: string[] = [];
@@ -270,6 +276,7 @@ export async function resolveConnection(nameOrUri: string, opts: ResolveOptions)
 
   return {
     profile: resolvedProfile,
+    ...(matched ? { matchedProfile: matched.name } : {}),
     clientConfig,
     libpqEnv,
     password,
@@ -280,6 +287,43 @@ export async function resolveConnection(nameOrUri: string, opts: ResolveOptions)
     },
     display,
   };
+}
+
+/** Host names that are this machine's loopback: the same server when the port is the same. */
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+
+function sameHost(a: string, b: string): boolean {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  return x === y || (LOOPBACK.has(x) && LOOPBACK.has(y));
+}
+
+/**
+ * The profile whose host, port and database are those of a URI's, if one is. Each profile is resolved as far as
+ * those three go (its keys, its URL, its service section, PG* variables, libpq's defaults).
+ * @throws ConnectionConfigError when the profiles file is invalid: whether the URI is a production server cannot be told
+ */
+async function profileForServer(uri: UriKeywords, startDir: string, env: NodeJS.ProcessEnv): Promise<ConnectionProfile | undefined> {
+  let profiles: ConnectionProfile[];
+  try {
+    profiles = (await loadProfiles(startDir, env)).profiles;
+  } catch (err) {
+    throw new ConnectionConfigError(`${(err as Error).message}\n(Read to tell whether the connection URI points at a profile's server, such as a production one.)`, err instanceof ConnectionConfigError ? { file: err.file, line: err.line, column: err.column } : undefined);
+  }
+  const pick = (k: UriKeywords, service: ServiceDefinition | undefined, kw: 'host' | 'port' | 'dbname' | 'user'): string | undefined =>
+    k[kw] ?? service?.settings[kw] ?? (env[ENV_VARS[kw]] || undefined);
+  const where = async (k: UriKeywords): Promise<{ host: string; port: string; database: string }> => {
+    const serviceName = k.service ?? (env.PGSERVICE || undefined);
+    const service = serviceName ? await findService(serviceName, env).catch(() => undefined) : undefined;
+    const user = pick(k, service, 'user') ?? osUser(env);
+    return { host: pick(k, service, 'host') ?? 'localhost', port: pick(k, service, 'port') ?? '5432', database: pick(k, service, 'dbname') ?? user };
+  };
+  const target = await where(uri);
+  for (const p of profiles) {
+    const w = await where(profileKeywords(p));
+    if (sameHost(w.host, target.host) && w.port === target.port && w.database === target.database) return p;
+  }
+  return undefined;
 }
 
 /**

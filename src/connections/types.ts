@@ -69,6 +69,8 @@ export interface ResolvedConnection {
   timeoutSource: { lockTimeout: 'profile' | 'default'; statementTimeout: 'profile' | 'default' };
   /** Safe to print: `prod-main (production) migrator@db.internal:5432/app`. */
   display: string;
+  /** For a URI: the profile whose host, port and database it names (its environment and timeouts apply). */
+  matchedProfile?: string;
 }
 
 /**

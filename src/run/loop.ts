@@ -51,6 +51,22 @@ export interface LoopOptions {
   recovered?: number;
   /** Cells an interrupted run started and never finished (from its journal). */
   unfinished?: UnfinishedCell[];
+  /** Watchers of the run (notifications, the monitoring sampler, the window): told of its steps, never in its way. */
+  observers?: RunObserver[];
+}
+
+/**
+ * Something that follows a run without being its sink: notifications, the monitoring sampler, the window. Each
+ * method is awaited in the run's order, so an observer must bound its own work (a slow webhook must not slow the
+ * migration); a throw from an observer fails the run. `beforeCell` may stop the run before a cell starts (the window
+ * would be overrun and the person said no).
+ */
+export interface RunObserver {
+  runStarted?(run: Run, plan: Plan): Promise<void> | void;
+  beforeCell?(c: RunnableCell, ctx: { run: Run; plan: Plan }): Promise<{ stop?: string } | undefined> | { stop?: string } | undefined;
+  cellStarted?(c: RunnableCell, run: Run): Promise<void> | void;
+  cellFinished?(c: RunnableCell, output: Output, run: Run): Promise<void> | void;
+  runFinished?(run: Run, summary: RunSummary): Promise<void> | void;
 }
 
 /** What a run did, for the front end's summary. */
@@ -109,6 +125,7 @@ export async function executeRun(o: LoopOptions): Promise<RunOutcome> {
     const refusals = plan.refusals.length ? plan.refusals : await askPlanQuestions(plan, o.asker);
     if (refusals.length) return await ctx.refuse(outcome, refusals);
     if (plan.questions.some((q) => q.kind === 'production') || o.confirmProduction !== undefined) outcome.productionConfirmed = true;
+    for (const obs of o.observers ?? []) await obs.runStarted?.(run, plan);
     await ctx.runCells(plan);
     await ctx.endOpenTransaction();
     await ctx.markNotRun();
@@ -202,6 +219,7 @@ class LoopContext {
     await this.o.sink.log({ e: 'end', end: runEndRecord(run, { reasons }) });
     this.endLogged = true;
     await this.o.sink.flush();
+    for (const obs of this.o.observers ?? []) await obs.runFinished?.(run, this.summary);
     return outcome;
   }
 
@@ -231,24 +249,19 @@ class LoopContext {
   /** Runs one cell; false when the run must stop. */
   private async runCell(c: RunnableCell, handle: unknown, position: number, plan: Plan): Promise<boolean> {
     const o = this.o;
+    for (const obs of o.observers ?? []) {
+      const r = await obs.beforeCell?.(c, { run: o.run, plan });
+      if (r?.stop) {
+        this.stop = { cell: c, reason: r.stop, status: 'stopped' };
+        return false;
+      }
+    }
     o.reporter?.cellStart?.(c, position, o.selected.length);
     await o.sink.cellStarted(c, handle, o.run.id);
+    for (const obs of o.observers ?? []) await obs.cellStarted?.(c, o.run);
     let cellRun: CellRun;
     try {
-      cellRun = await this.session.execute(o.effectiveCell ? o.effectiveCell(c.cell) : c.cell, {
-        signal: o.signal,
-        maxRows: o.maxRows,
-        index: c.index,
-        sqlHooks: o.hooks,
-        runId: o.run.id,
-        acceptConfirmation: this.acceptConfirmation(),
-        onProgress: (p) => o.reporter?.progress?.(c, p),
-        onOutput: (chunk) => o.reporter?.output?.(c, chunk),
-        confirmChecklist: async (cell, pending) => {
-          if (o.confirmChecklists) return pending.map((item) => ({ item, at: new Date() }));
-          return o.asker.confirmChecklist ? o.asker.confirmChecklist(cell, pending) : undefined;
-        },
-      });
+      cellRun = await this.execute(c);
     } catch (e) {
       if (!(e instanceof SessionLostError)) throw e;
       o.sink.cellEnded(handle, false);
@@ -271,8 +284,27 @@ class LoopContext {
     this.summary.ran++;
     this.ran.push(c);
     o.reporter?.cellEnd?.(c, status, typeof output.record.ms === 'number' ? output.record.ms : 0, describeRecord(output.record));
-    void plan;
+    for (const obs of o.observers ?? []) await obs.cellFinished?.(c, output, o.run);
     return this.decide(c, cellRun, output, ended);
+  }
+
+  /** Runs the cell on the session (the place where execution policies such as retries and batches wrap it). */
+  private execute(c: RunnableCell): Promise<CellRun> {
+    const o = this.o;
+    return this.session.execute(o.effectiveCell ? o.effectiveCell(c.cell) : c.cell, {
+        signal: o.signal,
+        maxRows: o.maxRows,
+        index: c.index,
+        sqlHooks: o.hooks,
+        runId: o.run.id,
+        acceptConfirmation: this.acceptConfirmation(),
+        onProgress: (p) => o.reporter?.progress?.(c, p),
+        onOutput: (chunk) => o.reporter?.output?.(c, chunk),
+        confirmChecklist: async (cell, pending) => {
+          if (o.confirmChecklists) return pending.map((item) => ({ item, at: new Date() }));
+          return o.asker.confirmChecklist ? o.asker.confirmChecklist(cell, pending) : undefined;
+        },
+      });
   }
 
   /** Follows the cell's statements through the session's spans; a connection lost in the cell ends its span. */
@@ -297,9 +329,6 @@ class LoopContext {
         ended.push(e);
         span = e.span;
       }
-    } else if (tx.inTransaction && !lost) {
-      tx.setXid(await currentXid(this.session));
-      span = tx.current();
     }
     return { ended, span };
   }
@@ -385,6 +414,7 @@ class LoopContext {
     await this.o.sink.log({ e: 'end', end: runEndRecord(run, { reasons, cells: s.counts }) });
     this.endLogged = true;
     await this.o.sink.flush();
+    for (const obs of this.o.observers ?? []) await obs.runFinished?.(run, s);
     void outcome;
   }
 
@@ -415,12 +445,4 @@ export function runsOf(rb: Runbook): Map<string, RunRecord> {
   const map = new Map<string, RunRecord>();
   for (const e of rb.log?.events ?? []) if (e.e === 'run') map.set(e.run.id, e.run);
   return map;
-}
-
-/** The open transaction's id, if one was assigned (PostgreSQL docs, 9.27.5: `txid_current_if_assigned()` never assigns one). */
-async function currentXid(session: RunSession): Promise<string | undefined> {
-  const pg = session.session;
-  if (!pg || pg.closed || pg.txState !== 'in transaction') return undefined;
-  const rows = await pg.inspect('SELECT txid_current_if_assigned()::text AS xid').catch(() => undefined);
-  return rows?.[0]?.xid ?? undefined;
 }

@@ -7,6 +7,8 @@ import type { UnfinishedCell } from './journal';
 import { cellLabel } from './cells';
 import { withSpan } from './record';
 import type { RunSession } from './session';
+import { transactionEffect } from './spans';
+import { splitStatements } from '../sql/split';
 
 /** How long to wait for an earlier run's transaction that `txid_status()` still calls `in progress`, ms. */
 const IN_PROGRESS_WAIT_MS = 3000;
@@ -39,8 +41,8 @@ export async function settleEarlierRuns(o: { runbook: Runbook; sink: RunSink; se
     const number = o.runbook.cells.slice(0, u.index + 1).filter((x) => x.kind !== 'markdown').length;
     messages.push(`${cellLabel({ number, name: typeof cell.options.name === 'string' ? cell.options.name : undefined })} started at ${u.at} in run ${u.run} and never finished: the process died while it ran. Its record now says its effect is unknown: check the database before running it again.`);
   }
-  await endInterruptedRuns(o, messages);
   await resolveUncommitted(o, messages);
+  await endInterruptedRuns(o, messages);
   return { messages };
 }
 
@@ -60,28 +62,34 @@ async function endInterruptedRuns(o: { runbook: Runbook; sink: RunSink; runId: s
   }
 }
 
-async function resolveUncommitted(o: { runbook: Runbook; sink: RunSink; session: RunSession; runId: string; runs: Map<string, RunRecord> }, messages: string[]): Promise<void> {
+async function resolveUncommitted(o: { runbook: Runbook; sink: RunSink; session: RunSession; runId: string; unfinished?: UnfinishedCell[] }, messages: string[]): Promise<void> {
   const live = new Set(o.session.tx.openCells().map((c) => c.handle));
   const target = o.session.identity();
   const bySpan = new Map<string, { index: number; out: Output }[]>();
+  // What other cells of the same run say about a span (the COMMIT cell recorded before the run died marking the rest).
+  const settled = new Map<string, SpanRecord>();
   o.runbook.cells.forEach((cell, index) => {
     const out = cell.outputs[cell.outputs.length - 1];
-    if (!out || out.record.status !== 'uncommitted' || out.record.run === o.runId) return;
-    if (live.has(o.sink.handle(index))) return;
-    const sameTarget = out.record.connection === target.connection && out.record.environment === target.environment;
-    if (!sameTarget) return;
-    const span = out.record.span as SpanRecord | undefined;
-    // One span per run and opening cell; its transaction id is the last one recorded (cells before the first write have none).
+    const span = out?.record.span as SpanRecord | undefined;
+    if (!out || out.record.run === o.runId) return;
     const key = `${String(out.record.run)}:${span?.from ?? '?'}`;
+    if (span && span.fate !== 'open') settled.set(key, span);
+    if (out.record.status !== 'uncommitted' || live.has(o.sink.handle(index))) return;
+    if (out.record.connection !== target.connection || out.record.environment !== target.environment) return;
     const list = bySpan.get(key) ?? [];
     list.push({ index, out });
     bySpan.set(key, list);
   });
-  for (const cells of bySpan.values()) {
-    const span = cells[0].out.record.span as SpanRecord | undefined;
+  for (const [key, cells] of bySpan) {
+    const run = String(cells[0].out.record.run);
+    const span = (cells[0].out.record.span as SpanRecord | undefined) ?? { from: 0, fate: 'open' as const };
     const xid = cells.map((c) => (c.out.record.span as SpanRecord | undefined)?.xid).filter((x): x is string => !!x).pop();
-    const { fate, reason } = await resolveFate(o.session, xid);
-    const ended: SpanRecord = { ...(span ?? { from: 0 }), fate, reason };
+    const dying = o.unfinished?.find((u) => u.run === run);
+    const known = settled.get(key);
+    const { fate, reason } = known
+      ? { fate: known.fate, reason: known.reason ?? `recorded by a later cell of run ${run}` }
+      : await fateOfDeadRun(o.session, o.runbook, dying, xid);
+    const ended: SpanRecord = { ...span, fate, reason };
     if (xid) ended.xid = xid;
     for (const { index, out } of cells) {
       const marked = withSpan(out, ended);
@@ -90,8 +98,34 @@ async function resolveUncommitted(o: { runbook: Runbook; sink: RunSink; session:
     }
     const numbers = cells.map((c) => o.runbook.cells.slice(0, c.index + 1).filter((x) => x.kind !== 'markdown').length);
     await o.sink.log({ e: 'span', run: o.runId, span: ended, cells: numbers });
-    messages.push(`The transaction of ${numbers.map((n) => cellLabel({ number: n })).join(', ')}, left open by run ${String(cells[0].out.record.run)}: ${fate} (${reason}).`);
+    messages.push(`The transaction of ${numbers.map((n) => cellLabel({ number: n })).join(', ')}, left open by run ${run}: ${fate} (${reason}).`);
   }
+}
+
+/**
+ * The fate of a transaction a dead run left open. A transaction commits only by a COMMIT reaching the server: when
+ * the cell running as the run died held no committing statement (or none was running), none was sent, and the server
+ * rolled the transaction back when the session ended. When it did hold one, only `txid_status()` of its transaction
+ * id can tell (PostgreSQL docs, 9.27.5 "Transaction ID and Snapshot Information Functions").
+ */
+async function fateOfDeadRun(session: RunSession, rb: Runbook, dying: UnfinishedCell | undefined, xid: string | undefined): Promise<{ fate: SpanRecord['fate']; reason: string }> {
+  const cell = dying && dying.index >= 0 ? rb.cells[dying.index] : undefined;
+  const commits = cell?.kind === 'sql' && (await holdsCommit(cell.source));
+  if (!commits) {
+    const when = dying ? `while cell ${dying.number} ran (it holds no COMMIT)` : 'between cells';
+    return { fate: 'rolled back', reason: `the run died ${when}, before any COMMIT: PostgreSQL rolls back the transaction of a session whose client is gone` };
+  }
+  if (!xid) return { fate: 'unknown', reason: `the run died while cell ${dying!.number}, which commits, was running, and no transaction id was recorded: whether its COMMIT reached the server cannot be known from here` };
+  return resolveFate(session, xid);
+}
+
+async function holdsCommit(source: string): Promise<boolean> {
+  const split = await splitStatements(source);
+  if (!split.ok) return true; // cannot tell: say unknown rather than guess
+  return split.statements.some((s) => {
+    const e = transactionEffect(s.stmt);
+    return e === 'commit' || e === 'commit-and-chain' || e === 'prepare';
+  });
 }
 
 /** The fate of an earlier run's transaction, from `txid_status()` on this run's session (PostgreSQL docs, 9.27.5). */

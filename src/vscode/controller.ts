@@ -83,12 +83,12 @@ export class RunbookController implements vscode.Disposable {
     if (!selected.length) return;
     const blocking = blockingProblems(runbook, selected);
     if (blocking.length) {
-      void vscode.window.showErrorMessage(`Runbook: nothing was run — ${blocking.map((p) => p.message).join('; ')}`, { modal: true });
+      this.prompts.error('Runbook: nothing was run: the runbook has problems to fix first.', blocking.map((p) => p.message).join('\n'));
       return;
     }
     const connection = this.connections.current(notebook);
     if (this.connections.isFrontMatterUri(notebook, connection)) {
-      void vscode.window.showErrorMessage('Runbook: the front matter names a connection URI, not a profile: a runbook must not choose the server that receives your password. Select a connection (Runbook: Select Connection) to run it (nothing was run).', { modal: true });
+      this.prompts.error('Runbook: nothing was run: the front matter names a connection URI, not a profile.', 'A runbook must not choose the server that receives your password. Select a connection (Runbook: Select Connection) to run it.');
       return;
     }
     let opened;
@@ -123,7 +123,7 @@ export class RunbookController implements vscode.Disposable {
       entry.productionConfirmed = outcome.productionConfirmed;
       const s = outcome.summary;
       if (s.refused) {
-        void vscode.window.showErrorMessage(`Runbook: nothing was run on ${s.target} (${s.environment}). ${s.refused.join(' ')}`, { modal: true });
+        this.prompts.error(`Runbook: nothing was run on ${s.target} (${s.environment}): the plan refused the run.`, s.refused.map((r) => `• ${r}`).join('\n'));
       } else if (s.stopped && s.stopped.reason !== 'cancelled') {
         void vscode.window.showWarningMessage(`Runbook: stopped at ${cellLabel(s.stopped.cell)}: ${s.stopped.reason}`);
       }

@@ -6,7 +6,7 @@ import type { RunnableCell } from '../run/cells';
 import type { CellProgress, RunAsker, RunReporter, RunSink } from '../run/frontend';
 import type { CellRun } from '../run/session';
 import { fromCellLike, RESULT_MIME, toCellOutput, type NotebookMeta } from './notebookData';
-import { confirmProduction } from './productionGuard';
+import { askProductionName } from './productionGuard';
 import type { Prompts } from './prompts';
 
 /** ms between two live output updates while a cell runs: often enough to watch, rarely enough not to flood the renderer. */
@@ -179,7 +179,7 @@ export class NotebookRun implements RunSink, RunReporter {
 export function notebookAsker(prompts: Prompts): RunAsker {
   return {
     confirm: async (question, detail) => (await prompts.ask(question, detail ?? '', 'Yes')) === 'Yes',
-    typeName: async (question, expected) => ((await confirmProduction(prompts, expected, question.replace(/\. Type the connection name to go on: $/, ''))) ? expected : undefined),
+    typeName: (question, expected) => askProductionName(prompts, expected, question.replace(/\. Type the connection name to go on: $/, '')),
     confirmChecklist: async (_cell: Cell, items: ChecklistItem[]): Promise<ChecklistAnswer[]> => {
       if (items.length === 1) {
         const answer = await prompts.ask(`Confirm: ${items[0].text}`, 'Your name and the time are recorded in the runbook.', 'Confirm');

@@ -4,16 +4,15 @@ import type { Prompts } from './prompts';
 /**
  * Asks the operator to type `connection` to go on (the pattern GitHub uses before deleting a
  * repository: typing the name proves the operator read which database this is).
- * `what` says what is about to happen, e.g. `cell 4 "add-column" changes data or schema`.
- * Resolves true only when the exact name was typed; false when dismissed.
+ * `what` says what is about to happen, e.g. `cell 4 (add-column) changes PRODUCTION (prod-main)`.
+ * Resolves the text typed (the run goes on only when it is the exact name), undefined when dismissed.
  */
-export async function confirmProduction(prompts: Prompts, connection: string, what: string): Promise<boolean> {
-  const typed = await prompts.input({
+export async function askProductionName(prompts: Prompts, connection: string, what: string): Promise<string | undefined> {
+  return prompts.input({
     title: `PRODUCTION: ${connection}`,
-    prompt: `${what} on the production connection "${connection}". Type the connection name to run it.`,
+    prompt: `${what}. Type the connection name "${connection}" to run it.`,
     placeHolder: connection,
     ignoreFocusOut: true,
     validateInput: (v) => (v === '' || v === connection ? undefined : `Type exactly: ${connection}`),
   });
-  return typed === connection;
 }

@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 
 /** One prompt as shown: its kind, title/message and the options offered. Kept for tests to assert on. */
 export interface PromptRecord {
-  kind: 'quickPick' | 'inputBox' | 'message';
+  kind: 'quickPick' | 'inputBox' | 'message' | 'error';
   title: string;
   options: string[];
 }
@@ -18,6 +18,8 @@ export class Prompts {
   private readonly answers: unknown[] = [];
   /** Every prompt shown, in order (bounded to the last 100). */
   readonly shown: PromptRecord[] = [];
+  /** Host tests set this: errors are recorded, not shown as modal dialogs nobody would dismiss. */
+  headless = false;
 
   /** Queues answers for the next prompts (tests only): a label or labels for quick picks, text for input boxes, a button for messages; undefined dismisses. */
   answerNext(...answers: unknown[]): void {
@@ -47,6 +49,16 @@ export class Prompts {
     const s = this.note({ kind: 'inputBox', title: `${options.title ?? ''} ${options.prompt ?? ''}`.trim(), options: [] });
     if (s.scripted) return s.answer === undefined ? undefined : String(s.answer);
     return vscode.window.showInputBox(options);
+  }
+
+  /**
+   * Tells the operator something went wrong and nothing (more) ran, in a modal error they must dismiss (a refusal at
+   * 2 a.m. must not be a toast in a corner). Does not wait for the dismissal.
+   */
+  error(message: string, detail: string): void {
+    this.shown.push({ kind: 'error', title: `${message}\n${detail}`, options: [] });
+    if (this.shown.length > 100) this.shown.shift();
+    if (!this.headless) void vscode.window.showErrorMessage(message, { modal: true, detail });
   }
 
   /** Modal question with buttons; resolves the button chosen (undefined when dismissed). */

@@ -19,7 +19,9 @@ interface Payload {
 async function api(): Promise<RunbookApi> {
   const ext = vscode.extensions.getExtension<RunbookApi>(EXTENSION_ID);
   assert.ok(ext);
-  return ext.activate();
+  const a = await ext.activate();
+  a.prompts.headless = true;
+  return a;
 }
 
 /** Opens a scratch copy of `exec/<name>` in an editor with the runbook controller selected. */
@@ -242,33 +244,36 @@ describe('NotebookController', function () {
     assert.strictEqual(a.statusBar.background, 'statusBarItem.errorBackground');
 
     const asked = (): number => a.prompts.shown.filter((p) => p.kind === 'inputBox' && p.title.includes('host-prod')).length;
+    const refusals = (): string[] => a.prompts.shown.filter((p) => p.kind === 'error').map((p) => p.title);
     const before = asked();
-    a.prompts.answerNext('host-pro'); // a typo: refused
+    const refusedBefore = refusals().length;
+    a.prompts.answerNext('host-pro'); // a typo: the plan refuses the run before its first statement
     await runAll(doc);
     const [read, change, again] = codeCells(doc);
-    await waitFor(() => change.executionSummary?.success !== undefined, 'the guarded cell');
-    assert.strictEqual(read.executionSummary?.success, true, 'a read-only cell runs without asking');
-    assert.strictEqual(change.executionSummary?.success, false);
-    assert.strictEqual(payloadOf(change)?.record.status, 'skipped');
-    assert.strictEqual(again.outputs.length, 0);
+    await waitFor(() => refusals().length > refusedBefore, 'the refusal');
+    assert.match(refusals()[refusals().length - 1], /nothing was run on host-prod \(production\)[\s\S]*the name typed does not match the connection name host-prod/);
+    assert.deepStrictEqual([read.outputs.length, change.outputs.length, again.outputs.length], [0, 0, 0], 'not even the read-only cell ran');
     assert.strictEqual(asked(), before + 1);
 
     a.prompts.answerNext('host-prod');
-    await runCells(doc, change.index, doc.cellCount);
+    await runAll(doc);
     await waitFor(() => again.executionSummary?.success !== undefined, 'the last cell');
+    assert.strictEqual(read.executionSummary?.success, true);
     assert.strictEqual(change.executionSummary?.success, true);
     assert.strictEqual(again.executionSummary?.success, true);
-    assert.strictEqual(asked(), before + 2, 'the second change in the same session did not ask again');
+    assert.strictEqual(asked(), before + 2);
     assert.strictEqual(payloadOf(again)?.record.environment, 'production');
 
-    // Running a cell again that already succeeded on production asks first; declining keeps its output.
+    // Running a cell again that already succeeded on production asks first; declining keeps its output. The name
+    // typed once in this session is not asked again.
     const okBefore = payloadOf(again)?.record.started;
     a.prompts.answerNext(undefined);
     await runCells(doc, again.index, again.index + 1);
-    const rerunQuestion = a.prompts.shown[a.prompts.shown.length - 1];
-    assert.strictEqual(rerunQuestion.kind, 'message');
-    assert.match(rerunQuestion.title, /already succeeded on production \(host-prod\)/);
+    await waitFor(() => refusals().length > refusedBefore + 1, 'the second refusal');
+    const rerunQuestion = a.prompts.shown.filter((p) => p.kind === 'message').pop()!;
+    assert.match(rerunQuestion.title, /Already run on production connection host-prod: cell 3 \(change-again\) succeeded at/);
     assert.strictEqual(payloadOf(again)?.record.started, okBefore, 'the earlier output is kept');
+    assert.strictEqual(asked(), before + 2, 'the production name was not asked again in the same session');
     await vscode.commands.executeCommand('runbook.closeSession');
   });
 
@@ -281,7 +286,7 @@ describe('NotebookController', function () {
     const watcher = await observer();
     try {
       const idleInTx = async (): Promise<number> =>
-        (await watcher.query("SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE 'INSERT INTO host_orders%'")).rowCount ?? 0;
+        (await watcher.query("SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction' AND application_name = 'runbook' AND datname = current_database()")).rowCount ?? 0;
       assert.strictEqual(await idleInTx(), 1);
       a.prompts.answerNext('Roll Back');
       assert.ok(await doc.save());
@@ -289,6 +294,10 @@ describe('NotebookController', function () {
       await waitFor(() => a.prompts.shown.some((p) => p.kind === 'message' && p.title.includes('was closed with an open transaction on host-test (in transaction)')), 'the roll back / keep question', 30_000);
       await waitFor(async () => (await idleInTx()) === 0, 'the transaction to be rolled back');
       assert.strictEqual((await watcher.query('SELECT count(*)::int AS n FROM host_orders')).rows[0].n, 0, 'the INSERT was rolled back');
+      // The saved file says so: the cell of the span closed with "Roll Back" is marked in the file on disk.
+      await waitFor(() => parseRunbook(fs.readFileSync(file)).cells.find((c) => c.options.name === 'begin-insert')!.outputs[0]?.record.status === 'rolled back', 'the rolled back cell to be marked in the file');
+      const marked = parseRunbook(fs.readFileSync(file)).cells.find((c) => c.options.name === 'begin-insert')!.outputs[0].record;
+      assert.match(String((marked.span as { reason?: string }).reason), /the notebook was closed with "Roll Back": rolled back/);
     } finally {
       await watcher.end();
     }

@@ -8,11 +8,11 @@ import type { RunbookApi } from '../../src/vscode/extension';
 import { EXTENSION_ID, observer, scratchCopy, waitFor, workspaceRoot } from './helpers';
 
 /**
- * Keys whose values may differ between two runs of the same runbook: times, durations, operator,
+ * Keys whose values may differ between two runs of the same runbook: times, durations, operator, run ids,
  * process ids, and `locks`, the live lock view, which samples every 250 ms and so catches a short lock
  * in one run and not in the next (src/safety/lockwatch.ts).
  */
-const VARYING = new Set(['started', 'ms', 'by', 'at', 'xactAgeMs', 'pid', 'locks']);
+const VARYING = new Set(['started', 'ms', 'by', 'at', 'xactAgeMs', 'pid', 'locks', 'run']);
 /** Part of "operator": how the checklist was confirmed (`runbook run --confirm-checklists` says so; the picker does not). */
 const OPERATOR_ONLY = new Set(['confirmed_with']);
 
@@ -41,7 +41,7 @@ function normalized(file: string): string {
 describe('parity with runbook run', function () {
   this.timeout(120_000);
 
-  it('writes the same migration log as the CLI, but for times, durations and operator', async () => {
+  it('writes the same migration log as the CLI through a stop, a refusal and a resume, but for times, durations, operator and run ids', async () => {
     const ext = vscode.extensions.getExtension<RunbookApi>(EXTENSION_ID)!;
     const api = await ext.activate();
     const source = path.join(workspaceRoot(), 'exec', 'parity.runbook');
@@ -55,17 +55,31 @@ describe('parity with runbook run', function () {
     try {
       await dropTable();
       // RUNBOOK_CLI: another build of the runbook command to compare against (default: this checkout's).
-      const cli = spawnSync('node', [process.env.RUNBOOK_CLI ?? path.join(ext.extensionPath, 'bin', 'runbook.js'), 'run', viaCli, '--confirm-checklists'], { encoding: 'utf8', env: process.env, timeout: 60_000 });
-      assert.strictEqual(cli.status, 1, `runbook run stops at the failing cell (exit 1):\n${cli.stdout}\n${cli.stderr}`);
+      const cliPath = process.env.RUNBOOK_CLI ?? path.join(ext.extensionPath, 'bin', 'runbook.js');
+      const runCli = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync('node', [cliPath, 'run', viaCli, ...args], { encoding: 'utf8', env: process.env, timeout: 60_000 });
+      const cli = runCli('--confirm-checklists');
+      assert.strictEqual(cli.status, 1, `runbook run stops at the failing cell (exit 1):\n${String(cli.stdout)}\n${String(cli.stderr)}`);
+      const refused = runCli('--only', 'span-insert');
+      assert.strictEqual(refused.status, 1, `a cell inside a span alone is refused:\n${String(refused.stderr)}`);
+      const resumed = runCli('--from', 'after');
+      assert.strictEqual(resumed.status, 0, `the resume after the span runs:\n${String(resumed.stdout)}\n${String(resumed.stderr)}`);
 
       await dropTable();
       const doc = await vscode.workspace.openNotebookDocument(vscode.Uri.file(viaVscode));
       await vscode.window.showNotebookDocument(doc);
       await vscode.commands.executeCommand('notebook.selectKernel', { id: 'runbook-notebooks.runner', extension: EXTENSION_ID });
+      api.prompts.headless = true;
       api.prompts.answerNext(['Window confirmed', 'Backup verified']);
       await vscode.commands.executeCommand('notebook.execute', doc.uri);
-      const fails = doc.getCells().find((c) => (c.metadata.runbook as { options?: { name?: string } }).options?.name === 'fails')!;
-      await waitFor(() => fails.executionSummary?.success !== undefined, 'Run All to reach the failing cell');
+      const named = (name: string): vscode.NotebookCell => doc.getCells().find((c) => (c.metadata.runbook as { options?: { name?: string } }).options?.name === name)!;
+      await waitFor(() => named('fails').executionSummary?.success !== undefined, 'Run All to reach the failing cell');
+      const refusalsBefore = api.prompts.shown.filter((p) => p.kind === 'error').length;
+      const insert = named('span-insert');
+      await vscode.commands.executeCommand('notebook.cell.execute', { ranges: [{ start: insert.index, end: insert.index + 1 }], document: doc.uri });
+      await waitFor(() => api.prompts.shown.filter((p) => p.kind === 'error').length > refusalsBefore, 'the refusal of a cell inside a span');
+      const after = named('after');
+      await vscode.commands.executeCommand('notebook.cell.execute', { ranges: [{ start: after.index, end: doc.cellCount }], document: doc.uri });
+      await waitFor(() => after.executionSummary?.success === true, 'the resume after the span');
       assert.ok(await doc.save());
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
 
@@ -78,7 +92,8 @@ describe('parity with runbook run', function () {
         assert.fail(`first difference at line ${i + 1}:\n  runbook run: ${la[i]}\n  VS Code:     ${lb[i]}`);
       }
       assert.match(a, /"status":"error".*"sqlstate":"22012"/, 'the failing cell is recorded');
-      assert.strictEqual((a.match(/runbook:output/g) ?? []).length, 6, 'checklist, setup, fill, read, shell, fails: the rollback cell and the unreached cell have no output');
+      assert.match(a, /"status":"rolled back".*"span":\{"from":7,"fate":"rolled back"/, 'the span of the failing cell is rolled back on its first cell');
+      assert.strictEqual((a.match(/runbook:output/g) ?? []).length, 9, 'checklist, setup, fill, read, shell, span-begin, span-insert, fails, after: the rollback cell and the span\'s COMMIT have no output');
     } finally {
       for (const f of [viaCli, viaVscode]) {
         fs.rmSync(f, { force: true });

@@ -107,10 +107,9 @@ describe('transaction spans in the record (real PostgreSQL)', function () {
     assert.equal(r.status, 1, r.stdout + r.stderr);
     assert.deepEqual(statuses(file), ['rolled back', 'rolled back', 'ok', undefined, undefined]);
     assert.match(r.stdout, /Stopped at cell 4: the session to .* was lost \(.*terminating connection due to administrator command.*\); it is not reopened in the middle of a run, and the transaction of cell 1, cell 2 was rolled back with it\. Resume with --from 1/);
-    const span = rec(cellsOf(file)[1]).span as { fate: string; reason: string; xid?: string };
+    const span = rec(cellsOf(file)[1]).span as { fate: string; reason: string };
     assert.equal(span.fate, 'rolled back');
     assert.match(span.reason, /session was lost/);
-    assert.ok(span.xid, 'the transaction id was recorded while the span was open');
     assert.equal((await admin.query('SELECT count(*)::int AS n FROM terminated_items')).rows[0].n, 0);
     assert.doesNotMatch(fs.readFileSync(file, 'utf8'), /"status":"ok"[^\n]*"tag":"COMMIT"/);
   });
@@ -128,7 +127,7 @@ describe('transaction spans in the record (real PostgreSQL)', function () {
     const next = runCli(['run', file, '-c', db.url, '--only', '5']);
     assert.equal(next.status, 0, next.stdout + next.stderr);
     assert.match(next.stdout, /cell 3 started at .* and never finished/);
-    assert.match(next.stdout, /The transaction of cell 1, cell 2, left open by run .*: rolled back \(transaction \d+ aborted/);
+    assert.match(next.stdout, /The transaction of cell 1, cell 2, left open by run .*: rolled back \(the run died while cell 3 ran \(it holds no COMMIT\), before any COMMIT/);
     assert.deepEqual(statuses(file), ['rolled back', 'rolled back', 'unknown', undefined, 'ok']);
     assert.match(String(rec(cellsOf(file)[2]).reason), /never finished.*cannot be known/);
   });

@@ -356,6 +356,26 @@ describe('resolveConnection', () => {
     assert.strictEqual(c.profile.lockTimeout, TIMEOUT_DEFAULTS.development.lockTimeout);
   });
 
+  it('gives a URI to the server and database of a profile that profile’s environment and timeouts', async () => {
+    // Another user, another password, same server and database: still the production database.
+    const c = await resolve('postgresql://someone:pw@db.internal/app');
+    assert.strictEqual(c.profile.environment, 'production');
+    assert.strictEqual(c.matchedProfile, 'prod-main');
+    assert.strictEqual(c.profile.lockTimeout, '5s');
+    assert.match(c.display, /\(production, the server and database of profile prod-main\)/);
+    const staging = await resolve('postgres://staging-db:5432/app');
+    assert.strictEqual(staging.profile.environment, 'staging');
+    // Another database on the same server is not that profile's.
+    const other = await resolve('postgresql://db.internal/other');
+    assert.strictEqual(other.profile.environment, 'development');
+    assert.strictEqual(other.matchedProfile, undefined);
+  });
+
+  it('refuses a URI when the profiles file is broken: whether it is production cannot be told', async () => {
+    await sb.write('repo/runbook.connections.yaml', 'connections:\n  x: [\n');
+    await rejects(resolve('postgresql://db.internal/app'), (e) => assert.match(e.message, /whether the connection URI points at a profile's server/));
+  });
+
   it('takes an ad-hoc URI’s environment from RUNBOOK_ENVIRONMENT and fills gaps from PG* variables', async () => {
     const c = await resolve('postgres:///prod', { RUNBOOK_ENVIRONMENT: 'production', PGHOST: 'env-host', PGUSER: 'u' });
     assert.strictEqual(c.profile.environment, 'production');
