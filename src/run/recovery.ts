@@ -1,11 +1,11 @@
 // What an earlier run left unsaid, settled before a new run plans: runs that never logged their end, cells started
 // and never finished, and work left `uncommitted` by a run that died with its transaction open.
 
-import type { Output, OutputRecord, RunRecord, Runbook, SpanRecord } from '../format';
+import type { Output, RunRecord, Runbook, SpanRecord } from '../format';
 import type { RunSink } from './frontend';
 import type { UnfinishedCell } from './journal';
 import { cellLabel } from './cells';
-import { withSpan } from './record';
+import { baseRecord, withSpan } from './record';
 import type { RunSession } from './session';
 import { transactionEffect } from './spans';
 import { splitStatements } from '../sql/split';
@@ -34,8 +34,9 @@ export async function settleEarlierRuns(o: { runbook: Runbook; sink: RunSink; se
     const old = o.runs.get(u.run);
     const cell = o.runbook.cells[u.index];
     const reason = `started at ${u.at} in run ${u.run} and never finished: the process died while it ran, so whether its statements completed on the server cannot be known from here. Check the database before running it again.`;
-    const record: OutputRecord = { status: 'unknown', started: u.at, by: old?.by, connection: old?.connection, environment: old?.environment, run: u.run, reason };
-    const out: Output = { record: Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as OutputRecord };
+    // The record of the run that started it (its operator and target), as the record builder writes every record.
+    const ctx = { run: u.run, operator: old?.by ?? 'unknown', target: { connection: old?.connection ?? 'unknown', environment: old?.environment ?? 'unknown', server: old?.server, database: old?.database }, secrets: [] };
+    const out: Output = { record: { ...baseRecord(ctx, 'unknown', new Date(u.at)), reason } };
     cell.outputs = [out];
     await o.sink.update(o.sink.handle(u.index), out);
     const number = o.runbook.cells.slice(0, u.index + 1).filter((x) => x.kind !== 'markdown').length;

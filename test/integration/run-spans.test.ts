@@ -210,3 +210,36 @@ describe('a server restart in the middle of a span', function () {
     }
   });
 });
+
+describe('checklists after a stop', function () {
+  this.timeout(60_000);
+  let db: FreshDatabase;
+  let dir: string;
+  before(async () => {
+    db = await freshDatabase('run_checklist_skip');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-checklist-'));
+  });
+  after(async () => {
+    await db.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('asks again for a checklist whose record a stopped run replaced, and records it like any other', () => {
+    const file = path.join(dir, 'skip.runbook');
+    fs.writeFileSync(file, sql('SELECT 1;', { name: 'first' }) + '- [ ] Done\n\n' + sql('SELECT 2;'));
+    assert.equal(runCli(['run', file, '-c', db.url, '--confirm-checklists']).status, 0);
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('SELECT 1;', 'SELECT * FROM missing_table;'));
+    assert.equal(runCli(['run', file, '-c', db.url]).status, 1);
+    assert.equal(rec(cellsOf(file)[1]).status, 'skipped', 'the stop replaced the checklist\'s record');
+    assert.equal(cellsOf(file)[1].source, '- [x] Done', 'its text stays ticked');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('SELECT * FROM missing_table;', 'SELECT 1;'));
+    const refused = runCli(['run', file, '-c', db.url]);
+    assert.equal(refused.status, 1, 'a ticked item with no record is asked again (nobody can answer here)');
+    assert.match(refused.stderr, /cell 2 is a checklist with 1 item to confirm \(Done\)/);
+    const again = runCli(['run', file, '-c', db.url, '--confirm-checklists']);
+    assert.equal(again.status, 0, again.stdout + again.stderr);
+    const r = rec(cellsOf(file)[1]);
+    assert.equal(r.status, 'ok');
+    assert.deepEqual((r.items as { text: string; run: string }[]).map((i) => [i.text, i.run]), [['Done', r.run]]);
+  });
+});
