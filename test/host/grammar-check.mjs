@@ -7,9 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { vscodeDir as serverDir } from './tooling/vscode-server.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const vscodeDir = path.join(path.resolve(root, process.argv[2] || process.env.VSCODE_HOST_DIR || '.vscode-host'), 'node_modules/code-server/lib/vscode');
+const vscodeDir = serverDir(path.resolve(root, process.argv[2] || process.env.VSCODE_HOST_DIR || '.vscode-host'));
 const req = createRequire(path.join(vscodeDir, 'package.json'));
 const tm = req('vscode-textmate');
 const onig = req('vscode-oniguruma');
