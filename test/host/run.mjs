@@ -15,7 +15,8 @@
 //   VSCODE_HOST_DIR  where install.sh put the VS Code server (default ./.vscode-host)
 //   CHROMIUM_PATH    the Chromium to drive (default /usr/bin/chromium)
 //   DATABASE_URL     PostgreSQL the suite runs cells against; when unset, the integration
-//                    harness (out/test/integration/harness.js) starts a throwaway server.
+//                    harness (out/test/integration/harness.js) starts a throwaway server, and the
+//                    suite gets RUNBOOK_HOST_THROWAWAY_SERVER=1 (it may then change pg_hba.conf).
 // The workspace is a temporary copy of test/host/workspace plus examples/*.runbook and
 // test/fixtures/*.runbook, so saving notebooks never touches the checkout.
 //
@@ -47,7 +48,7 @@ const timeoutS = Number(valueOf('--timeout-s') ?? process.env.RUNBOOK_HOST_TIMEO
 const say = (s) => console.error(`test:host: ${s}`);
 
 // Workbench start-up lines that say nothing about the tests (all of them stay in logs/output.log).
-const CHATTER = /^(Resolving connection token|Resolved connection token|Creating a socket|Ignoring fetching additional builtin extensions|Updating additional builtin extensions cache|ChatSessionStore: |\[Service Worker\])/;
+const CHATTER = /^(Resolving connection token|Creation of workbench contribution|Resolved connection token|Creating a socket|Ignoring fetching additional builtin extensions|Updating additional builtin extensions cache|ChatSessionStore: |\[Service Worker\])/;
 
 /** What an interrupted run must still stop: the server runs in its own process group, so Ctrl-C does not reach it. */
 const stopOnSignal = [];
@@ -176,6 +177,7 @@ const stopping = async (sig, status) => {
 process.once('SIGINT', () => void stopping('SIGINT', 130));
 process.once('SIGTERM', () => void stopping('SIGTERM', 143));
 const env = { ...process.env, ...writeProfile(ws, db.url), RUNBOOK_HOST_WORKSPACE: ws, RUNBOOK_HOST_CONNECTION: 'host-test' };
+if (db.throwaway) env.RUNBOOK_HOST_THROWAWAY_SERVER = '1';
 if (grep) env.RUNBOOK_HOST_GREP = grep;
 delete env.DATABASE_URL; // the suite must reach the server through the profile, as a user would
 const code = (electron ? await runInElectron(ws, env) : await runInServerHost(ws, env)) || grammar;
