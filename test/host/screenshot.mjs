@@ -84,7 +84,8 @@ try {
   step('open examples/add-order-status.runbook');
   await page.keyboard.press('Control+P');
   await page.keyboard.type('add-order-status.runbook');
-  await sleep(1000);
+  // The first file search starts ripgrep: on a busy machine it takes seconds, so wait for the result row.
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'add-order-status.runbook' }).first().waitFor({ timeout: 30_000 });
   await page.keyboard.press('Enter');
   await page.locator('.notebook-editor:visible').first().waitFor({ timeout: 30_000 });
   await sleep(2000);
