@@ -6,7 +6,7 @@ export interface PromptRecord {
   kind: 'quickPick' | 'inputBox' | 'message';
   title: string;
   options: string[];
-  /** The input box's validation message for a scripted answer it refused (never the answer itself: it may be a password). */
+  /** The validation message an input box gave a scripted answer it refused (answers themselves are never kept: one may be a password). */
   refused?: string;
 }
 
