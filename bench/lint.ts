@@ -2,7 +2,7 @@
 // lock view notices a session blocked behind the watched backend.
 
 import { spawn } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, type ClientConfig } from 'pg';
@@ -13,8 +13,8 @@ import { squawkBinary } from '../src/sql/squawk';
 import { start as startLockWatch } from '../src/safety/lockwatch';
 import { startSandbox, type Sandbox } from '../src/engines/sandbox';
 
-// Compiled to out/bench: the repository root is two levels up; the corpus lives beside the repository.
-const CORPUS = resolve(__dirname, '../../../shared/corpus/harness-postgres');
+// Compiled to out/bench: the repository root is two levels up.
+const CORPUS = resolve(__dirname, '../../test/fixtures/corpus/harness-postgres');
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -142,15 +142,9 @@ async function benchDetection(): Promise<BenchResult> {
   }
 }
 
-/** Both lint benchmarks, for bench/index.ts. The corpus one is skipped (not faked) when the corpus is absent. */
+/** Both lint benchmarks, for bench/index.ts. The corpus is in the repository: without it the benchmark fails. */
 export async function benchLint(): Promise<BenchResult[]> {
-  const out: BenchResult[] = [];
-  if (existsSync(CORPUS)) {
-    out.push(await benchCorpus(false));
-    out.push(await benchCorpus(true));
-  }
-  out.push(await benchDetection());
-  return out;
+  return [await benchCorpus(false), await benchCorpus(true), await benchDetection()];
 }
 
 if (require.main === module) {

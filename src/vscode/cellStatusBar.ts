@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { Connections } from './connections';
 import { environmentLabel } from './connectionPicker';
+import { kindOfCell } from './notebookData';
 import { NOTEBOOK_TYPE } from './serializer';
 
 /**
@@ -18,7 +19,8 @@ export class ConnectionCellStatusBar implements vscode.NotebookCellStatusBarItem
   }
 
   async provideCellStatusBarItems(cell: vscode.NotebookCell): Promise<vscode.NotebookCellStatusBarItem[]> {
-    if (cell.kind !== vscode.NotebookCellKind.Code || (cell.document.languageId !== 'sql' && cell.document.languageId !== 'shellscript')) return [];
+    const kind = kindOfCell(cell.kind, cell.document.languageId);
+    if (kind !== 'sql' && kind !== 'shell') return [];
     const name = this.connections.current(cell.notebook);
     const env = (await this.connections.environmentOf(cell.notebook, name)) ?? 'unknown environment';
     const prod = env === 'production';

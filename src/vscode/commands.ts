@@ -44,13 +44,13 @@ export function registerCommands(context: vscode.ExtensionContext, connections: 
         await connections.choose(nb, given);
         return given;
       }
-      return pickConnection(connections, nb);
+      return pickConnection(connections, prompts, nb);
     }),
 
     vscode.commands.registerCommand('runbook.addConnection', async () => {
       const nb = targetNotebook() ?? needNotebook();
       if (!nb) return undefined;
-      const name = await addConnection(connections, nb);
+      const name = await addConnection(connections, prompts, nb);
       if (name) await connections.choose(nb, name);
       return name;
     }),

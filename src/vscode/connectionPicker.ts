@@ -3,6 +3,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { ENVIRONMENTS, findProfilesFile, isConnectionUri, parseConnectionUri, PROFILES_FILE_NAME, saveProfile, stripUriPassword } from '../connections';
 import { notebookDir, SANDBOX, type Connections } from './connections';
+import type { Prompts } from './prompts';
 
 const ADD = '$(add) Add connection…';
 
@@ -15,7 +16,7 @@ export function environmentLabel(env: string): string {
  * Shows the profiles (with environment and where they point) and remembers the pick for the
  * notebook. Returns the chosen name, or undefined when dismissed.
  */
-export async function pickConnection(connections: Connections, notebook: vscode.NotebookDocument): Promise<string | undefined> {
+export async function pickConnection(connections: Connections, prompts: Prompts, notebook: vscode.NotebookDocument): Promise<string | undefined> {
   let listed;
   try {
     listed = await connections.choices(notebook);
@@ -32,14 +33,14 @@ export async function pickConnection(connections: Connections, notebook: vscode.
     detail: c.detail,
   }));
   items.push({ label: '', kind: vscode.QuickPickItemKind.Separator }, { label: ADD, detail: `Adds a profile to ${listed.file ?? PROFILES_FILE_NAME}; the password goes to VS Code's secret storage` });
-  const pick = await vscode.window.showQuickPick(items, {
+  const pick = await prompts.pick(items, {
     title: 'Runbook: select the connection for this notebook',
     placeHolder: listed.file ? `Profiles from ${vscode.workspace.asRelativePath(listed.file)}` : `No ${PROFILES_FILE_NAME} found: add a connection or use the sandbox`,
     matchOnDescription: true,
     matchOnDetail: true,
   });
   if (!pick) return undefined;
-  const name = pick.name ?? (await addConnection(connections, notebook));
+  const name = pick.name ?? (await addConnection(connections, prompts, notebook));
   if (name) await connections.choose(notebook, name);
   return name;
 }
@@ -53,12 +54,13 @@ function profilesFileFor(notebook: vscode.NotebookDocument): string {
 }
 
 /**
- * Asks for a name, an environment, a URI and a password; writes the profile (without password) and
- * stores the password in SecretStorage. Returns the new profile's name, or undefined when cancelled.
+ * Asks for a name, an environment, a URI and a password (through `prompts`, so host tests can answer);
+ * writes the profile (without password) and stores the password in SecretStorage. Returns the new
+ * profile's name, or undefined when cancelled or the profiles file could not be written (the error is shown).
  */
-export async function addConnection(connections: Connections, notebook: vscode.NotebookDocument): Promise<string | undefined> {
+export async function addConnection(connections: Connections, prompts: Prompts, notebook: vscode.NotebookDocument): Promise<string | undefined> {
   const existing = new Set((await connections.choices(notebook).catch(() => ({ choices: [] }))).choices.map((c) => c.name));
-  const name = await vscode.window.showInputBox({
+  const name = await prompts.input({
     title: 'Add connection (1/4): name',
     prompt: 'The profile name runbooks refer to, e.g. prod-main',
     validateInput: (v) =>
@@ -66,12 +68,12 @@ export async function addConnection(connections: Connections, notebook: vscode.N
       : existing.has(v) ? `A connection named ${v} already exists.` : undefined,
   });
   if (!name) return undefined;
-  const envPick = await vscode.window.showQuickPick(
+  const envPick = await prompts.pick(
     ENVIRONMENTS.filter((e) => e !== 'sandbox').map((e) => ({ label: environmentLabel(e), env: e, detail: e === 'production' ? 'Changes ask you to type the connection name first' : undefined })),
     { title: 'Add connection (2/4): environment' },
   );
   if (!envPick) return undefined;
-  const uri = await vscode.window.showInputBox({
+  const uri = await prompts.input({
     title: 'Add connection (3/4): where',
     prompt: 'PostgreSQL connection URI without the password, e.g. postgresql://migrator@db.internal:5432/app?sslmode=require',
     validateInput: (v) => {
@@ -86,7 +88,7 @@ export async function addConnection(connections: Connections, notebook: vscode.N
   });
   if (!uri) return undefined;
   const inUri = parseConnectionUri(uri).password;
-  const password = await vscode.window.showInputBox({
+  const password = await prompts.input({
     title: 'Add connection (4/4): password',
     prompt: 'Kept in VS Code\'s secret storage, never in a file. Leave empty to use ~/.pgpass, PGPASSWORD or pg_service.conf.',
     password: true,

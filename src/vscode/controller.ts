@@ -46,7 +46,7 @@ export class RunbookController implements vscode.Disposable {
     private readonly prompts: Prompts,
   ) {
     this.controller = vscode.notebooks.createNotebookController(CONTROLLER_ID, NOTEBOOK_TYPE, 'Runbook');
-    this.controller.supportedLanguages = ['sql', 'shellscript', CHECKLIST_LANGUAGE];
+    this.controller.supportedLanguages = ['postgres', 'shellscript', CHECKLIST_LANGUAGE, 'sql']; // new cells take the first; `sql` (MS SQL) cells still run
     this.controller.supportsExecutionOrder = true;
     this.controller.description = 'SQL, shell and checklist cells';
     this.controller.detail = 'One PostgreSQL session per connection; outputs are saved in the file';

@@ -10,9 +10,16 @@ const BOM = '\uFEFF';
 /** VS Code language id of checklist cells (a GFM task list run as a step). Declared in package.json. */
 export const CHECKLIST_LANGUAGE = 'runbook-checklist';
 
+/**
+ * VS Code language id of SQL cells, declared in package.json with the name "PostgreSQL" and a grammar
+ * that includes VS Code's SQL one. VS Code's own `sql` language is named "MS SQL" (T-SQL), which is
+ * what the notebook showed under every SQL cell before.
+ */
+export const SQL_LANGUAGE = 'postgres';
+
 /** VS Code language id for each executable cell kind. */
 export const LANGUAGE_OF_KIND: Readonly<Record<Exclude<CellKind, 'markdown'>, string>> = {
-  sql: 'sql',
+  sql: SQL_LANGUAGE,
   shell: 'shellscript',
   checklist: CHECKLIST_LANGUAGE,
 };
@@ -51,10 +58,14 @@ export interface ResultPayload {
   bodyLang?: string;
 }
 
-/** The cell kind a notebook cell stands for, from its VS Code kind and language id. */
+/**
+ * The cell kind a notebook cell stands for, from its VS Code kind and language id. A cell in VS Code's
+ * own `sql` language is a SQL cell too: a notebook restored from a backup made before SQL cells were
+ * `postgres`, a cell pasted from elsewhere, or one switched to "MS SQL" in the language picker.
+ */
 export function kindOfCell(cellKind: vscode.NotebookCellKind, languageId: string): CellKind | undefined {
   if (cellKind === vscode.NotebookCellKind.Markup) return 'markdown';
-  if (languageId === 'sql') return 'sql';
+  if (languageId === SQL_LANGUAGE || languageId === 'sql') return 'sql';
   if (languageId === 'shellscript') return 'shell';
   if (languageId === CHECKLIST_LANGUAGE) return 'checklist';
   return undefined;

@@ -6,6 +6,8 @@ export interface PromptRecord {
   kind: 'quickPick' | 'inputBox' | 'message' | 'error';
   title: string;
   options: string[];
+  /** The validation message an input box gave a scripted answer it refused (answers themselves are never kept: one may be a password). */
+  refused?: string;
 }
 
 /**
@@ -44,11 +46,38 @@ export class Prompts {
     return vscode.window.showQuickPick(items, { ...options, canPickMany: true });
   }
 
-  /** Input box; resolves the text (undefined when dismissed). */
+  /** Single-select quick pick; resolves the picked item (undefined when dismissed). A scripted answer is the item's label.
+   *  @throws Error when a scripted answer is no item's label (a test asking for something not offered). */
+  async pick<T extends vscode.QuickPickItem>(items: T[], options: vscode.QuickPickOptions): Promise<T | undefined> {
+    const labels = items.filter((i) => i.kind !== vscode.QuickPickItemKind.Separator).map((i) => i.label);
+    const s = this.note({ kind: 'quickPick', title: options.title ?? '', options: labels });
+    if (s.scripted) {
+      if (s.answer === undefined) return undefined;
+      const item = items.find((i) => i.label === s.answer && i.kind !== vscode.QuickPickItemKind.Separator);
+      if (!item) throw new Error(`scripted answer "${String(s.answer)}" is not offered by "${options.title ?? ''}": ${labels.join(', ')}`);
+      return item;
+    }
+    return vscode.window.showQuickPick(items, { ...options, canPickMany: false });
+  }
+
+  /**
+   * Input box; resolves the text (undefined when dismissed). A scripted answer goes through
+   * `validateInput` as typed text does: VS Code would keep the box open with the message, so a
+   * refused answer counts as the operator dismissing it, and the message is recorded in `refused`.
+   */
   async input(options: vscode.InputBoxOptions): Promise<string | undefined> {
-    const s = this.note({ kind: 'inputBox', title: `${options.title ?? ''} ${options.prompt ?? ''}`.trim(), options: [] });
-    if (s.scripted) return s.answer === undefined ? undefined : String(s.answer);
-    return vscode.window.showInputBox(options);
+    const r: PromptRecord = { kind: 'inputBox', title: `${options.title ?? ''} ${options.prompt ?? ''}`.trim(), options: [] };
+    const s = this.note(r);
+    if (!s.scripted) return vscode.window.showInputBox(options);
+    if (s.answer === undefined) return undefined;
+    const answer = String(s.answer);
+    const verdict = await options.validateInput?.(answer);
+    const refused = typeof verdict === 'string' ? verdict : verdict?.message;
+    if (refused) {
+      r.refused = refused;
+      return undefined;
+    }
+    return answer;
   }
 
   /**

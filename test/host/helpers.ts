@@ -63,11 +63,16 @@ export function diffWindow(a: Uint8Array, b: Uint8Array): { prefix: number; suff
   return { prefix, suffix };
 }
 
-/** A second client on the test server, from the `host-test` profile test/host/run.mjs wrote (password from PGPASSWORD). */
-export async function observer(): Promise<Client> {
+/** Where the test server is: host, port, database and user of the `host-test` profile test/host/run.mjs wrote. */
+export function testServer(): { host: string; port: number; database: string; user: string } {
   const yaml = fs.readFileSync(path.join(workspaceRoot(), 'runbook.connections.yaml'), 'utf8');
   const field = (k: string): string => JSON.parse(new RegExp(`host-test:[\\s\\S]*?${k}: (.*)`).exec(yaml)![1]);
-  const c = new Client({ host: field('host'), port: Number(field('port')), database: field('database'), user: field('user'), password: process.env.PGPASSWORD || undefined });
+  return { host: field('host'), port: Number(field('port')), database: field('database'), user: field('user') };
+}
+
+/** A second client on the test server, from the `host-test` profile (password from PGPASSWORD). */
+export async function observer(): Promise<Client> {
+  const c = new Client({ ...testServer(), password: process.env.PGPASSWORD || undefined });
   await c.connect();
   return c;
 }

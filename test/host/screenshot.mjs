@@ -2,25 +2,25 @@
 // Drives the real VS Code workbench once with playwright-core: opens an example runbook, picks the connection, runs all, saves a screenshot in test-output/.
 //
 // Usage: node test/host/screenshot.mjs [--keep-temp]   (after `node esbuild.mjs`; npm run screenshot does both)
-// Environment: VSCODE_HOST_DIR (default ./.vscode-host, from ../shared/vscode-host/install.sh),
+// Environment: VSCODE_HOST_DIR (default ./.vscode-host, from test/host/tooling/install.sh),
 // DATABASE_URL (else the integration harness starts a throwaway server), CHROMIUM_PATH.
 // Writes test-output/runbook-notebook.png (top of the notebook after Run All) and
 // test-output/runbook-results.png (the validation queries' result tables), and
 // test-output/runbook-checklist-prompt.png (the checklist multi-select).
 /* global process, console, setTimeout */ // Node globals: the ESLint config sets none for .mjs files.
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { vscodeDir } from './tooling/vscode-server.mjs';
 import { database, prepareWorkspace, writeProfile } from './workspace.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const hostDir = path.resolve(root, process.env.VSCODE_HOST_DIR || '.vscode-host');
 const outDir = path.join(root, 'test-output');
 const keep = process.argv.includes('--keep-temp');
-const { chromium } = createRequire(path.join(hostDir, 'package.json'))('playwright-core');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // The "toggle all" checkbox of a multi-select quick pick: the first checkbox of the visible quick input.
 const CHECK_ALL = '.quick-input-widget:visible .monaco-checkbox >> nth=0';
@@ -50,7 +50,7 @@ delete env.DATABASE_URL;
 const server = spawn(
   process.execPath,
   [
-    path.join(hostDir, 'node_modules/code-server/lib/vscode/out/server-main.js'),
+    path.join(vscodeDir(hostDir), 'out/server-main.js'),
     '--host', '127.0.0.1', '--port', '0', '--without-connection-token', '--accept-server-license-terms',
     '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
     '--server-data-dir', path.join(tmp, 'server-data'), '--user-data-dir', path.join(tmp, 'user-data'),
@@ -84,7 +84,8 @@ try {
   step('open examples/add-order-status.runbook');
   await page.keyboard.press('Control+P');
   await page.keyboard.type('add-order-status.runbook');
-  await sleep(1000);
+  // The first file search starts ripgrep: on a busy machine it takes seconds, so wait for the result row.
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'add-order-status.runbook' }).first().waitFor({ timeout: 30_000 });
   await page.keyboard.press('Enter');
   await page.locator('.notebook-editor:visible').first().waitFor({ timeout: 30_000 });
   await sleep(2000);

@@ -45,7 +45,7 @@ describe('NotebookSerializer', () => {
     created.push(copy);
     const before = fs.readFileSync(copy);
     const doc = await openRunbook(copy);
-    const sqlCell = doc.getCells().find((c) => c.document.languageId === 'sql');
+    const sqlCell = doc.getCells().find((c) => c.document.languageId === 'postgres');
     assert.ok(sqlCell, 'the runbook has a SQL cell');
     const edit = new vscode.WorkspaceEdit();
     const text = sqlCell.document.getText();
@@ -66,7 +66,7 @@ describe('NotebookSerializer', () => {
     assert.ok(original);
     const doc = await openRunbook(original);
     const kinds = doc.getCells().map((c) => (c.kind === vscode.NotebookCellKind.Markup ? 'markdown' : c.document.languageId));
-    assert.deepStrictEqual(kinds, ['markdown', 'runbook-checklist', 'sql', 'markdown', 'shellscript']);
+    assert.deepStrictEqual(kinds, ['markdown', 'runbook-checklist', 'postgres', 'markdown', 'shellscript']);
     const sql = doc.getCells()[2];
     assert.strictEqual(sql.outputs.length, 1, 'the saved output is shown under its cell');
     const mimes = sql.outputs[0].items.map((i) => i.mime);

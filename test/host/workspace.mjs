@@ -21,16 +21,19 @@ export function prepareWorkspace(root) {
   return ws;
 }
 
-/** DATABASE_URL from the environment, else a server started by the integration test harness. */
+/**
+ * DATABASE_URL from the environment, else a server started by the integration test harness.
+ * `throwaway` is true for the harness's server: tests may change its configuration (pg_hba.conf), never a DATABASE_URL one's.
+ */
 export async function database(root) {
-  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} };
+  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, throwaway: false, stop: async () => {} };
   const harness = path.join(root, 'out/test/integration/harness.js');
   if (!fs.existsSync(harness)) throw new Error('DATABASE_URL is not set and out/test/integration/harness.js is missing (run tsc -p . first)');
   const { getTestDatabase } = await import(harness);
   const db = await getTestDatabase();
   const url = db.url ?? db.connectionString ?? db.databaseUrl;
   if (!url) throw new Error('the integration harness returned no connection URL');
-  return { url, stop: async () => { await (db.stop ?? db.close ?? (async () => {})).call(db); } };
+  return { url, throwaway: true, stop: async () => { await (db.stop ?? db.close ?? (async () => {})).call(db); } };
 }
 
 /**
