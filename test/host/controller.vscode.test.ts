@@ -247,11 +247,11 @@ describe('NotebookController', function () {
     const refusals = (): string[] => a.prompts.shown.filter((p) => p.kind === 'error').map((p) => p.title);
     const before = asked();
     const refusedBefore = refusals().length;
-    a.prompts.answerNext('host-pro'); // a typo: the plan refuses the run before its first statement
+    a.prompts.answerNext('host-pro'); // a typo: the input box refuses it (as it would typed), and the plan refuses the run
     await runAll(doc);
     const [read, change, again] = codeCells(doc);
     await waitFor(() => refusals().length > refusedBefore, 'the refusal');
-    assert.match(refusals()[refusals().length - 1], /nothing was run on host-prod \(production\)[\s\S]*the name typed does not match the connection name host-prod/);
+    assert.match(refusals()[refusals().length - 1], /nothing was run on host-prod \(production\)[\s\S]*the production connection host-prod was not confirmed/);
     assert.deepStrictEqual([read.outputs.length, change.outputs.length, again.outputs.length], [0, 0, 0], 'not even the read-only cell ran');
     assert.strictEqual(asked(), before + 1);
 
