@@ -1,4 +1,5 @@
 // Hostile and clumsy files: Object-property keys, huge front matter, line separators and control characters in server text, escape sequences meant for the terminal.
+/* eslint-disable no-control-regex -- control characters are what these tests are about */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -8,6 +9,7 @@ import { checkOptions, parseRunbook, serializeRunbook, type Runbook } from '../.
 import { parseFrontMatterYaml } from '../../src/format/front-matter';
 import { blockingProblems, runnableCells } from '../../src/run/runner';
 import { runCheck } from '../../src/cli/check';
+import { runLint } from '../../src/cli/lint';
 import { terminalText, terminalLines } from '../../src/cli/terminal-text';
 
 const ROOT = path.join(__dirname, '../../..');
@@ -154,7 +156,6 @@ describe('hostile files', function () {
   describe('what reaches the terminal', () => {
     it('escapes every control character, keeping text and (when asked) line breaks', () => {
       const shown = terminalText(CONTROL_TEXT);
-      // eslint-disable-next-line no-control-regex
       assert.doesNotMatch(shown, /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
       assert.equal(shown, 'a\\u2028b\\u2029c\\u0085d\\u001b[2J\\u001b]0;title\\u0007e\\rok\\bf\\u007fg\\u009b31mh\\u202ei\\u0000j');
       assert.equal(terminalText('plain text\twith tab'), 'plain text\twith tab');
@@ -170,13 +171,37 @@ describe('hostile files', function () {
       const status = runCheck([file], {}, (s) => lines.push(s), (s) => lines.push(s));
       assert.equal(status, 0);
       const printed = lines.join('\n');
-      // eslint-disable-next-line no-control-regex
       assert.doesNotMatch(printed, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, printed);
-      assert.match(printed, /\\u001b\[2K\\r\[1\/1\] #1 \(sql\)  ok/);
+      assert.match(printed, /\\u001b\[2K\\r\[1\/1\] #1 \(sql\) {2}ok/);
       assert.equal(fs.readFileSync(file, 'utf8'), text, 'check changes nothing in the file');
       const viaCli = cli('check', file);
-      // eslint-disable-next-line no-control-regex
       assert.doesNotMatch(viaCli.stdout + viaCli.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    });
+
+    it('`runbook lint` prints escapes and no password, and keeps the values in JSON', async () => {
+      const sqlText = "CREATE ROLE app LOGIN PASSWORD 'hunter2';\nALTER TABLE \"t\u001b[2J\u001b[1;1H ok \u2028\" ALTER COLUMN c TYPE bigint;";
+      const file = tmp('lint.runbook', `# t\n\n\`\`\`sql\n${sqlText}\n\`\`\`\n`);
+      let text = '';
+      const code = await runLint([file], {}, { out: (x) => (text += x), err: (x) => (text += x) });
+      assert.equal(code, 1, text);
+      assert.doesNotMatch(text, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028]/, text);
+      assert.match(text, /\\u001b\[2J/);
+      assert.doesNotMatch(text, /hunter2/);
+      let json = '';
+      await runLint([file], { format: 'json' }, { out: (x) => (json += x), err: (x) => (json += x) });
+      assert.doesNotMatch(json, /[\u2028\u001b]/);
+      assert.doesNotMatch(json, /hunter2/);
+      const parsed = JSON.parse(json) as { findings?: { sql?: string }[] } | { sql?: string }[];
+      const list = Array.isArray(parsed) ? parsed : (parsed.findings ?? []);
+      assert.ok(list.some((f) => f.sql?.includes('\u001b[2J')), 'JSON keeps the real text');
+    });
+
+    it('`runbook lint --min-severity constructor` is refused, not taken for a severity', async () => {
+      const file = tmp('x.sql', 'ALTER TABLE t ALTER COLUMN c TYPE bigint;\n');
+      let err = '';
+      const code = await runLint([file], { minSeverity: 'constructor' }, { out: () => undefined, err: (x) => (err += x) });
+      assert.equal(code, 2);
+      assert.match(err, /unknown --min-severity constructor/);
     });
 
     it('`runbook check` does not copy a password a file holds into its messages', () => {
