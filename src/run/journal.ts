@@ -1,8 +1,8 @@
 // Durable records during a run: an append-only journal next to the runbook, folded into the file by atomic checkpoints.
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { cellSignature, parseRunbook, serializeRunbookBytes, type Output, type Runbook } from '../format';
+import { openJournal, writeFileAtomic } from './safe-write';
 
 /** One journal line: the outputs (and, for checklists, the ticked source) of one finished cell. */
 export interface JournalEntry {
@@ -75,34 +75,10 @@ export function readJournal(file: string): JournalEntry[] {
 }
 
 /**
- * Writes bytes to `file` atomically: a temporary file in the same folder, fsync, rename over the
- * target, fsync of the folder (POSIX rename(2) is atomic within a file system). The file's mode is kept.
+ * Writes bytes to `file` atomically, without following links planted beside it: see safe-write.ts
+ * (also {@link checkRunbookWritable}, to call before the first statement of a run).
  */
-export function writeFileAtomic(file: string, bytes: Uint8Array): void {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  let mode: number | undefined;
-  try {
-    mode = fs.statSync(file).mode & 0o777;
-  } catch {
-    mode = undefined;
-  }
-  const fd = fs.openSync(tmp, 'w', mode ?? 0o644);
-  try {
-    fs.writeSync(fd, bytes);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  try {
-    const dfd = fs.openSync(dir, 'r');
-    fs.fsyncSync(dfd);
-    fs.closeSync(dfd);
-  } catch {
-    // Some file systems do not allow fsync on a directory; the rename is still atomic.
-  }
-}
+export { writeFileAtomic, checkRunbookWritable, openJournal, RunbookWriteError, type RunbookWriteOptions, type RunbookWritable } from './safe-write';
 
 /** Options for {@link RunbookStore}. */
 export interface StoreOptions {
@@ -169,7 +145,7 @@ export class RunbookStore {
     const cell = this.runbook.cells[index];
     const entry: JournalEntry = { v: 1, cell: index, sig: this.diskSigs[index], outputs: cell.outputs };
     if (sourceChanged) entry.source = cell.source;
-    this.fd ??= fs.openSync(journalPath(this.file), 'a', 0o600);
+    this.fd ??= openJournal(journalPath(this.file));
     fs.writeSync(this.fd, JSON.stringify(entry) + '\n');
     if (this.opts.fsyncEachCell) fs.fdatasyncSync(this.fd);
     this.dirty = true;
