@@ -19,6 +19,22 @@ export function escapeJsonUnsafe(text: string): string {
   return text.replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/**
+ * True when `value` (e.g. parsed from a journal line) is an {@link Output} that can be written back:
+ * a record that is a plain object with a string `status`, a string body or none, and a body language
+ * that cannot end the fence line (no line break, no backtick). Anything else would be written as a
+ * record the parser then refuses, or crash the serializer.
+ */
+export function isOutput(value: unknown): value is Output {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const o = value as Record<string, unknown>;
+  const r = o.record;
+  if (r === null || typeof r !== 'object' || Array.isArray(r) || typeof (r as Record<string, unknown>).status !== 'string') return false;
+  if (o.body !== undefined && typeof o.body !== 'string') return false;
+  if (o.bodyLang !== undefined && (typeof o.bodyLang !== 'string' || /[\r\n`]/.test(o.bodyLang))) return false;
+  return true;
+}
+
 /** Result of reading a record line. */
 export type RecordParse = { ok: true; record: OutputRecord; json: string } | { ok: false; error: string };
 

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { checkOptions, parseRunbook, serializeRunbook, type Runbook } from '../../src/format';
+import { checkOptions, isOutput, parseRunbook, serializeRunbook, type Runbook } from '../../src/format';
 import { parseFrontMatterYaml } from '../../src/format/front-matter';
 import { blockingProblems, runnableCells } from '../../src/run/runner';
 import { runCheck } from '../../src/cli/check';
@@ -89,6 +89,17 @@ describe('hostile files', function () {
       const dry = cli('run', '--dry-run', file);
       assert.doesNotMatch(dry.stderr, /Cannot read properties/);
       assert.match(dry.stdout, /would run 2 of 2 cells/);
+    });
+  });
+
+  describe('journal entries', () => {
+    it('tells an output that can be written back from one that would break the file', () => {
+      assert.ok(isOutput({ record: { status: 'ok' } }));
+      assert.ok(isOutput({ record: { status: 'ok', __proto__x: 1 }, body: 'x', bodyLang: 'text' }));
+      assert.ok(isOutput(JSON.parse('{"record":{"status":"ok","__proto__":{"a":1}}}')));
+      for (const bad of [null, 'x', [], { record: 'x' }, { record: [] }, { record: {} }, { record: { status: 1 } }, { record: { status: 'ok' }, body: { toString: 1 } }, { record: { status: 'ok' }, bodyLang: 'text\n<!-- runbook:output {"status":"ok"} -->' }, { record: { status: 'ok' }, bodyLang: 'a`b' }]) {
+        assert.equal(isOutput(bad), false, JSON.stringify(bad));
+      }
     });
   });
 
