@@ -1,13 +1,13 @@
 // `npm run bench`: runs every benchmark and prints each figure as a ratio against its baseline measured in the same run.
 
-import { benchFormat, type BenchResult } from './format';
+import { benchFormat, benchFrontMatter, type BenchResult } from './format';
 import { benchEngine } from './engine';
 import { benchLint } from './lint';
 
 type Bench = { name: string; run: () => Promise<BenchResult[]> };
 
 const benches: Bench[] = [
-  { name: 'format', run: async () => [benchFormat()] },
+  { name: 'format', run: async () => [benchFormat(), benchFrontMatter()] },
   { name: 'engine', run: benchEngine },
   { name: 'lint', run: benchLint },
 ];

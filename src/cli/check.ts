@@ -3,6 +3,8 @@
 import * as fs from 'node:fs';
 import { parseRunbook, serializeRunbookBytes, type Runbook } from '../format';
 import { journalPath, readJournal } from '../run/journal';
+import { redact } from '../connections/redact';
+import { terminalLines } from './terminal-text';
 
 /** What `check` found in one file. */
 export interface CheckResult {
@@ -48,11 +50,16 @@ export function summarize(rb: Runbook): string {
 }
 
 /**
- * Runs `check` over files and prints to the given streams.
+ * Runs `check` over files and prints to the given streams. What is printed quotes the file (names,
+ * option keys, parse errors holding a piece of a record): it goes through {@link terminalLines}, so
+ * control characters in the file cannot drive the terminal, and through the redaction patterns, so a
+ * password a file holds is not copied into a CI log.
  * @returns the process exit status: 0 all good, 1 a round trip would change a byte, a file is
  *   unreadable, or (with `strict`) a file has an error-level problem.
  */
-export function runCheck(files: string[], opts: { strict?: boolean; quiet?: boolean }, out: (s: string) => void, err: (s: string) => void): number {
+export function runCheck(files: string[], opts: { strict?: boolean; quiet?: boolean }, printOut: (s: string) => void, printErr: (s: string) => void): number {
+  const out = (s: string): void => printOut(terminalLines(redact(s), '    '));
+  const err = (s: string): void => printErr(terminalLines(redact(s), '    '));
   let status = 0;
   for (const file of files) {
     const r = checkFile(file);

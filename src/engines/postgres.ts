@@ -351,7 +351,7 @@ export class PostgresSession {
         const cursor = this.client.query(new RowCountingCursor(statement.text, ctx.maxRows));
         kept = [];
         while (!cursor.done) {
-          kept.push(...(await cursor.read(ctx.fetchSize)));
+          for (const row of await cursor.read(ctx.fetchSize)) kept.push(row); // no push(...batch): a spread of a large batch overflows the stack
           counted = cursor.seen;
           ctx.live.rows = counted;
           if (!cursor.done && ctx.signal?.aborted) {

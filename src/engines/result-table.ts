@@ -49,9 +49,13 @@ export function formatTable(columns: ResultColumn[], rows: ResultRow[], options:
     const right = columns.map((c) => isRightAligned(c.typeOid));
     const header = columns.map((c) => cellLines(c.name));
     const body = rows.map((r) => columns.map((_, i) => cellLines(r[i] ?? '')));
-    const widths = columns.map((_, i) =>
-      Math.max(...header[i].map(displayWidth), ...body.map((r) => Math.max(...r[i].map(displayWidth)))),
-    );
+    // Loops, not Math.max(...): a spread passes every row (and every line of a value) as an argument,
+    // and past about 125,000 of them V8 throws "Maximum call stack size exceeded".
+    const widths = columns.map((_, i) => {
+      let w = maxWidth(header[i]);
+      for (const r of body) w = Math.max(w, maxWidth(r[i]));
+      return w;
+    });
     pushRecord(out, header, widths, columns.map(() => 'center'));
     out.push(widths.map((w) => '-'.repeat(w + 2)).join('+'));
     const aligns = right.map((r) => (r ? 'right' : 'left'));
@@ -64,9 +68,17 @@ export function formatTable(columns: ResultColumn[], rows: ResultRow[], options:
 
 type Align = 'left' | 'right' | 'center';
 
+/** Widest of a cell's lines (0 for none). */
+function maxWidth(lines: readonly string[]): number {
+  let w = 0;
+  for (const l of lines) w = Math.max(w, displayWidth(l));
+  return w;
+}
+
 /** Appends the text lines of one record (header or row), whose cells may span several lines. */
 function pushRecord(out: string[], cells: string[][], widths: number[], aligns: Align[]): void {
-  const height = Math.max(...cells.map((c) => c.length));
+  let height = 0;
+  for (const c of cells) height = Math.max(height, c.length);
   const last = cells.length - 1;
   for (let l = 0; l < height; l++) {
     let line = '';

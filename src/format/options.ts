@@ -19,6 +19,14 @@ export const KNOWN_OPTIONS: Readonly<Record<string, { kinds: readonly CellKind[]
   skip: { kinds: ['sql', 'shell', 'checklist'], type: 'boolean', doc: 'Never run this cell; its output records status "skipped".' },
 };
 
+/**
+ * The documented option named `key`, or undefined. An own-property lookup: `KNOWN_OPTIONS[key]` would
+ * find `Object.prototype` members for keys such as `constructor`, `toString` or `__proto__`.
+ */
+export function knownOption(key: string): (typeof KNOWN_OPTIONS)[string] | undefined {
+  return Object.hasOwn(KNOWN_OPTIONS, key) ? KNOWN_OPTIONS[key] : undefined;
+}
+
 /** Result of reading an info string. */
 export interface InfoString {
   /** Language word as written (e.g. `sql`, `Bash`). Empty for a fence without an info string. */
@@ -67,12 +75,12 @@ export function renderInfoString(language: string, options: CellOptions): string
 export function checkOptions(kind: CellKind, options: CellOptions): { code: 'unknown-cell-option' | 'invalid-cell-options'; message: string }[] {
   const out: { code: 'unknown-cell-option' | 'invalid-cell-options'; message: string }[] = [];
   for (const [key, value] of Object.entries(options)) {
-    const known = KNOWN_OPTIONS[key];
+    const known = knownOption(key);
     if (!known) {
-      out.push({ code: 'unknown-cell-option', message: `unknown cell option "${key}" (known: ${Object.keys(KNOWN_OPTIONS).join(', ')})` });
+      out.push({ code: 'unknown-cell-option', message: `unknown cell option ${JSON.stringify(key)} (known: ${Object.keys(KNOWN_OPTIONS).join(', ')})` });
       continue;
     }
-    if (!known.kinds.includes(kind)) out.push({ code: 'invalid-cell-options', message: `cell option "${key}" does not apply to ${kind} cells` });
+    if (!known.kinds.includes(kind)) out.push({ code: 'invalid-cell-options', message: `cell option ${JSON.stringify(key)} does not apply to ${kind} cells` });
     const ok =
       known.type === 'string' ? typeof value === 'string'
       : known.type === 'boolean' ? typeof value === 'boolean'
@@ -80,7 +88,7 @@ export function checkOptions(kind: CellKind, options: CellOptions): { code: 'unk
       : known.type === 'string|number' ? typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))
       : known.type === 'string[]' ? Array.isArray(value) && value.every((v) => typeof v === 'string')
       : true;
-    if (!ok) out.push({ code: 'invalid-cell-options', message: `cell option "${key}" must be ${known.type}, got ${JSON.stringify(value)}` });
+    if (!ok) out.push({ code: 'invalid-cell-options', message: `cell option ${JSON.stringify(key)} must be ${known.type}, got ${JSON.stringify(value)}` });
   }
   return out;
 }

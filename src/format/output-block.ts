@@ -4,7 +4,36 @@ import type { Output, OutputRecord } from './model';
 
 /** Prefix of a record line. The record is one line of JSON inside an HTML comment (invisible when rendered). */
 export const OUTPUT_MARKER = '<!-- runbook:output ';
-const MARKER_LINE = /^<!-- runbook:output (.*) -->[ \t]*$/;
+// `s`: the JSON may hold U+2028/U+2029 as written by older versions; `.` alone stops at them (they are
+// JavaScript line terminators, though not CommonMark ones, so they do not end the record's line).
+const MARKER_LINE = /^<!-- runbook:output (.*) -->[ \t]*$/s;
+
+// Characters JSON.stringify leaves raw that an editor, a terminal or a diff viewer may take for a line
+// break or use to reorder text: DEL and the C1 controls (U+0085 NEL among them), U+2028/U+2029 (VS Code
+// offers to remove them as "unusual line terminators"), and the bidirectional embeddings, overrides and
+// isolates (CVE-2021-42574, "Trojan Source"). Written as \uXXXX escapes, the value read back is the same.
+const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` (JSON) with {@link JSON_UNSAFE} characters written as `\uXXXX`: same value, safe on one line. */
+export function escapeJsonUnsafe(text: string): string {
+  return text.replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * True when `value` (e.g. parsed from a journal line) is an {@link Output} that can be written back:
+ * a record that is a plain object with a string `status`, a string body or none, and a body language
+ * that cannot end the fence line (no line break, no backtick). Anything else would be written as a
+ * record the parser then refuses, or crash the serializer.
+ */
+export function isOutput(value: unknown): value is Output {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const o = value as Record<string, unknown>;
+  const r = o.record;
+  if (r === null || typeof r !== 'object' || Array.isArray(r) || typeof (r as Record<string, unknown>).status !== 'string') return false;
+  if (o.body !== undefined && typeof o.body !== 'string') return false;
+  if (o.bodyLang !== undefined && (typeof o.bodyLang !== 'string' || /[\r\n`]/.test(o.bodyLang))) return false;
+  return true;
+}
 
 /** Result of reading a record line. */
 export type RecordParse = { ok: true; record: OutputRecord; json: string } | { ok: false; error: string };
@@ -32,10 +61,12 @@ export function parseRecordLine(line: string): RecordParse {
 /**
  * JSON of a record for the record line. `-->` never appears in it (it would end the HTML comment
  * early, CommonMark spec 4.6 HTML blocks, condition 2): `>` after `--` is written as `\u003e`.
- * JSON.stringify already escapes line breaks, so the record stays on one line.
+ * JSON.stringify escapes CR, LF and the other C0 controls; U+2028, U+2029, NEL, DEL, the C1 controls
+ * and bidi controls are escaped too ({@link escapeJsonUnsafe}), so the record stays one line in every
+ * editor and reads back to the same value.
  */
 export function recordJson(record: OutputRecord): string {
-  return JSON.stringify(record).replace(/--(?=>)/g, '-\\u002d');
+  return escapeJsonUnsafe(JSON.stringify(record).replace(/--(?=>)/g, '-\\u002d'));
 }
 
 /** The fence for a body: backticks, one longer than the longest backtick run opening a line of the body (min 3). */

@@ -2,8 +2,8 @@
 
 import MarkdownIt from 'markdown-it';
 type Token = ReturnType<InstanceType<typeof MarkdownIt>['parse']>[number];
-import { parse as parseYaml } from 'yaml';
 import type { Cell, CellKind, FrontMatter, Output, Problem, RawCell, RawOutput, Runbook } from './model';
+import { parseFrontMatterYaml } from './front-matter';
 import { checkOptions, kindOfLanguage, parseInfoString } from './options';
 import { isOutputMarker, parseRecordLine } from './output-block';
 import { decodeUtf8Lossless } from './utf8';
@@ -250,13 +250,10 @@ function parseText(text: string, problems: Problem[], options: ParseOptions, ski
       const raw = textOf(lines, 0, close + 1);
       const yamlText = lines.slice(1, close).map((l) => l.text).join('\n');
       frontMatter = { raw };
-      try {
-        const data: unknown = yamlText.trim() === '' ? {} : parseYaml(yamlText);
-        if (data !== null && typeof data === 'object' && !Array.isArray(data)) frontMatter.data = data as Record<string, unknown>;
-        else problems.push({ line: 2, severity: 'error', code: 'front-matter', message: 'front matter is not a YAML mapping (kept as is)' });
-      } catch (e) {
-        problems.push({ line: 2, severity: 'error', code: 'front-matter', message: `front matter is not valid YAML: ${(e as Error).message.split('\n')[0]}` });
-      }
+      const y = yamlText.trim() === '' ? { ok: true as const, data: {} } : parseFrontMatterYaml(yamlText);
+      if (!y.ok) problems.push({ line: 2 + y.line, severity: 'error', code: 'front-matter', message: `front matter is not valid YAML: ${y.message}` });
+      else if (y.data !== null && typeof y.data === 'object' && !Array.isArray(y.data)) frontMatter.data = y.data as Record<string, unknown>;
+      else problems.push({ line: 2, severity: 'error', code: 'front-matter', message: 'front matter is not a YAML mapping (kept as is)' });
       bodyStart = close + 1;
     } else {
       problems.push({ line: 1, severity: 'warning', code: 'front-matter', message: 'a `---` first line without a closing `---`: read as Markdown' });

@@ -1,8 +1,8 @@
 // Durable records during a run: an append-only journal next to the runbook, folded into the file by atomic checkpoints.
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { appendLogEvent, cellSignature, parseRunbook, serializeRunbookBytes, type LogEvent, type Output, type Runbook } from '../format';
+import { appendLogEvent, cellSignature, isOutput, parseRunbook, serializeRunbookBytes, type LogEvent, type Output, type Runbook } from '../format';
+import { openJournal, RunbookWriteError, writeFileAtomic } from './safe-write';
 
 /** One journal line: the outputs (and, for checklists, the ticked source) of one finished cell. */
 export interface JournalEntry {
@@ -118,12 +118,32 @@ export function readJournal(file: string): JournalEntry[] {
   return readJournalEntries(file).filter((e): e is JournalEntry => e.v === 1);
 }
 
-/** Reads every entry of a journal; a torn last line (the process died mid-write) is ignored. */
+/**
+ * Whether a journal is there to fold: a plain file, never followed through a link (someone's planted link must not
+ * feed its text into the runbook) nor read as a FIFO (which would hang the run).
+ * @throws RunbookWriteError when something other than a plain file is at the journal's path
+ */
+export function journalPresent(file: string): boolean {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch {
+    return false;
+  }
+  if (!st.isFile()) {
+    throw new RunbookWriteError(`${file} is not a plain file (${st.isSymbolicLink() ? 'a symbolic link' : 'a FIFO, socket or folder'}): it is not a journal this tool wrote. Look at it, remove it, and run again (nothing was run).`, 'journal-not-ours', file);
+  }
+  return true;
+}
+
+/** Reads every entry of a journal; a torn last line (the process died mid-write) and ill-formed entries are ignored. */
 export function readJournalEntries(file: string): AnyJournalEntry[] {
   let text: string;
   try {
+    if (!journalPresent(file)) return [];
     text = fs.readFileSync(file, 'utf8');
-  } catch {
+  } catch (e) {
+    if (e instanceof RunbookWriteError) throw e;
     return [];
   }
   const out: AnyJournalEntry[] = [];
@@ -131,7 +151,8 @@ export function readJournalEntries(file: string): AnyJournalEntry[] {
     if (!line.trim()) continue;
     try {
       const e = JSON.parse(line) as AnyJournalEntry;
-      if (e?.v === 1 && typeof e.cell === 'number' && Array.isArray(e.outputs)) out.push(e);
+      // An entry that would write a malformed record into the runbook is not one this tool wrote: skipped.
+      if (e?.v === 1 && typeof e.cell === 'number' && typeof e.sig === 'string' && Array.isArray(e.outputs) && e.outputs.every(isOutput) && (e.source === undefined || typeof e.source === 'string')) out.push(e);
       else if (e?.v === 2 && e.t === 'started' && typeof e.cell === 'number' && typeof e.sig === 'string') out.push(e);
       else if (e?.v === 2 && e.t === 'log' && e.event && typeof e.event === 'object') out.push(e);
     } catch {
@@ -142,34 +163,10 @@ export function readJournalEntries(file: string): AnyJournalEntry[] {
 }
 
 /**
- * Writes bytes to `file` atomically: a temporary file in the same folder, fsync, rename over the
- * target, fsync of the folder (POSIX rename(2) is atomic within a file system). The file's mode is kept.
+ * Writes bytes to `file` atomically, without following links planted beside it: see safe-write.ts
+ * (also {@link checkRunbookWritable}, to call before the first statement of a run).
  */
-export function writeFileAtomic(file: string, bytes: Uint8Array): void {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  let mode: number | undefined;
-  try {
-    mode = fs.statSync(file).mode & 0o777;
-  } catch {
-    mode = undefined;
-  }
-  const fd = fs.openSync(tmp, 'w', mode ?? 0o644);
-  try {
-    fs.writeSync(fd, bytes);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  try {
-    const dfd = fs.openSync(dir, 'r');
-    fs.fsyncSync(dfd);
-    fs.closeSync(dfd);
-  } catch {
-    // Some file systems do not allow fsync on a directory; the rename is still atomic.
-  }
-}
+export { writeFileAtomic, checkRunbookWritable, openJournal, RunbookWriteError, type RunbookWriteOptions, type RunbookWritable } from './safe-write';
 
 /** Options for {@link RunbookStore}. */
 export interface StoreOptions {
@@ -213,7 +210,7 @@ export class RunbookStore {
     let unmatched = 0;
     let unfinished: UnfinishedCell[] = [];
     let rewritten = false;
-    if (fs.existsSync(jp)) {
+    if (journalPresent(jp)) {
       const r = foldJournal(rb, readJournalEntries(jp));
       recovered = r.applied;
       unmatched = r.unmatched.length;
@@ -266,7 +263,7 @@ export class RunbookStore {
   }
 
   private append(entry: AnyJournalEntry): void {
-    this.fd ??= fs.openSync(journalPath(this.file), 'a', 0o600);
+    this.fd ??= openJournal(journalPath(this.file));
     // One write(2) in the usual case; a short write (a nearly full disk) is continued, and ENOSPC/EIO are thrown:
     // the run stops before the next cell rather than go on with a record missing.
     const bytes = Buffer.from(JSON.stringify(entry) + '\n');

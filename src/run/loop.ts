@@ -13,6 +13,7 @@ import { SessionLostError, type CellRun, type RunSession, type SqlCellHooks } fr
 import { transactionEffect, type EndedSpan, type SpanCell } from './spans';
 import type { UnfinishedCell } from './journal';
 import { settleEarlierRuns } from './recovery';
+import { redactingReporter, redactingSink } from './redacting';
 import { describeRecord, errorText } from './summary';
 
 /** Safety hooks with the plan's lint of the selection (src/safety/hooks.ts). */
@@ -106,8 +107,10 @@ const DONE = new Set(['ok', 'uncommitted', 'skipped']);
  * mid-run. At the end (CLI), an open transaction is rolled back and its cells marked. Never throws for what cells do:
  * it is all in the outcome; throws only when the sink cannot record (after stopping).
  */
-export async function executeRun(o: LoopOptions): Promise<RunOutcome> {
+export async function executeRun(options: LoopOptions): Promise<RunOutcome> {
   const t0 = Date.now();
+  // Everything the run records or shows passes the session's redactor on its way to the front end.
+  const o: LoopOptions = { ...options, sink: redactingSink(options.sink, options.session.redactor), reporter: redactingReporter(options.reporter, options.session.redactor) };
   const { run, session } = o;
   const summary: RunSummary = { target: session.target.name, environment: session.target.environment, selected: o.selected.length, ran: 0, counts: {}, lost: [], recovered: o.recovered ?? 0, ms: 0 };
   const outcome: RunOutcome = { run, summary, productionConfirmed: o.productionConfirmed ?? false };
@@ -169,7 +172,7 @@ class LoopContext {
         if (!(e instanceof SessionLostError)) throw new TargetUnreachableError(`could not connect to ${this.session.target.display}: ${(e as Error).message} (nothing was run)`, { cause: e });
       }
     }
-    this.records = { run: this.o.run.id, operator: this.o.run.operator, target: this.session.identity(), secrets: this.session.secrets() };
+    this.records = { run: this.o.run.id, operator: this.o.run.operator, target: this.session.identity(), redactor: this.session.redactor };
   }
 
   /** A session lost since the last run (VS Code): its open span rolled back with it; a new session is opened on purpose. */

@@ -1,6 +1,6 @@
 // The one record builder: every output record a run writes, whoever ran it (CLI or VS Code), has this shape.
 
-import { redact } from '../connections';
+import type { Redactor } from '../connections';
 import type { Output, OutputRecord, RunTargetRecord, SpanRecord } from '../format';
 import type { CellRun } from './session';
 import { statusInSpan } from './spans';
@@ -10,8 +10,8 @@ export interface RecordContext {
   run: string;
   operator: string;
   target: RunTargetRecord;
-  /** Passwords to remove verbatim from every string of the output (patterns are removed too). */
-  secrets: readonly string[];
+  /** The run's redactor (redacting.ts applies it where outputs leave the loop). */
+  redactor: Redactor;
 }
 
 /** The fields every record starts with, in the order they are written. */
@@ -108,20 +108,10 @@ export function withSpan(output: Output, span: SpanRecord): Output {
   return { ...output, record };
 }
 
-/** Removes the run's passwords and password patterns from every string of an output (one redaction point). */
-function finish(ctx: RecordContext, output: Output): Output {
-  const out: Output = { ...output, record: redactDeep(output.record, ctx.secrets) as OutputRecord };
-  if (output.body !== undefined) out.body = redact(output.body, ctx.secrets);
-  return out;
-}
-
-function redactDeep(value: unknown, secrets: readonly string[]): unknown {
-  if (typeof value === 'string') return redact(value, secrets);
-  if (Array.isArray(value)) return value.map((v) => redactDeep(v, secrets));
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = redactDeep(v, secrets);
-    return out;
-  }
-  return value;
+/**
+ * The output as built. Redaction is not done here but where outputs leave the run loop (redacting.ts), so that
+ * what arrives later (span reasons marked onto earlier outputs) passes the same point.
+ */
+function finish(_ctx: RecordContext, output: Output): Output {
+  return output;
 }

@@ -35,7 +35,7 @@ export async function settleEarlierRuns(o: { runbook: Runbook; sink: RunSink; se
     const cell = o.runbook.cells[u.index];
     const reason = `started at ${u.at} in run ${u.run} and never finished: the process died while it ran, so whether its statements completed on the server cannot be known from here. Check the database before running it again.`;
     // The record of the run that started it (its operator and target), as the record builder writes every record.
-    const ctx = { run: u.run, operator: old?.by ?? 'unknown', target: { connection: old?.connection ?? 'unknown', environment: old?.environment ?? 'unknown', server: old?.server, database: old?.database }, secrets: [] };
+    const ctx = { run: u.run, operator: old?.by ?? 'unknown', target: { connection: old?.connection ?? 'unknown', environment: old?.environment ?? 'unknown', server: old?.server, database: old?.database }, redactor: o.session.redactor };
     const out: Output = { record: { ...baseRecord(ctx, 'unknown', new Date(u.at)), reason } };
     cell.outputs = [out];
     await o.sink.update(o.sink.handle(u.index), out);

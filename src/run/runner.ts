@@ -5,7 +5,8 @@ import { isConnectionUri } from '../connections';
 import type { SandboxEngine } from '../engines/sandbox';
 import { blockingProblems, runnableCells, RunRequestError, selectCells } from './cells';
 import type { RunAsker, RunReporter, RunSink } from './frontend';
-import { RunbookStore } from './journal';
+import { checkRunbookWritable, RunbookStore, RunbookWriteError } from './journal';
+import type { Redactor } from '../connections';
 import { executeRun, type RunHooks, type RunOutcome } from './loop';
 import { startRun } from './run';
 import { RunSession, runbookDir } from './session';
@@ -47,6 +48,10 @@ export interface RunOptions {
   /** Journal fsync after each cell (default false: durable against kill, fsync at checkpoints). */
   fsyncEachCell?: boolean;
   checkpointMs?: number;
+  /** A runbook that is a symbolic link is run and written at its target (default: refused). */
+  followSymlink?: boolean;
+  /** The run's redaction point (the CLI adds the --connection URI's password and PGPASSWORD to it). */
+  redactor?: Redactor;
 }
 
 /**
@@ -58,7 +63,22 @@ export interface RunOptions {
  *   reached (nothing ran)
  */
 export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
-  const { store, recovered, unfinished } = RunbookStore.open(opts.file, { fsyncEachCell: opts.fsyncEachCell, checkpointMs: opts.checkpointMs });
+  // Before anything: the runbook and its folder must take the run's records (a symlink only on purpose).
+  let file: string;
+  try {
+    file = checkRunbookWritable(opts.file, { followSymlink: opts.followSymlink }).path;
+  } catch (e) {
+    if (e instanceof RunbookWriteError) throw new RunRequestError(`${e.message} (nothing was run)`);
+    throw e;
+  }
+  let opened: ReturnType<typeof RunbookStore.open>;
+  try {
+    opened = RunbookStore.open(file, { fsyncEachCell: opts.fsyncEachCell, checkpointMs: opts.checkpointMs });
+  } catch (e) {
+    if (e instanceof RunbookWriteError) throw new RunRequestError(e.message);
+    throw e;
+  }
+  const { store, recovered, unfinished } = opened;
   const rb = store.runbook;
   let session: RunSession | undefined;
   let hooks: RunHooks | undefined;
@@ -70,7 +90,8 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
       throw new RunRequestError(`${opts.file} has problems to fix before it runs (nothing was run):\n${blocking.map((p) => `  line ${p.line}: ${p.message}`).join('\n')}\n(runbook check ${opts.file} lists them all)`);
     }
     session = await RunSession.open({
-      runbookDir: runbookDir(opts.file),
+      redactor: opts.redactor,
+      runbookDir: runbookDir(file),
       connection: opts.connection ?? frontMatterConnection(rb),
       sandboxDir: opts.sandboxDir,
       sandboxEngine: opts.sandboxEngine,

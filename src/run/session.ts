@@ -2,7 +2,7 @@
 
 import * as path from 'node:path';
 import type { ClientConfig } from 'pg';
-import { redact, resolveConnection, connectionShellEnv, writeTempPgpass, type Environment, type ResolvedConnection, type TempPgpass } from '../connections';
+import { Redactor, resolveConnection, connectionShellEnv, writeTempPgpass, type Environment, type ResolvedConnection, type TempPgpass } from '../connections';
 import type { Cell, OutputRecord, RunTargetRecord } from '../format';
 import { confirmItems, pendingItems, type ChecklistAnswer, type ChecklistItem, type ConfirmedItem } from '../engines/checklist';
 import { PostgresSession, type CellResult } from '../engines/postgres';
@@ -38,6 +38,8 @@ export interface OpenOptions {
   secret?: (profileName: string) => Promise<string | undefined>;
   /** Operator name recorded as `by`. */
   operator: string;
+  /** The run's one redaction point; the session adds the password it resolves. Default: a new one. */
+  redactor?: Redactor;
 }
 
 /** Callbacks and limits for one cell execution. */
@@ -168,11 +170,17 @@ export class RunSession {
   readonly tx = new TxTracker();
   /** The server's `system_identifier` (`pg_control_system()`), once connected and where it may be read. */
   systemIdentifier: string | undefined;
+  /** Every string this session's runs write or show passes it: it knows the resolved password verbatim. */
+  readonly redactor: Redactor;
 
   private constructor(
     readonly target: RunTarget,
     private readonly opts: OpenOptions,
-  ) {}
+  ) {
+    this.redactor = opts.redactor ?? new Redactor();
+    this.redactor.addSecret(target.connection?.password);
+    this.redactor.addConnectionText(opts.connection);
+  }
 
   /**
    * Resolves the connection (profile name or URI) or starts the sandbox when none is given.
@@ -250,12 +258,6 @@ export class RunSession {
     return r;
   }
 
-  /** The passwords this run knows, verbatim, for redaction. */
-  secrets(): string[] {
-    const p = this.target.connection?.password;
-    return p ? [p] : [];
-  }
-
   /** Runs one cell. Never throws for cell failures (they are in the result); throws SessionLostError (see sql()). */
   async execute(cell: Cell, options: ExecuteCellOptions = {}): Promise<CellRun> {
     const started = new Date();
@@ -278,7 +280,7 @@ export class RunSession {
       session = await this.sql();
     } catch (e) {
       if (e instanceof SessionLostError) throw e;
-      const message = redact((e as Error).message, this.secrets());
+      const message = this.redactor.errorMessage(e);
       const code = (e as { code?: string }).code;
       const error: { message: string; sqlstate?: string } = { message: `could not connect to ${this.target.display}: ${message}` };
       // Only a five-character PostgreSQL code is a SQLSTATE; ECONNREFUSED and friends are Node's.
@@ -374,15 +376,15 @@ export class RunSession {
   }
 
   private async executeShell(cell: Cell, started: Date, options: ExecuteCellOptions): Promise<ShellCellRun> {
-    const secrets = this.secrets();
     const timeout = cell.options.timeout;
     const result = await runShell(cell.source, {
       cwd: this.opts.runbookDir,
       env: await this.shellEnv(),
       timeoutMs: timeout === undefined ? undefined : durationMs(timeout),
       signal: options.signal,
-      onOutput: (chunk) => {
-        const safe = redact(chunk, secrets);
+      // Redacted as a stream by the engine (a password split across two chunks is still caught), then cut.
+      redactor: this.redactor,
+      onOutput: (safe) => {
         options.onOutput?.(safe);
         const last = safe.trimEnd().split('\n').pop();
         if (last) options.onProgress?.({ elapsedMs: Date.now() - started.getTime(), text: last });

@@ -13,6 +13,7 @@ import type { RunHooks } from '../run/loop';
 import { formatAge, preflight, strongLocksOfCell } from './preflight';
 import { lockWatchUnavailable, start as startLockWatch, type HeldLockRecord, type LockSample, type LockSummary, type LockWatch } from './lockwatch';
 import { MonitorConnection } from './monitor';
+import { redact } from '../connections/redact';
 
 /** Options of {@link createSafetyHooks}. */
 export interface SafetyHookOptions {
@@ -73,9 +74,9 @@ export function blockMessage(findings: Finding[], connection: string): string {
 export function progressText(s: LockSample): string | undefined {
   const parts: string[] = [];
   if (s.cellWaitMs !== null && s.waitingFor.length) {
-    parts.push(`waiting ${formatAge(s.cellWaitMs)} for ${s.waitingFor.map((b) => `pid ${b.pid} (${b.state ?? '?'}, ${formatAge(b.xactAgeMs)}): ${(b.query ?? '').replace(/\s+/g, ' ').slice(0, 60)}`).join('; ')}`);
+    parts.push(`waiting ${formatAge(s.cellWaitMs)} for ${s.waitingFor.map((b) => `pid ${b.pid} (${b.state ?? '?'}, ${formatAge(b.xactAgeMs)}): ${redact(b.query ?? '').replace(/\s+/g, ' ').slice(0, 60)}`).join('; ')}`);
   }
-  if (s.blocked.length) parts.push(`${s.blocked.length} session(s) blocked behind this cell (oldest ${formatAge(Math.max(...s.blocked.map((b) => b.waitMs)))})`);
+  if (s.blocked.length) parts.push(`${s.blocked.length} session(s) blocked behind this cell (oldest ${formatAge(s.blocked.reduce((m, b) => Math.max(m, b.waitMs), 0))})`);
   return parts.length ? parts.join(' — ') : undefined;
 }
 

@@ -4,6 +4,7 @@
 import type { Client } from 'pg';
 import { analyzeStatement, conflicts, fromPgLocksMode, isStrongLock, stronger, type LockMode, type TableLock } from '../sql/analyze';
 import { loadParser, splitCell } from '../sql/analyze-statements';
+import { redact } from '../connections/redact';
 
 /** A session seen by the pre-flight check. Ages are ms. */
 export interface PreflightSession {
@@ -174,7 +175,8 @@ export function formatAge(ms: number | null): string {
 }
 
 function oneLine(q: string | null): string {
-  const t = (q ?? '').replace(/\s+/g, ' ').trim();
+  // Redacted before it is cut: a cut `PASSWORD '…` no longer matches the pattern that finds it.
+  const t = redact(q ?? '').replace(/\s+/g, ' ').trim();
   return t.length > 120 ? t.slice(0, 117) + '...' : t;
 }
 

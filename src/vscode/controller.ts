@@ -95,7 +95,8 @@ export class RunbookController implements vscode.Disposable {
     try {
       opened = await this.sessions.get(notebook, connection);
     } catch (e) {
-      void vscode.window.showErrorMessage(`Runbook: could not open the connection "${connection}": ${(e as Error).message} (nothing was run)`);
+      const { redact } = await import('../connections/redact');
+      void vscode.window.showErrorMessage(`Runbook: could not open the connection "${redact(connection)}": ${redact((e as Error).message)} (nothing was run)`);
       return;
     }
     const { session, entry } = opened;
@@ -123,12 +124,12 @@ export class RunbookController implements vscode.Disposable {
       entry.productionConfirmed = outcome.productionConfirmed;
       const s = outcome.summary;
       if (s.refused) {
-        this.prompts.error(`Runbook: nothing was run on ${s.target} (${s.environment}): the plan refused the run.`, s.refused.map((r) => `• ${r}`).join('\n'));
+        this.prompts.error(`Runbook: nothing was run on ${s.target} (${s.environment}): the plan refused the run.`, session.redactor.redact(s.refused.map((r) => `• ${r}`).join('\n')));
       } else if (s.stopped && s.stopped.reason !== 'cancelled') {
-        void vscode.window.showWarningMessage(`Runbook: stopped at ${cellLabel(s.stopped.cell)}: ${s.stopped.reason}`);
+        void vscode.window.showWarningMessage(session.redactor.redact(`Runbook: stopped at ${cellLabel(s.stopped.cell)}: ${s.stopped.reason}`));
       }
     } catch (e) {
-      void vscode.window.showErrorMessage(`Runbook: the run failed: ${(e as Error).message}`);
+      void vscode.window.showErrorMessage(`Runbook: the run failed: ${session.redactor.errorMessage(e)}`);
     } finally {
       this.order.set(key, front.executionOrder);
       await hooks.close();

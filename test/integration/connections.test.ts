@@ -84,9 +84,11 @@ describe('connections against a real server', function () {
     }
   });
 
-  it('reaches the same server through a URI given instead of a profile name', async () => {
+  it('reaches the same server through a URI given instead of a profile name, and takes that profile\'s environment', async () => {
     const conn = await resolveConnection(server.url, { startDir: dir, env });
-    assert.equal(conn.profile.environment, 'development');
+    // The URI names the server and database of profile it-prod: it is production, whatever it is called.
+    assert.equal(conn.profile.environment, 'production');
+    assert.equal(conn.matchedProfile, 'it-prod');
     if (target.password !== undefined) assert.ok(!conn.profile.name.includes(target.password));
     const client = new Client(conn.clientConfig);
     await client.connect();

@@ -481,18 +481,25 @@ describe('password files for shell cells', () => {
     await fs.rm(sb.root, { recursive: true, force: true });
   });
 
-  it('writes a 0600 file that libpq matches for any database on that server and user, then deletes it', async () => {
+  it('writes a 0600 file that libpq matches for any database on that server and user, with no name on disk, then closes it', async () => {
     const tmp = await writeTempPgpass(conn);
     assert.ok(tmp);
     const stat = await fs.stat(tmp.path);
+    assert.ok(stat.isFile());
     assert.strictEqual(stat.mode & 0o777, 0o600);
-    assert.strictEqual((await fs.stat(path.dirname(tmp.path))).mode & 0o777, 0o700);
+    if (process.platform === 'linux') {
+      assert.strictEqual(tmp.onDisk, false);
+      assert.match(tmp.path, new RegExp(`^/proc/${process.pid}/fd/\\d+$`));
+      assert.strictEqual(stat.nlink, 0, 'unlinked: no name of it exists');
+    } else {
+      assert.strictEqual((await fs.stat(path.dirname(tmp.path))).mode & 0o777, 0o700);
+    }
     assert.strictEqual(await fs.readFile(tmp.path, 'utf8'), 'db.internal:5432:*:migrator:we\\:ird\\\\pw\n');
     const back = await lookupPgpass({ host: 'db.internal', port: 5432, database: 'postgres', user: 'migrator' }, { HOME: sb.home, PGPASSFILE: tmp.path });
     assert.strictEqual(back.password, 'we:ird\\pw');
     await tmp.dispose();
     await tmp.dispose();
-    await assert.rejects(fs.stat(path.dirname(tmp.path)));
+    await assert.rejects(fs.stat(tmp.path));
   });
 
   it('writes nothing when there is no password', async () => {

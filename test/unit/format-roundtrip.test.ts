@@ -11,6 +11,9 @@ const fragments = [
   '<!-- runbook:output {"status":"ok"} -->', '<!-- runbook:output {"status":', '<!--', '-->', '<div>', '</div>',
   '- [ ] ', '- [x] ', '* [X] ', '1. [ ] ', '> ', '>', '    ', '  ', '\t', '---', '...', 'title: x', '{', '}', '"', '\\',
   '# ', 'text', 'é', '日本', '😀', '\0', '\uFEFF', '\n', '\n', '\n', '\r\n', '\r', ' ', '`', '~',
+  // Hostile files: Object.prototype keys in options and records, line separators and controls.
+  '```sql {"__proto__":1,"constructor":{"a":2}}', '<!-- runbook:output {"status":"ok","toString":"\u2028x"} -->',
+  '<!-- runbook:output {"status":"ok","m":"a\u2028b"} -->', '\u2028', '\u2029', '\u0085', '\u001b[2J', '\u009b', '\u202e', '\b', '\u007f',
 ];
 const docText = fc.array(fc.constantFrom(...fragments), { maxLength: 60 }).map((xs) => xs.join(''));
 
@@ -42,18 +45,30 @@ describe('format round trip (property)', () => {
     fc.constantFrom('```', '````sql', '~~~', '<!--', '-->', '<!-- runbook:output {"status":"ok"} -->', '- [ ] x', '> q', '    ind', 'a', 'é', '\t', ' ', '`', '\n', '\n', '{"a":1}'),
     { maxLength: 25 },
   ).map((xs) => xs.join(''));
-  const record = fc.record({
-    status: fc.constantFrom('ok', 'error', 'cancelled', 'skipped'),
-    ms: fc.nat(),
-    note: nasty,
-  });
-  const output: fc.Arbitrary<Output> = fc.record({ record, body: fc.option(nasty, { nil: undefined }) }).map((o) => {
+  // Server text in records: line and paragraph separators, NEL, escape sequences, C0/C1 controls, bidi overrides.
+  const serverText = fc.array(
+    fc.constantFrom('a', ' ', '\u2028', '\u2029', '\u0085', '\u001b[31m', '\u001b]0;t\u0007', '\r', '\n', '\0', '\b', '\u007f', '\u009b', '\u202e', '\u2066', '-->', '--', '>', '"', '\\', 'é', '😀'),
+    { maxLength: 20 },
+  ).map((xs) => xs.join(''));
+  // Keys named like Object.prototype members, kept as own keys (JSON.parse makes `__proto__` one).
+  const protoKey = fc.constantFrom(...Object.getOwnPropertyNames(Object.prototype));
+  const record = fc.tuple(
+    fc.record({ status: fc.constantFrom('ok', 'error', 'cancelled', 'skipped'), ms: fc.nat(), note: nasty, message: serverText }),
+    fc.array(fc.tuple(protoKey, serverText), { maxLength: 3 }),
+  ).map(([r, extra]) => JSON.parse(JSON.stringify({ ...r, error: { message: r.message, detail: r.message }, ...Object.fromEntries(extra) })) as Output['record']);
+  const bodyText = fc.array(fc.constantFrom('\u2028', '\u2029', '\u0085', '\u001b[2J', '\u009b', '\u202e', '\0', '\b'), { maxLength: 4 }).chain((ctrl) => nasty.map((n) => n + ctrl.join('')));
+  const output: fc.Arbitrary<Output> = fc.record({ record, body: fc.option(bodyText, { nil: undefined }) }).map((o) => {
     const out: Output = { record: o.record };
     if (o.body !== undefined) out.body = o.body.replace(/\n$/, '');
     return out;
   });
   const code = nasty;
-  const options = fc.option(fc.record({ name: fc.string({ maxLength: 8 }), timeout: fc.constantFrom('5s', 1000) }), { nil: undefined });
+  const options = fc.option(
+    fc.tuple(fc.record({ name: fc.string({ maxLength: 8 }), timeout: fc.constantFrom('5s', 1000) }), fc.array(fc.tuple(protoKey, fc.integer()), { maxLength: 3 })).map(
+      ([o, extra]) => JSON.parse(JSON.stringify({ ...o, ...Object.fromEntries(extra) })) as Record<string, unknown>,
+    ),
+    { nil: undefined },
+  );
   const codeCell: fc.Arbitrary<Cell> = fc.record({ kind: fc.constantFrom('sql' as const, 'shell' as const), source: code, options, outputs: fc.array(output, { maxLength: 3 }) }).map((c) => ({
     kind: c.kind,
     language: c.kind === 'sql' ? 'sql' : 'bash',

@@ -1,0 +1,36 @@
+// The run's one redaction point at its edge: every output, log event and message a run hands its front end passes the redactor.
+
+import type { Redactor } from '../connections';
+import type { CellProgress, RunReporter, RunSink } from './frontend';
+
+/**
+ * The sink, with every output and log event redacted on its way in (records, bodies, span reasons, refusal
+ * reasons: whatever text the server or a cell produced). What the sink writes is what the file, the journal and
+ * the notebook hold, so nothing reaches them unredacted.
+ */
+export function redactingSink(sink: RunSink, redactor: Redactor): RunSink {
+  return {
+    handle: (i) => sink.handle(i),
+    cellNow: (h) => sink.cellNow(h),
+    outputOf: (h) => sink.outputOf(h),
+    cellStarted: (c, h, run) => sink.cellStarted(c, h, run),
+    cellOutput: (c, h, output, source, ran) => sink.cellOutput(c, h, redactor.redactOutput(output), source, ran),
+    cellEnded: (h, ok) => sink.cellEnded(h, ok),
+    update: (h, output) => sink.update(h, redactor.redactOutput(output)),
+    log: (event, ctx) => sink.log(redactor.redactValue(event), ctx && { source: ctx.source, body: ctx.body === undefined ? undefined : redactor.redact(ctx.body) }),
+    flush: () => sink.flush(),
+  };
+}
+
+/** The reporter, with every text it is given redacted (progress lines, messages, shell output is redacted by the engine). */
+export function redactingReporter(reporter: RunReporter | undefined, redactor: Redactor): RunReporter | undefined {
+  if (!reporter) return undefined;
+  return {
+    target: reporter.target && ((display, recovered) => reporter.target!(redactor.redact(display), recovered)),
+    cellStart: reporter.cellStart && ((c, pos, total) => reporter.cellStart!(c, pos, total)),
+    progress: reporter.progress && ((c, p: CellProgress) => reporter.progress!(c, p.text === undefined ? p : { ...p, text: redactor.redact(p.text) })),
+    output: reporter.output && ((c, chunk) => reporter.output!(c, chunk)),
+    cellEnd: reporter.cellEnd && ((c, status, ms, summary) => reporter.cellEnd!(c, status, ms, redactor.redact(summary))),
+    message: reporter.message && ((text) => reporter.message!(redactor.redact(text))),
+  };
+}
