@@ -100,7 +100,7 @@ export interface StatementEffect {
  * values last read are kept and re-read after the statement that ends the failed transaction.
  */
 export class SettingsTracker {
-  private current: SessionSettings;
+  private current: Readonly<SessionSettings>;
   private stale = false;
   private pending: PendingRestore[] = [];
   private cellSeq = 0;
@@ -109,12 +109,15 @@ export class SettingsTracker {
     initial: SessionSettings,
     private readonly exchange: SettingsExchange,
   ) {
-    this.current = { ...initial };
+    this.current = Object.freeze({ ...initial });
   }
 
-  /** What is in force now (as last read: see the class comment for a failed transaction). */
-  get inForce(): SessionSettings {
-    return { ...this.current };
+  /**
+   * What is in force now (as last read: see the class comment for a failed transaction). A frozen
+   * object, replaced (never changed) by each read: cheap to take once per statement.
+   */
+  get inForce(): Readonly<SessionSettings> {
+    return this.current;
   }
 
   /**
@@ -176,7 +179,7 @@ export class SettingsTracker {
   }
 
   private async run(sets: ReadonlyArray<readonly [SettingName, string]>): Promise<void> {
-    this.current = await this.exchange(sets);
+    this.current = Object.freeze(await this.exchange(sets));
     this.stale = false;
   }
 

@@ -59,7 +59,7 @@ export interface ExecuteOptions {
 
 /** One executed statement: its record, its human-readable body and the rows kept. */
 export interface StatementResult {
-  record: StatementRecord;
+  record: StatementRecord & StatementRecordFields;
   statement: SqlStatement;
   /** Columns, when the statement returned rows. */
   columns?: ResultColumn[];
@@ -72,7 +72,7 @@ export interface StatementResult {
 /** Outcome of a SQL cell. `statements` holds a record for every statement that ran, the failing one included. */
 export interface CellResult {
   status: 'ok' | 'error' | 'cancelled';
-  statements: StatementRecord[];
+  statements: Array<StatementRecord & StatementRecordFields>;
   /** The same statements with their rows and bodies, for renderers (not written to the record). */
   results: StatementResult[];
   error?: ErrorRecord;
@@ -100,7 +100,7 @@ export interface CellResult {
  *   was lost before the answer came: what became of the transaction, asked on a new connection, and
  *   how that was found or why it is unknown.
  */
-export interface StatementRecordSettings {
+export interface StatementRecordFields {
   settings?: { lock_timeout: string; statement_timeout: string };
   xid?: string;
   commit?: 'committed' | 'aborted' | 'unknown';
@@ -266,7 +266,7 @@ export class PostgresSession {
    * until ROLLBACK, after which they are read again).
    */
   settingsInForce(): SessionSettings {
-    return this.settings.inForce;
+    return { ...this.settings.inForce };
   }
 
   /**
@@ -329,7 +329,7 @@ export class PostgresSession {
   private async run(sql: string, options: ExecuteOptions): Promise<CellResult> {
     const started = performance.now();
     const results: StatementResult[] = [];
-    let cellSettings: SessionSettings | undefined;
+    let cellSettings: Readonly<SessionSettings> | undefined;
     const finish = (status: CellResult['status'], error?: ErrorRecord, extraBody?: string): CellResult => {
       const s = cellSettings ?? this.settings.inForce;
       return {
@@ -399,8 +399,8 @@ export class PostgresSession {
         const outcome = await this.runStatement(sql, statement, { maxRows, fetchSize, signal, live });
         live.committing = false;
         this.disarmCommitCut();
-        const record = outcome.result.record as StatementRecord & StatementRecordSettings;
-        if (inForce.lockTimeout !== previous.lockTimeout || inForce.statementTimeout !== previous.statementTimeout) {
+        const record = outcome.result.record;
+        if (inForce !== previous && (inForce.lockTimeout !== previous.lockTimeout || inForce.statementTimeout !== previous.statementTimeout)) {
           record.settings = { lock_timeout: inForce.lockTimeout, statement_timeout: inForce.statementTimeout };
         }
         previous = inForce;

@@ -195,13 +195,13 @@ export class FaultProxy {
    * @param target the real server: `host` is a hostname or IP (a Unix-socket directory is not supported).
    */
   static async start(target: { host: string; port: number }): Promise<FaultProxy> {
-    let proxy: FaultProxy | undefined;
-    const server = net.createServer((socket) => proxy?.accept(socket));
+    const server = net.createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
     });
-    proxy = new FaultProxy(server, (server.address() as net.AddressInfo).port, target);
+    const proxy = new FaultProxy(server, (server.address() as net.AddressInfo).port, target);
+    server.on('connection', (socket) => proxy.accept(socket));
     return proxy;
   }
 
