@@ -4,7 +4,7 @@ import { Client, ClientConfig, FieldDef, QueryResult } from 'pg';
 import type { ErrorRecord, StatementRecord, TransactionState } from '../format/model';
 import { initSqlParser, lineOfOffset, splitStatementsSync, statementPositionToOffset, SqlStatement } from '../sql/split';
 import { cancelWithSecondConnection, sendCancelRequest } from './postgres-cancel';
-import { commitKind, describeLostCommit, resolveTransactionStatus, TransactionStatus, xidQuery } from './postgres-commit';
+import { CommitKind, commitKind, describeLostCommit, resolveTransactionStatus, TransactionStatus, xidQuery } from './postgres-commit';
 import { formatNotice, formatServerError, positionExcerpt, ServerMessageFields } from './postgres-messages';
 import { RowCountingCursor, TEXT_TYPES } from './postgres-row-cursor';
 import { SessionSettings, SettingName, SettingsTracker, takesSnapshot } from './postgres-settings';
@@ -108,14 +108,14 @@ export interface StatementRecordFields {
 }
 
 const DEFAULT_MAX_ROWS = 200;
+const DEFAULT_FETCH_SIZE = 5000;
+const PROGRESS_INTERVAL_MS = 100;
 /**
  * After a cancel asked while a COMMIT is in flight, how long to wait for its answer before cutting the
  * connection (ms): a COMMIT cannot be cancelled once it is committing, so no answer means the network
  * or the server is gone; the outcome is then asked on a new connection.
  */
 const COMMIT_CANCEL_GRACE_MS = 5000;
-const DEFAULT_FETCH_SIZE = 5000;
-const PROGRESS_INTERVAL_MS = 100;
 
 /** COPY TO STDOUT data of the running statement: the first `max` lines kept, all counted. */
 interface CopyCapture {
@@ -408,15 +408,7 @@ export class PostgresSession {
         this.trackSnapshot(statement);
         if (commit && outcome.error && this.closed) {
           const status = await this.lostCommitStatus(statement, commit, txBefore, sentOpen, xid);
-          if (status) {
-            const verb = commit === 'commit' ? (statement.text.split(/\s/)[0] ?? 'COMMIT').toUpperCase() : commit === 'prepare' ? 'PREPARE TRANSACTION' : 'COMMIT PREPARED';
-            const told = describeLostCommit(verb, outcome.error.message.replace(/^connection lost: /, ''), xid?.xid, status, this.serverVersion);
-            record.commit = status.commit;
-            record.commit_detail = status.detail;
-            outcome.error.message = told.message;
-            const body = outcome.result.body;
-            outcome.result.body = body.endsWith(LOST_ADVICE) ? body.slice(0, -LOST_ADVICE.length) + told.advice : `${body}\n${told.advice}`;
-          }
+          if (status) this.tellLostCommit(outcome.result, outcome.error, status, commit, xid?.xid);
         }
         results.push(outcome.result);
         options.onStatement?.(outcome.result, i);
@@ -479,7 +471,7 @@ export class PostgresSession {
    */
   private async lostCommitStatus(
     statement: SqlStatement,
-    commit: 'commit' | 'prepare' | 'commit-prepared',
+    commit: CommitKind,
     txBefore: TransactionState,
     sentOpen: boolean,
     xid: { xid?: string; note?: string } | undefined,
@@ -493,6 +485,18 @@ export class PostgresSession {
     if (commit === 'prepare') return { commit: 'unknown', detail: `whether PREPARE TRANSACTION took effect is not checked: the transaction is prepared if it did (${where})` };
     if (xid?.xid === undefined) return { commit: 'unknown', detail: xid?.note ?? 'the transaction id is unknown' };
     return resolveTransactionStatus(this.config, xid.xid, { pid: this.pid });
+  }
+
+  /** Puts what became of the transaction into the statement's record, the cell's error message and the body. */
+  private tellLostCommit(result: StatementResult, error: ErrorRecord, status: TransactionStatus, commit: CommitKind, xid: string | undefined): void {
+    const first = (result.statement.text.split(/\s/)[0] ?? 'COMMIT').toUpperCase();
+    const verb = commit === 'commit' ? first : commit === 'prepare' ? 'PREPARE TRANSACTION' : 'COMMIT PREPARED';
+    const told = describeLostCommit(verb, error.message.replace(/^connection lost: /, ''), xid, status, this.serverVersion);
+    result.record.commit = status.commit;
+    result.record.commit_detail = status.detail;
+    error.message = told.message;
+    const body = result.body;
+    result.body = body.endsWith(LOST_ADVICE) ? body.slice(0, -LOST_ADVICE.length) + told.advice : `${body}\n${told.advice}`;
   }
 
   /** Once a cancel was asked during a COMMIT: cut the connection if no answer comes within the grace period. */
