@@ -148,9 +148,8 @@ export class SettingsTracker {
    * read again at the next chance.
    */
   async afterStatement(statement: Pick<SqlStatement, 'stmt' | 'text'>, effect: StatementEffect): Promise<void> {
-    const ended = effect.txBefore !== 'idle' && effect.txAfter === 'idle';
-    const rolledBack = isRollback(statement.stmt) || effect.tag === 'ROLLBACK' || (ended && effect.failed);
-    if (!ended && !rolledBack && !this.stale && !mayChangeSettings(statement)) return;
+    if (!this.wantsRead(statement, effect)) return;
+    const rolledBack = rolledBackBy(statement, effect);
     if (effect.txAfter === 'failed') {
       this.stale = true;
       return;
@@ -163,6 +162,14 @@ export class SettingsTracker {
     } catch {
       this.stale = true;
     }
+  }
+
+  /**
+   * Whether `afterStatement` has anything to do for this statement, decided without a round trip. The
+   * statement loop asks first so that a plain statement does not even pay for an `await`.
+   */
+  wantsRead(statement: Pick<SqlStatement, 'stmt' | 'text'>, effect: StatementEffect): boolean {
+    return this.stale || (effect.txBefore !== 'idle' && effect.txAfter === 'idle') || rolledBackBy(statement, effect) || mayChangeSettings(statement);
   }
 
   /** After a cell: puts back what its override replaced (unless the cell's own SQL replaced the override since). */
@@ -211,9 +218,11 @@ function pair(p: PendingRestore): readonly [SettingName, string] {
   return [p.name, p.restoreTo];
 }
 
-function isRollback(stmt: Node): boolean {
-  const kind = (stmt as { TransactionStmt?: { kind?: string } }).TransactionStmt?.kind;
-  return kind === 'TRANS_STMT_ROLLBACK' || kind === 'TRANS_STMT_ROLLBACK_TO';
+/** Whether the statement rolled back (part of) a transaction: ROLLBACK, ROLLBACK TO, a COMMIT answered ROLLBACK, a failed COMMIT. */
+function rolledBackBy(statement: Pick<SqlStatement, 'stmt'>, effect: StatementEffect): boolean {
+  const kind = (statement.stmt as { TransactionStmt?: { kind?: string } }).TransactionStmt?.kind;
+  if (kind === 'TRANS_STMT_ROLLBACK' || kind === 'TRANS_STMT_ROLLBACK_TO' || effect.tag === 'ROLLBACK') return true;
+  return effect.failed && effect.txBefore !== 'idle' && effect.txAfter === 'idle';
 }
 
 /** Kinds of statement that PostgreSQL runs without taking a snapshot (src/backend/tcop/pquery.c, PlannedStmtRequiresSnapshot). */

@@ -412,8 +412,9 @@ export class PostgresSession {
         }
         results.push(outcome.result);
         options.onStatement?.(outcome.result, i);
+        const effect = { txBefore, txAfter: this.txState, tag: record.tag, failed: outcome.error !== undefined };
         if (this.closed) this.settings.invalidate();
-        else await this.settings.afterStatement(statement, { txBefore, txAfter: this.txState, tag: record.tag, failed: outcome.error !== undefined });
+        else if (this.settings.wantsRead(statement, effect)) await this.settings.afterStatement(statement, effect);
         if (outcome.error) {
           const cancelled = signal?.aborted === true && (outcome.error.sqlstate === '57014' || outcome.stoppedEarly === true);
           return finish(cancelled ? 'cancelled' : 'error', { ...outcome.error, statement: i });
