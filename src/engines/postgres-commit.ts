@@ -22,7 +22,7 @@ export interface ResolveOptions {
   waitMs?: number;
   /** Pause between two asks (default 100). */
   pollMs?: number;
-  /** Limit for opening the new connection and for each query on it (default 5000). */
+  /** Limit for opening the new connection (default 5000). */
   connectTimeoutMs?: number;
   /** The lost session's backend pid: when the status stays `in progress`, the detail says what that backend is doing. */
   pid?: number;
@@ -37,8 +37,8 @@ const DEFAULTS = { waitMs: 5000, pollMs: 100, connectTimeoutMs: 5000 };
  * epoch-qualified id that `pg_current_xact_id()`/`txid_current()` return, as text.
  *
  * While the server says `in progress` it asks again every `pollMs` until `waitMs` has passed. The
- * whole call is bounded by about `connectTimeoutMs + waitMs + connectTimeoutMs` (connect, asks, one last
- * query that may hang), 15 s with the defaults.
+ * whole call gives up after `connectTimeoutMs + waitMs + 2000` ms (12 s with the defaults), whatever
+ * hangs.
  *
  * Never throws: `unknown` when the new connection fails, the server is older than 10, the status is NULL
  * (the transaction is too old for the server to remember), the server refuses the id (e.g. in the
@@ -47,13 +47,30 @@ const DEFAULTS = { waitMs: 5000, pollMs: 100, connectTimeoutMs: 5000 };
 export async function resolveTransactionStatus(config: ClientConfig, xid: string, opts: ResolveOptions = {}): Promise<TransactionStatus> {
   const o = { ...DEFAULTS, ...opts };
   if (!/^\d+$/.test(xid)) return { commit: 'unknown', detail: `"${xid}" is not a transaction id` };
-  const client = new Client({ ...config, application_name: 'runbook commit check', connectionTimeoutMillis: o.connectTimeoutMs, query_timeout: o.connectTimeoutMs });
+  const client = new Client({ ...config, application_name: 'runbook commit check', connectionTimeoutMillis: o.connectTimeoutMs });
   // A connection error after connect() would otherwise be an unhandled 'error' event.
   client.on('error', () => undefined);
+  const limitMs = o.connectTimeoutMs + o.waitMs + HARD_LIMIT_MARGIN_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<TransactionStatus>((resolve) => {
+    timer = setTimeout(() => resolve({ commit: 'unknown', detail: `no answer about transaction ${xid} on a new connection within ${Math.round(limitMs / 1000)} s` }), limitMs);
+  });
+  try {
+    return await Promise.race([ask(client, xid, o), limit]);
+  } finally {
+    clearTimeout(timer);
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Slack past `connectTimeoutMs + waitMs` for the last queries before `resolveTransactionStatus` gives up (ms). */
+const HARD_LIMIT_MARGIN_MS = 2000;
+
+/** The connect-and-poll part of `resolveTransactionStatus`; never throws. */
+async function ask(client: Client, xid: string, o: typeof DEFAULTS & ResolveOptions): Promise<TransactionStatus> {
   try {
     await client.connect();
   } catch (e) {
-    await client.end().catch(() => undefined);
     return { commit: 'unknown', detail: `a new connection to ask whether transaction ${xid} committed could not be opened: ${(e as Error).message}` };
   }
   try {
@@ -72,8 +89,6 @@ export async function resolveTransactionStatus(config: ClientConfig, xid: string
     }
   } catch (e) {
     return { commit: 'unknown', detail: `asking whether transaction ${xid} committed failed: ${(e as Error).message}` };
-  } finally {
-    await client.end().catch(() => undefined);
   }
 }
 

@@ -191,6 +191,15 @@ describe('transaction ids and a COMMIT with the connection cut', function () {
     assert.equal(await exists(14), true);
   });
 
+  it('resolveTransactionStatus gives up, unknown, when the new connection stops answering', async () => {
+    void proxy.holdRepliesAfter(FaultProxy.query(/server_version_num/));
+    const t0 = performance.now();
+    const r = await resolveTransactionStatus(proxy.clientConfig(db.clientConfig), '1234', { waitMs: 500, connectTimeoutMs: 1000 });
+    const took = performance.now() - t0;
+    assert.deepEqual(r, { commit: 'unknown', detail: 'no answer about transaction 1234 on a new connection within 4 s' });
+    assert.ok(took >= 3000 && took < 6000, `gave up at the limit (${Math.round(took)} ms)`);
+  });
+
   it('resolveTransactionStatus answers for a committed and an aborted transaction, and unknown for an id from the future', async () => {
     const c = new Client(db.clientConfig);
     await c.connect();
