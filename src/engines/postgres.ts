@@ -1,11 +1,13 @@
 // The PostgreSQL engine: one pinned session per run and connection, running SQL cells statement by statement.
 
-import { Client, ClientConfig, FieldDef } from 'pg';
+import { Client, ClientConfig, FieldDef, QueryResult } from 'pg';
 import type { ErrorRecord, StatementRecord, TransactionState } from '../format/model';
 import { initSqlParser, lineOfOffset, splitStatementsSync, statementPositionToOffset, SqlStatement } from '../sql/split';
 import { cancelWithSecondConnection, sendCancelRequest } from './postgres-cancel';
+import { CommitKind, commitKind, describeLostCommit, resolveTransactionStatus, TransactionStatus, xidQuery } from './postgres-commit';
 import { formatNotice, formatServerError, positionExcerpt, ServerMessageFields } from './postgres-messages';
 import { RowCountingCursor, TEXT_TYPES } from './postgres-row-cursor';
+import { SessionSettings, SettingName, SettingsTracker, takesSnapshot } from './postgres-settings';
 import { isCopyFromStdin, isCopyToStdout, returnsRows } from './postgres-statement';
 import { formatTable, ResultColumn, ResultRow } from './result-table';
 
@@ -41,9 +43,12 @@ export interface ExecuteOptions {
   onProgress?: (progress: ExecuteProgress) => void;
   /** Called when each statement has finished (ok or not), before the next one starts. */
   onStatement?: (result: StatementResult, index: number) => void;
-  /** `lock_timeout` for this cell only (restored afterwards): interval text or ms. */
+  /**
+   * `lock_timeout` for this cell only: interval text or ms. Afterwards the value in force before the
+   * cell is put back, unless the cell's own SQL set another one.
+   */
   lockTimeout?: string | number;
-  /** `statement_timeout` for this cell only (restored afterwards): interval text or ms. */
+  /** `statement_timeout` for this cell only, like `lockTimeout`. */
   statementTimeout?: string | number;
   /**
    * The cell already split by `splitStatements(sql)` (e.g. for the safety analysis), so it is not
@@ -54,7 +59,7 @@ export interface ExecuteOptions {
 
 /** One executed statement: its record, its human-readable body and the rows kept. */
 export interface StatementResult {
-  record: StatementRecord;
+  record: StatementRecord & StatementRecordFields;
   statement: SqlStatement;
   /** Columns, when the statement returned rows. */
   columns?: ResultColumn[];
@@ -67,7 +72,7 @@ export interface StatementResult {
 /** Outcome of a SQL cell. `statements` holds a record for every statement that ran, the failing one included. */
 export interface CellResult {
   status: 'ok' | 'error' | 'cancelled';
-  statements: StatementRecord[];
+  statements: Array<StatementRecord & StatementRecordFields>;
   /** The same statements with their rows and bodies, for renderers (not written to the record). */
   results: StatementResult[];
   error?: ErrorRecord;
@@ -75,13 +80,42 @@ export interface CellResult {
   body: string;
   /** Wall time of the cell, ms. */
   ms: number;
-  /** `lock_timeout` and `statement_timeout` in effect for the cell, as the server shows them. */
+  /**
+   * `lock_timeout` and `statement_timeout` in force when the cell's first statement ran (the cell's
+   * options applied), as the server shows them. A statement that ran under other values carries them
+   * in its record's `settings`.
+   */
   timeouts: { lockTimeout?: string; statementTimeout?: string };
+}
+
+/**
+ * Fields the engine adds to a `StatementRecord` (model.ts keeps unknown fields, so they need no
+ * change there):
+ * - `settings`: `{lock_timeout, statement_timeout}` in force while the statement ran, present only
+ *   when they differ from the previous statement's in the same cell (the first statement's are the
+ *   cell's `timeouts`).
+ * - `xid`: on a COMMIT/END sent inside a transaction that had been given a transaction id, that id
+ *   (text, epoch-qualified as `pg_current_xact_id()` shows it).
+ * - `commit`, `commit_detail`: on a COMMIT (or PREPARE TRANSACTION / COMMIT PREPARED) whose connection
+ *   was lost before the answer came: what became of the transaction, asked on a new connection, and
+ *   how that was found or why it is unknown.
+ */
+export interface StatementRecordFields {
+  settings?: { lock_timeout: string; statement_timeout: string };
+  xid?: string;
+  commit?: 'committed' | 'aborted' | 'unknown';
+  commit_detail?: string;
 }
 
 const DEFAULT_MAX_ROWS = 200;
 const DEFAULT_FETCH_SIZE = 5000;
 const PROGRESS_INTERVAL_MS = 100;
+/**
+ * After a cancel asked while a COMMIT is in flight, how long to wait for its answer before cutting the
+ * connection (ms): a COMMIT cannot be cancelled once it is committing, so no answer means the network
+ * or the server is gone; the outcome is then asked on a new connection.
+ */
+const COMMIT_CANCEL_GRACE_MS = 5000;
 
 /** COPY TO STDOUT data of the running statement: the first `max` lines kept, all counted. */
 interface CopyCapture {
@@ -108,6 +142,9 @@ const TX_STATES: Record<string, TransactionState> = { I: 'idle', T: 'in transact
 // exception) mean the session is gone. Source: PostgreSQL docs, Appendix A.
 const CONNECTION_LOST = /^(57P0[1-4]|08)/;
 
+/** The last line of a lost connection's body; a lost COMMIT replaces it with what became of the transaction. */
+const LOST_ADVICE = 'The connection to the server was lost: this session and any transaction it had open are gone. Reconnect to continue.';
+
 /**
  * One pinned PostgreSQL session (`pg.Client`): `BEGIN` in one cell and `COMMIT` in a later one work,
  * `SET` and temp tables persist, and the transaction state is known after every statement.
@@ -124,7 +161,10 @@ export class PostgresSession {
   pid = 0;
   /** Transaction state after the last statement, from ReadyForQuery. */
   txState: TransactionState = 'idle';
-  /** `lock_timeout` and `statement_timeout` set at connect, as the server shows them (`5s`, `0`). */
+  /**
+   * `lock_timeout` and `statement_timeout` set at connect, as the server shows them (`5s`, `0`). What
+   * is in force later (after SET, RESET, a cell's options…): `settingsInForce()`.
+   */
   timeouts: { lockTimeout?: string; statementTimeout?: string } = {};
   /** Set once the connection is gone; `closedReason` says why. */
   closed = false;
@@ -135,8 +175,14 @@ export class PostgresSession {
   private notifications: string[] = [];
   private tag: string | undefined;
   private fields: FieldDef[] | undefined;
-  /** Set while a cell's timeout override may still be in effect on the server. */
-  private timeoutsOverridden = false;
+  private settings: SettingsTracker = new SettingsTracker({ lockTimeout: '', statementTimeout: '' }, (sets) => this.exchangeSettings(sets));
+  /**
+   * Whether the open transaction has run a statement that takes a snapshot: before that it cannot
+   * have a transaction id, and a query of ours would take its first snapshot (see `takesSnapshot`).
+   */
+  private txSnapshot = false;
+  /** Set while a COMMIT is in flight and a cancel was asked: cuts the connection if no answer comes. */
+  private commitCutTimer: NodeJS.Timeout | undefined;
   /** Lines of COPY TO STDOUT data kept (the first `max`) and counted, while such a statement runs. */
   private copyOut: CopyCapture | undefined;
   /** The server's FATAL message, once one arrived (the session is ending). */
@@ -173,6 +219,7 @@ export class PostgresSession {
       const r = await client.query<{ lock_timeout: string; statement_timeout: string; pid: number; database: string }>(sql, params);
       const row = r.rows[0];
       session.timeouts = { lockTimeout: row.lock_timeout, statementTimeout: row.statement_timeout };
+      session.settings = new SettingsTracker({ lockTimeout: row.lock_timeout, statementTimeout: row.statement_timeout }, (sets) => session.exchangeSettings(sets));
       session.pid = Number(row.pid);
       session.database = row.database;
       session.txState = session.readTxState();
@@ -200,6 +247,7 @@ export class PostgresSession {
       const query = { text, values, types: TEXT_TYPES };
       if (tx === 'idle') return (await this.client.query<Record<string, string | null>>(query)).rows;
       await this.client.query('SAVEPOINT runbook_inspect');
+      this.txSnapshot = true;
       try {
         const r = await this.client.query<Record<string, string | null>>(query);
         await this.client.query('RELEASE SAVEPOINT runbook_inspect');
@@ -208,6 +256,37 @@ export class PostgresSession {
         await this.client.query('ROLLBACK TO SAVEPOINT runbook_inspect; RELEASE SAVEPOINT runbook_inspect').catch(() => undefined);
         throw e;
       }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * `lock_timeout` and `statement_timeout` in force on the session now, as the server shows them
+   * (`5s`, `0`), without a round trip: re-read after every statement that can change them (see
+   * `mayChangeSettings`). In a failed transaction these are the values last read (nothing can run
+   * until ROLLBACK, after which they are read again).
+   */
+  settingsInForce(): SessionSettings {
+    return { ...this.settings.inForce };
+  }
+
+  /**
+   * The transaction id of the open transaction, if it has been given one (text, epoch-qualified:
+   * what `pg_xact_status()` takes): `pg_current_xact_id_if_assigned()` on PostgreSQL 13+,
+   * `txid_current_if_assigned()` on 10–12. Never assigns one.
+   *
+   * Undefined, without a round trip, when the session is idle, when the transaction has run nothing
+   * that takes a snapshot (it cannot have an id yet; asking would take its first snapshot), when the
+   * transaction has failed (it can only roll back: any query would be refused) and before PostgreSQL 10.
+   * Waits for a running cell to finish, like `executeCell`.
+   *
+   * @throws Error when the session is closed or the query fails (connection lost).
+   */
+  currentXid(): Promise<string | undefined> {
+    const run = this.queue.then(() => {
+      if (this.closed) throw new Error(`session closed: ${this.closedReason ?? ''}`);
+      return this.readXid();
     });
     this.queue = run.catch(() => undefined);
     return run;
@@ -252,16 +331,19 @@ export class PostgresSession {
   private async run(sql: string, options: ExecuteOptions): Promise<CellResult> {
     const started = performance.now();
     const results: StatementResult[] = [];
-    let effective: { lockTimeout?: string; statementTimeout?: string } = {};
-    const finish = (status: CellResult['status'], error?: ErrorRecord, extraBody?: string): CellResult => ({
-      status,
-      statements: results.map((r) => r.record),
-      results,
-      error,
-      body: [...results.map((r) => r.body), ...(extraBody ? [extraBody] : [])].filter((b) => b !== '').join('\n\n'),
-      ms: Math.round(performance.now() - started),
-      timeouts: { ...this.timeouts, ...effective },
-    });
+    let cellSettings: Readonly<SessionSettings> | undefined;
+    const finish = (status: CellResult['status'], error?: ErrorRecord, extraBody?: string): CellResult => {
+      const s = cellSettings ?? this.settings.inForce;
+      return {
+        status,
+        statements: results.map((r) => r.record),
+        results,
+        error,
+        body: [...results.map((r) => r.body), ...(extraBody ? [extraBody] : [])].filter((b) => b !== '').join('\n\n'),
+        ms: Math.round(performance.now() - started),
+        timeouts: { lockTimeout: s.lockTimeout, statementTimeout: s.statementTimeout },
+      };
+    };
 
     if (this.closed) {
       const message = `connection lost: ${this.closedReason ?? 'the session is closed'}`;
@@ -278,7 +360,7 @@ export class PostgresSession {
 
     const maxRows = options.maxRows ?? DEFAULT_MAX_ROWS;
     const fetchSize = options.fetchSize ?? DEFAULT_FETCH_SIZE;
-    const live = { index: 0, rows: 0 };
+    const live = { index: 0, rows: 0, committing: false };
     const ticker = options.onProgress
       ? setInterval(() => options.onProgress?.({ statementIndex: live.index, rows: live.rows, elapsedMs: performance.now() - started }), PROGRESS_INTERVAL_MS)
       : undefined;
@@ -286,17 +368,20 @@ export class PostgresSession {
     let cancelling: Promise<void> | undefined;
     const onAbort = (): void => {
       cancelling ??= this.cancel().catch(() => undefined);
+      if (live.committing) this.armCommitCut();
     };
     signal?.addEventListener('abort', onAbort);
 
     try {
       try {
-        effective = await this.applyCellTimeouts(options);
+        await this.settings.beginCell(cellOverrides(options), this.readTxState());
       } catch (e) {
         const error: ErrorRecord = { message: (e as Error).message };
         if (e instanceof NotSentError) error.hint = e.hint;
         return finish('error', error, formatServerError({ message: error.message, hint: error.hint }));
       }
+      cellSettings = this.settings.inForce;
+      let previous = cellSettings;
       for (let i = 0; i < split.statements.length; i++) {
         const statement = split.statements[i];
         if (signal?.aborted) {
@@ -304,9 +389,34 @@ export class PostgresSession {
         }
         live.index = i;
         live.rows = 0;
+        const inForce = this.settings.inForce;
+        const txBefore = this.readTxState();
+        const commit = commitKind(statement.stmt);
+        const xid = commit === 'commit' && txBefore === 'in transaction' ? await this.xidBeforeCommit() : undefined;
+        if (signal?.aborted) {
+          return finish('cancelled', { message: `cancelled before statement ${i + 1} (line ${statement.line}) ran`, statement: i, line: statement.line });
+        }
+        const sentOpen = !this.closed;
+        live.committing = commit !== undefined;
         const outcome = await this.runStatement(sql, statement, { maxRows, fetchSize, signal, live });
+        live.committing = false;
+        this.disarmCommitCut();
+        const record = outcome.result.record;
+        if (inForce !== previous && (inForce.lockTimeout !== previous.lockTimeout || inForce.statementTimeout !== previous.statementTimeout)) {
+          record.settings = { lock_timeout: inForce.lockTimeout, statement_timeout: inForce.statementTimeout };
+        }
+        previous = inForce;
+        if (xid?.xid !== undefined) record.xid = xid.xid;
+        this.trackSnapshot(statement);
+        if (commit && outcome.error && this.closed) {
+          const status = await this.lostCommitStatus(statement, commit, txBefore, sentOpen, xid);
+          if (status) this.tellLostCommit(outcome.result, outcome.error, status, commit, xid?.xid);
+        }
         results.push(outcome.result);
         options.onStatement?.(outcome.result, i);
+        const effect = { txBefore, txAfter: this.txState, tag: record.tag, failed: outcome.error !== undefined };
+        if (this.closed) this.settings.invalidate();
+        else if (this.settings.wantsRead(statement, effect)) await this.settings.afterStatement(statement, effect);
         if (outcome.error) {
           const cancelled = signal?.aborted === true && (outcome.error.sqlstate === '57014' || outcome.stoppedEarly === true);
           return finish(cancelled ? 'cancelled' : 'error', { ...outcome.error, statement: i });
@@ -316,11 +426,93 @@ export class PostgresSession {
     } finally {
       if (ticker) clearInterval(ticker);
       signal?.removeEventListener('abort', onAbort);
+      this.disarmCommitCut();
       // The next statement must not start before the server has taken the cancel request: it could be
       // the one cancelled otherwise.
       if (cancelling) await cancelling;
-      await this.restoreCellTimeouts().catch(() => undefined);
+      if (!this.closed) await this.settings.endCell(this.readTxState()).catch(() => this.settings.invalidate());
     }
+  }
+
+  /**
+   * The transaction id before a COMMIT, for the record and to ask about the outcome if the connection
+   * is lost during it: `{ xid }`, or `{ note }` saying why there is none.
+   */
+  private async xidBeforeCommit(): Promise<{ xid?: string; note?: string }> {
+    try {
+      const xid = await this.readXid();
+      if (xid !== undefined) return { xid };
+      if (xidQuery(this.serverVersion) === undefined) return { note: `the transaction id cannot be read without assigning one on PostgreSQL ${this.serverVersion || '(version unknown)'}` };
+      return { note: 'no transaction id had been assigned before COMMIT (the transaction had not written anything that needs one), so there is nothing to look up' };
+    } catch (e) {
+      return { note: `the transaction id could not be read before COMMIT: ${(e as Error).message}` };
+    }
+  }
+
+  /** See `currentXid`; runs at once (the caller holds the queue). */
+  private async readXid(): Promise<string | undefined> {
+    if (this.readTxState() !== 'in transaction' || !this.txSnapshot) return undefined;
+    const text = xidQuery(this.serverVersion);
+    if (text === undefined) return undefined;
+    const r = await this.client.query<{ xid: string | null }>({ text, types: TEXT_TYPES });
+    return r.rows[0]?.xid ?? undefined;
+  }
+
+  /** Keeps `txSnapshot` in step with the statement just run. */
+  private trackSnapshot(statement: SqlStatement): void {
+    const kind = (statement.stmt as { TransactionStmt?: { kind?: string } }).TransactionStmt?.kind;
+    // COMMIT/ROLLBACK AND CHAIN start a new transaction that has taken no snapshot yet.
+    if (this.txState === 'idle' || kind === 'TRANS_STMT_COMMIT' || kind === 'TRANS_STMT_ROLLBACK' || kind === 'TRANS_STMT_PREPARE') this.txSnapshot = false;
+    else if (takesSnapshot(statement.stmt)) this.txSnapshot = true;
+  }
+
+  /**
+   * What became of the transaction when the connection was lost while `statement` (a COMMIT, PREPARE
+   * TRANSACTION or COMMIT PREPARED) was in flight; undefined when there was no transaction at stake.
+   * PREPARE TRANSACTION and COMMIT PREPARED are not looked up (their outcome is a row of
+   * pg_prepared_xacts, not a transaction status): they are `unknown`, with where to look.
+   */
+  private async lostCommitStatus(
+    statement: SqlStatement,
+    commit: CommitKind,
+    txBefore: TransactionState,
+    sentOpen: boolean,
+    xid: { xid?: string; note?: string } | undefined,
+  ): Promise<TransactionStatus | undefined> {
+    const gid = (statement.stmt as { TransactionStmt?: { gid?: string } }).TransactionStmt?.gid ?? '';
+    const where = `SELECT * FROM pg_prepared_xacts WHERE gid = ${this.client.escapeLiteral(gid)}`;
+    if (commit === 'commit-prepared') return { commit: 'unknown', detail: `whether COMMIT PREPARED took effect is not checked: the transaction is still prepared if it did not (${where})` };
+    if (txBefore === 'idle') return undefined;
+    if (txBefore === 'failed') return { commit: 'aborted', detail: 'the transaction had failed before it: a failed transaction can only roll back' };
+    if (!sentOpen) return { commit: 'aborted', detail: 'the connection was lost before it was sent: the server rolls back the open transaction of a session it loses' };
+    if (commit === 'prepare') return { commit: 'unknown', detail: `whether PREPARE TRANSACTION took effect is not checked: the transaction is prepared if it did (${where})` };
+    if (xid?.xid === undefined) return { commit: 'unknown', detail: xid?.note ?? 'the transaction id is unknown' };
+    return resolveTransactionStatus(this.config, xid.xid, { pid: this.pid });
+  }
+
+  /** Puts what became of the transaction into the statement's record, the cell's error message and the body. */
+  private tellLostCommit(result: StatementResult, error: ErrorRecord, status: TransactionStatus, commit: CommitKind, xid: string | undefined): void {
+    const first = (result.statement.text.split(/\s/)[0] ?? 'COMMIT').toUpperCase();
+    const verb = commit === 'commit' ? first : commit === 'prepare' ? 'PREPARE TRANSACTION' : 'COMMIT PREPARED';
+    const told = describeLostCommit(verb, error.message.replace(/^connection lost: /, ''), xid, status, this.serverVersion);
+    result.record.commit = status.commit;
+    result.record.commit_detail = status.detail;
+    error.message = told.message;
+    const body = result.body;
+    result.body = body.endsWith(LOST_ADVICE) ? body.slice(0, -LOST_ADVICE.length) + told.advice : `${body}\n${told.advice}`;
+  }
+
+  /** Once a cancel was asked during a COMMIT: cut the connection if no answer comes within the grace period. */
+  private armCommitCut(): void {
+    if (this.commitCutTimer) return;
+    this.commitCutTimer = setTimeout(() => {
+      (this.client.connection as unknown as { stream: { destroy(): void } }).stream.destroy();
+    }, COMMIT_CANCEL_GRACE_MS);
+  }
+
+  private disarmCommitCut(): void {
+    if (this.commitCutTimer) clearTimeout(this.commitCutTimer);
+    this.commitCutTimer = undefined;
   }
 
   private async runStatement(
@@ -456,7 +648,7 @@ export class PostgresSession {
       error.message = `connection lost: ${error.message}`;
       parts.push(
         sqlstate ? formatServerError(e, at) : `ERROR:  ${e.message ?? String(failure)}`,
-        'The connection to the server was lost: this session and any transaction it had open are gone. Reconnect to continue.',
+        LOST_ADVICE,
       );
     } else {
       parts.push(formatServerError(e, at));
@@ -465,47 +657,16 @@ export class PostgresSession {
   }
 
   /**
-   * Sets the cell's own `lock_timeout`/`statement_timeout`, if it has any, after putting back the
-   * session's after an earlier override. Values are checked here first: a bad one sent to the server
-   * inside an open transaction would abort that transaction.
-   *
-   * @throws NotSentError for a value PostgreSQL would not take as a time setting.
+   * Runs `SET name = 'value'` for each pair, then reads both settings, in one simple-query message.
+   * SET and SHOW take no snapshot, so a `SET TRANSACTION ISOLATION LEVEL` after them still works.
+   * The values come from the server's own SHOW output or from `isTimeSetting`-checked options.
    */
-  private async applyCellTimeouts(options: ExecuteOptions): Promise<{ lockTimeout?: string; statementTimeout?: string }> {
-    await this.restoreCellTimeouts();
-    if (options.lockTimeout === undefined && options.statementTimeout === undefined) return {};
-    for (const [name, value] of [
-      ['lock_timeout', options.lockTimeout],
-      ['statement_timeout', options.statementTimeout],
-    ] as const) {
-      if (value !== undefined && !isTimeSetting(value)) {
-        throw new NotSentError(`invalid ${name} for this cell: ${JSON.stringify(value)}`, "Give a number of ms, or a number with a unit: '500ms', '5s', '2min', '1h'.");
-      }
-    }
-    if (this.txState === 'failed') return {}; // set_config would fail in an aborted transaction; the cell's statements will say so
-    const r = await this.client.query<{ lock_timeout: string; statement_timeout: string }>(
-      'SELECT set_config($1, coalesce($2, current_setting($1)), false) AS lock_timeout, set_config($3, coalesce($4, current_setting($3)), false) AS statement_timeout',
-      ['lock_timeout', optionalText(options.lockTimeout), 'statement_timeout', optionalText(options.statementTimeout)],
-    );
-    this.timeoutsOverridden = true;
-    return { lockTimeout: r.rows[0].lock_timeout, statementTimeout: r.rows[0].statement_timeout };
-  }
-
-  /**
-   * Puts the session's timeouts back after a cell that overrode them. A `set_config` made inside a
-   * transaction is undone by its ROLLBACK, so the override counts as undone only once restored while
-   * idle; until then it is restored again before and after every cell (not at all while the
-   * transaction has failed, where set_config cannot run).
-   */
-  private async restoreCellTimeouts(): Promise<void> {
-    if (!this.timeoutsOverridden || this.closed) return;
-    const tx = this.readTxState();
-    if (tx === 'failed') return;
-    await this.client.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)", [
-      this.timeouts.lockTimeout ?? '0',
-      this.timeouts.statementTimeout ?? '0',
-    ]);
-    if (tx === 'idle') this.timeoutsOverridden = false;
+  private async exchangeSettings(sets: ReadonlyArray<readonly [SettingName, string]>): Promise<SessionSettings> {
+    const sql = [...sets.map(([name, value]) => `SET ${name} = ${this.client.escapeLiteral(value)}`), 'SHOW lock_timeout', 'SHOW statement_timeout'].join('; ');
+    // A simple query of several statements gives one result per statement (pg's typing says one).
+    const results = (await this.client.query(sql)) as unknown as QueryResult<Record<string, string>>[];
+    const n = results.length;
+    return { lockTimeout: results[n - 2].rows[0].lock_timeout, statementTimeout: results[n - 1].rows[0].statement_timeout };
   }
 
   private listen(): void {
@@ -582,13 +743,36 @@ export function rowsFromTag(tag: string | undefined): number | undefined {
   return m ? Number(m[2]) : undefined;
 }
 
-/** Whether PostgreSQL takes `v` as a time setting: ms as a number, or a number with a unit (`500ms`, `5s`, `2min`). */
+/** ms per unit of a time setting (PostgreSQL docs, 20.1.1 "Parameter Names and Values"). */
+const TIME_UNITS_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Whether PostgreSQL takes `v` as `lock_timeout`/`statement_timeout`: ms as a number, or a number with a
+ * unit (`500ms`, `5s`, `2min`), at most INT_MAX ms (both are int settings in ms). Checked before
+ * anything is sent: a value the server refuses inside an open transaction would abort it.
+ */
 function isTimeSetting(v: string | number): boolean {
-  if (typeof v === 'number') return Number.isFinite(v) && v >= 0;
-  // Units of time settings: PostgreSQL docs, 20.1.1 "Parameter Names and Values".
-  return /^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$/.test(v);
+  const m = typeof v === 'number' ? [String(v), String(v), ''] : /^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$/.exec(v);
+  if (!m) return false;
+  const ms = Number(m[1]) * TIME_UNITS_MS[m[2] || 'ms'];
+  return Number.isFinite(ms) && ms >= 0 && ms <= 2_147_483_647;
 }
 
-function optionalText(v: string | number | undefined): string | null {
-  return v === undefined ? null : String(v);
+/**
+ * The cell's `lock_timeout`/`timeout` options as values to SET.
+ * @throws NotSentError for a value PostgreSQL would not take as a time setting.
+ */
+function cellOverrides(options: ExecuteOptions): Partial<Record<SettingName, string>> {
+  const out: Partial<Record<SettingName, string>> = {};
+  for (const [name, value] of [
+    ['lock_timeout', options.lockTimeout],
+    ['statement_timeout', options.statementTimeout],
+  ] as const) {
+    if (value === undefined) continue;
+    if (!isTimeSetting(value)) {
+      throw new NotSentError(`invalid ${name} for this cell: ${JSON.stringify(value)}`, "Give a number of ms, or a number with a unit: '500ms', '5s', '2min', '1h'.");
+    }
+    out[name] = String(value);
+  }
+  return out;
 }
