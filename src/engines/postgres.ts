@@ -44,6 +44,11 @@ export interface ExecuteOptions {
   /** Called when each statement has finished (ok or not), before the next one starts. */
   onStatement?: (result: StatementResult, index: number) => void;
   /**
+   * Called with the transaction id just before a committing statement is sent (when one was assigned), so a caller
+   * can record it durably first: if the process dies with the COMMIT in flight, `txid_status()` of it tells later.
+   */
+  onCommitXid?: (xid: string) => void;
+  /**
    * `lock_timeout` for this cell only: interval text or ms. Afterwards the value in force before the
    * cell is put back, unless the cell's own SQL set another one.
    */
@@ -393,6 +398,7 @@ export class PostgresSession {
         const txBefore = this.readTxState();
         const commit = commitKind(statement.stmt);
         const xid = commit === 'commit' && txBefore === 'in transaction' ? await this.xidBeforeCommit() : undefined;
+        if (xid?.xid !== undefined) options.onCommitXid?.(xid.xid);
         if (signal?.aborted) {
           return finish('cancelled', { message: `cancelled before statement ${i + 1} (line ${statement.line}) ran`, statement: i, line: statement.line });
         }

@@ -24,6 +24,11 @@ export interface RunSink {
   /** A cell is about to run: the CLI journals a `started` entry (a kill now is found by the next run). */
   cellStarted(c: RunnableCell, handle: unknown, runId: string): Promise<void>;
   /**
+   * A COMMIT of transaction `xid` is about to be sent by cell `c` (synchronous: it happens between two statements).
+   * The CLI journals it, so that if the process dies with the COMMIT in flight the next run can ask `txid_status()`.
+   */
+  commitXid?(c: RunnableCell, handle: unknown, runId: string, xid: string): void;
+  /**
    * The cell's output, replacing its outputs; `source` is its new text when running changed it (ticked items);
    * `ran` is what the engine returned (VS Code draws result tables from its rows).
    */

@@ -29,6 +29,17 @@ export interface StartedEntry {
   at: string;
 }
 
+/** A journal line holding the transaction id a cell was about to COMMIT (for `txid_status()` if the run dies then). */
+export interface XidEntry {
+  v: 2;
+  t: 'xid';
+  cell: number;
+  sig: string;
+  number: number;
+  run: string;
+  xid: string;
+}
+
 /** A journal line holding one migration-log event (with what a chained attempt hashes). */
 export interface LogEntry {
   v: 2;
@@ -38,7 +49,7 @@ export interface LogEntry {
 }
 
 /** Any line of the journal. */
-export type AnyJournalEntry = JournalEntry | StartedEntry | LogEntry;
+export type AnyJournalEntry = JournalEntry | StartedEntry | XidEntry | LogEntry;
 
 /** A cell an interrupted run started and never finished (its `started` entry has no output after it). */
 export interface UnfinishedCell {
@@ -47,6 +58,8 @@ export interface UnfinishedCell {
   number: number;
   run: string;
   at: string;
+  /** The transaction id it was about to COMMIT, when it was journaled before the COMMIT was sent. */
+  xid?: string;
 }
 
 /** The journal's path for a runbook: `FILE.journal` beside it. */
@@ -97,19 +110,27 @@ function findCell(rb: Runbook, cell: number, sig: string): number {
 export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): { applied: number; unmatched: JournalEntry[]; events: number; unfinished: UnfinishedCell[] } {
   const cells: JournalEntry[] = [];
   const open = new Map<string, StartedEntry>();
+  const xids = new Map<string, string>();
   let events = 0;
   for (const e of entries) {
+    const key = `${e.v === 2 && e.t === 'log' ? '' : e.cell}\n${e.v === 2 && e.t === 'log' ? '' : e.sig}`;
     if (e.v === 1) {
       cells.push(e);
-      open.delete(`${e.cell}\n${e.sig}`);
-    } else if (e.t === 'started') open.set(`${e.cell}\n${e.sig}`, e);
+      open.delete(key);
+    } else if (e.t === 'started') open.set(key, e);
+    else if (e.t === 'xid') xids.set(key, e.xid);
     else if (e.t === 'log') {
       appendLogEvent(rb, e.event, e.ctx);
       events++;
     }
   }
   const { applied, unmatched } = applyJournal(rb, cells);
-  const unfinished = [...open.values()].map((s) => ({ index: findCell(rb, s.cell, s.sig), number: s.number, run: s.run, at: s.at }));
+  const unfinished = [...open.entries()].map(([key, s]) => {
+    const u: UnfinishedCell = { index: findCell(rb, s.cell, s.sig), number: s.number, run: s.run, at: s.at };
+    const xid = xids.get(key);
+    if (xid) u.xid = xid;
+    return u;
+  });
   return { applied, unmatched, events, unfinished };
 }
 
@@ -155,6 +176,7 @@ export function readJournalEntries(file: string): AnyJournalEntry[] {
       if (e?.v === 1 && typeof e.cell === 'number' && typeof e.sig === 'string' && Array.isArray(e.outputs) && e.outputs.every(isOutput) && (e.source === undefined || typeof e.source === 'string')) out.push(e);
       else if (e?.v === 2 && e.t === 'started' && typeof e.cell === 'number' && typeof e.sig === 'string') out.push(e);
       else if (e?.v === 2 && e.t === 'log' && e.event && typeof e.event === 'object') out.push(e);
+      else if (e?.v === 2 && e.t === 'xid' && typeof e.cell === 'number' && typeof e.sig === 'string' && typeof e.xid === 'string' && /^\d+$/.test(e.xid)) out.push(e);
     } catch {
       // torn write
     }
@@ -251,6 +273,11 @@ export class RunbookStore {
   /** Journals that cell `index` is about to run (no checkpoint: it changes nothing in the file yet). */
   started(index: number, number: number, run: string, at: Date = new Date()): void {
     this.append({ v: 2, t: 'started', cell: index, sig: this.diskSigs[index], number, run, at: at.toISOString() });
+  }
+
+  /** Journals the transaction id cell `index` is about to COMMIT (sync: between two statements). */
+  commitXid(index: number, number: number, run: string, xid: string): void {
+    this.append({ v: 2, t: 'xid', cell: index, sig: this.diskSigs[index], number, run, xid });
   }
 
   /** Appends a migration-log event to the runbook's log and journals it. */

@@ -294,7 +294,9 @@ class LoopContext {
   /** Runs the cell on the session (the place where execution policies such as retries and batches wrap it). */
   private execute(c: RunnableCell): Promise<CellRun> {
     const o = this.o;
+    const handle = this.handles.get(c.index);
     return this.session.execute(o.effectiveCell ? o.effectiveCell(c.cell) : c.cell, {
+      onCommitXid: (xid) => o.sink.commitXid?.(c, handle, o.run.id, xid),
         signal: o.signal,
         maxRows: o.maxRows,
         index: c.index,

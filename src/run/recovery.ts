@@ -5,6 +5,7 @@ import type { Output, RunRecord, Runbook, SpanRecord } from '../format';
 import type { RunSink } from './frontend';
 import type { UnfinishedCell } from './journal';
 import { cellLabel } from './cells';
+import { sameTarget } from './plan';
 import { baseRecord, withSpan } from './record';
 import type { RunSession } from './session';
 import { transactionEffect } from './spans';
@@ -63,7 +64,7 @@ async function endInterruptedRuns(o: { runbook: Runbook; sink: RunSink; runId: s
   }
 }
 
-async function resolveUncommitted(o: { runbook: Runbook; sink: RunSink; session: RunSession; runId: string; unfinished?: UnfinishedCell[] }, messages: string[]): Promise<void> {
+async function resolveUncommitted(o: { runbook: Runbook; sink: RunSink; session: RunSession; runId: string; unfinished?: UnfinishedCell[]; runs: Map<string, RunRecord> }, messages: string[]): Promise<void> {
   const live = new Set(o.session.tx.openCells().map((c) => c.handle));
   const target = o.session.identity();
   const bySpan = new Map<string, { index: number; out: Output }[]>();
@@ -76,7 +77,8 @@ async function resolveUncommitted(o: { runbook: Runbook; sink: RunSink; session:
     const key = `${String(out.record.run)}:${span?.from ?? '?'}`;
     if (span && span.fate !== 'open') settled.set(key, span);
     if (out.record.status !== 'uncommitted' || live.has(o.sink.handle(index))) return;
-    if (out.record.connection !== target.connection || out.record.environment !== target.environment) return;
+    // The same cluster and database (system_identifier), whatever the connection was called then.
+    if (!sameTarget(out.record, o.runs, target)) return;
     const list = bySpan.get(key) ?? [];
     list.push({ index, out });
     bySpan.set(key, list);
@@ -116,8 +118,9 @@ async function fateOfDeadRun(session: RunSession, rb: Runbook, dying: Unfinished
     const when = dying ? `while cell ${dying.number} ran (it holds no COMMIT)` : 'between cells';
     return { fate: 'rolled back', reason: `the run died ${when}, before any COMMIT: PostgreSQL rolls back the transaction of a session whose client is gone` };
   }
-  if (!xid) return { fate: 'unknown', reason: `the run died while cell ${dying!.number}, which commits, was running, and no transaction id was recorded: whether its COMMIT reached the server cannot be known from here` };
-  return resolveFate(session, xid);
+  const id = dying?.xid ?? xid;
+  if (!id) return { fate: 'unknown', reason: `the run died while cell ${dying!.number}, which commits, was running, and no transaction id was recorded: whether its COMMIT reached the server cannot be known from here` };
+  return resolveFate(session, id);
 }
 
 async function holdsCommit(source: string): Promise<boolean> {
@@ -136,9 +139,11 @@ async function resolveFate(session: RunSession, xid: string | undefined): Promis
   if (!pg) return { fate: 'unknown', reason: `transaction ${xid}: no session to ask txid_status()` };
   const deadline = Date.now() + IN_PROGRESS_WAIT_MS;
   for (;;) {
-    const status = await pg.inspect('SELECT txid_status($1::bigint) AS s', [xid]).then((r) => r[0]?.s ?? null, (e: Error) => `error: ${e.message}`);
-    if (status === 'committed') return { fate: 'committed', reason: `transaction ${xid} committed (txid_status, checked by a later run)` };
-    if (status === 'aborted') return { fate: 'rolled back', reason: `transaction ${xid} aborted (txid_status, checked by a later run): the run died before COMMIT` };
+    // On this run's own session (the sandbox serves one connection at a time): pg_xact_status on 13+, txid_status on 10–12.
+    const query = Number(/^\d+/.exec(pg.serverVersion)?.[0] ?? 0) >= 13 ? 'SELECT pg_xact_status($1::xid8) AS s' : 'SELECT txid_status($1::bigint) AS s';
+    const status = await pg.inspect(query, [xid]).then((r) => r[0]?.s ?? null, (e: Error) => `error: ${e.message}`);
+    if (status === 'committed') return { fate: 'committed', reason: `the run died with COMMIT in flight; transaction ${xid} committed (checked by a later run)` };
+    if (status === 'aborted') return { fate: 'rolled back', reason: `the run died with COMMIT in flight; transaction ${xid} aborted (checked by a later run)` };
     if (status !== 'in progress' || Date.now() > deadline) {
       return { fate: 'unknown', reason: `transaction ${xid}: txid_status() says ${status ?? 'nothing (too old to tell)'}` };
     }

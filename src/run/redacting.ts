@@ -14,6 +14,7 @@ export function redactingSink(sink: RunSink, redactor: Redactor): RunSink {
     cellNow: (h) => sink.cellNow(h),
     outputOf: (h) => sink.outputOf(h),
     cellStarted: (c, h, run) => sink.cellStarted(c, h, run),
+    commitXid: sink.commitXid && ((c, h, run, xid) => sink.commitXid!(c, h, run, xid)),
     cellOutput: (c, h, output, source, ran) => sink.cellOutput(c, h, redactor.redactOutput(output), source, ran),
     cellEnded: (h, ok) => sink.cellEnded(h, ok),
     update: (h, output) => sink.update(h, redactor.redactOutput(output)),

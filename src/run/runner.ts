@@ -163,6 +163,10 @@ export class FileSink implements RunSink {
     this.store.started(handle as number, c.number, runId);
   }
 
+  commitXid(c: { number: number }, handle: unknown, runId: string, xid: string): void {
+    this.store.commitXid(handle as number, c.number, runId, xid);
+  }
+
   async cellOutput(_c: unknown, handle: unknown, output: Output, source?: string): Promise<void> {
     const cell = this.cell(handle)!;
     if (source !== undefined) cell.source = source;

@@ -64,6 +64,8 @@ export interface ExecuteCellOptions {
   acceptConfirmation?: (record: OutputRecord) => boolean;
   /** The run, recorded with each item confirmed in it. */
   runId?: string;
+  /** Called, synchronously, with the transaction id just before a COMMIT is sent (to journal it first). */
+  onCommitXid?: (xid: string) => void;
 }
 
 /** Context handed to SQL hooks. */
@@ -331,6 +333,7 @@ export class RunSession {
           statementTimeout: timeout === undefined ? undefined : typeof timeout === 'number' ? timeout : String(timeout),
           lockTimeout: lockTimeout === undefined ? undefined : typeof lockTimeout === 'number' ? lockTimeout : String(lockTimeout),
           onProgress: (p) => options.onProgress?.({ elapsedMs: p.elapsedMs, rows: p.rows, statement: p.statementIndex }),
+          onCommitXid: options.onCommitXid,
         });
       if (autocommitOff && session.txState === 'idle') {
         const begin = implicit(await exec('BEGIN'));

@@ -10,6 +10,7 @@ import { Client } from 'pg';
 import { parseRunbook, type Cell, type OutputRecord } from '../../src/format';
 import { startSandbox, type Sandbox } from '../../src/engines/sandbox';
 import { freshDatabase, type FreshDatabase } from './harness';
+import { FaultProxy } from './fault-proxy';
 
 const ROOT = path.join(__dirname, '../../..');
 const CLI = path.join(ROOT, 'bin/runbook.js');
@@ -241,5 +242,99 @@ describe('checklists after a stop', function () {
     const r = rec(cellsOf(file)[1]);
     assert.equal(r.status, 'ok');
     assert.deepEqual((r.items as { text: string; run: string }[]).map((i) => [i.text, i.run]), [['Done', r.run]]);
+  });
+});
+
+describe('COMMIT with the connection cut, and settings in force (real PostgreSQL through a fault proxy)', function () {
+  this.timeout(120_000);
+  let db: FreshDatabase;
+  let dir: string;
+  let admin: Client;
+  let proxy: FaultProxy;
+  let url: string;
+  before(async () => {
+    db = await freshDatabase('run_commit_cut');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-commit-'));
+    admin = new Client(db.clientConfig);
+    await admin.connect();
+    proxy = await FaultProxy.forConfig(db.clientConfig);
+    const u = new URL(db.url);
+    u.hostname = proxy.host;
+    u.port = String(proxy.port);
+    url = u.toString();
+  });
+  after(async () => {
+    await proxy.close();
+    await admin.end();
+    await db.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('resolves a COMMIT whose connection was cut on a new connection, and records the span committed', async () => {
+    await admin.query('CREATE TABLE cut_items (id int)');
+    const file = path.join(dir, 'cut.runbook');
+    fs.writeFileSync(file, sql('BEGIN;') + sql('INSERT INTO cut_items VALUES (1);') + sql('COMMIT;') + sql('SELECT count(*) FROM cut_items;'));
+    const cut = proxy.cutAfterForwarding(FaultProxy.query(/^COMMIT;?$/i));
+    // The proxy lives in this process: the CLI must run beside it (spawnSync would stop its event loop).
+    const r = await startCli(['run', file, '-c', url]).done;
+    await cut;
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.equal((await admin.query('SELECT count(*)::int AS n FROM cut_items')).rows[0].n, 1, 'the server committed');
+    const cells = cellsOf(file);
+    assert.deepEqual(statuses(file).slice(0, 2), ['ok', 'ok'], 'the committed work is recorded ok, with the span');
+    const span = rec(cells[0]).span as { fate: string; reason: string; to: number };
+    assert.equal(span.fate, 'committed');
+    assert.match(span.reason, /connection was lost during COMMIT in cell 3; on a new connection the transaction is committed/);
+    const commit = rec(cells[2]);
+    assert.equal(commit.statements?.[0].commit, 'committed');
+    assert.match(String(commit.statements?.[0].xid), /^\d+$/);
+    assert.match(String(commit.error?.message), /connection lost during COMMIT.*committed/);
+    assert.equal(cells[3].outputs.length, 0, 'the run stopped: the session is gone and is not reopened');
+  });
+
+  it('resolves a COMMIT dropped before it reached the server as rolled back', async () => {
+    await admin.query('CREATE TABLE dropped_items (id int)');
+    const file = path.join(dir, 'dropped.runbook');
+    fs.writeFileSync(file, sql('BEGIN;') + sql('INSERT INTO dropped_items VALUES (1);') + sql('COMMIT;'));
+    const dropped = proxy.dropThenCut(FaultProxy.query(/^COMMIT;?$/i));
+    const r = await startCli(['run', file, '-c', url]).done;
+    await dropped;
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.equal((await admin.query('SELECT count(*)::int AS n FROM dropped_items')).rows[0].n, 0);
+    assert.deepEqual(statuses(file).slice(0, 2), ['rolled back', 'rolled back']);
+    assert.equal(rec(cellsOf(file)[2]).statements?.[0].commit, 'aborted');
+  });
+
+  it('resolves, on the next run, a COMMIT that was in flight when the run was killed', async () => {
+    await admin.query('CREATE TABLE inflight_items (id int)');
+    const file = path.join(dir, 'inflight.runbook');
+    fs.writeFileSync(file, sql('BEGIN;') + sql('INSERT INTO inflight_items VALUES (1);') + sql('COMMIT;') + sql('SELECT 1 AS after;'));
+    // The COMMIT reaches the server (which commits), its answer never reaches the client: then the client is killed.
+    const held = proxy.holdRepliesAfter(FaultProxy.query(/^COMMIT;?$/i));
+    const { child, done } = startCli(['run', file, '-c', url]);
+    await held;
+    child.kill('SIGKILL');
+    await done;
+    assert.equal((await admin.query('SELECT count(*)::int AS n FROM inflight_items')).rows[0].n, 1);
+    const next = runCli(['run', file, '-c', db.url, '--only', '4']);
+    assert.equal(next.status, 0, next.stdout + next.stderr);
+    assert.match(next.stdout, /cell 3 started at .* and never finished/);
+    assert.match(next.stdout, /The transaction of cell 1, cell 2, left open by run .*: committed \(the run died with COMMIT in flight; transaction \d+ committed/);
+    assert.deepEqual(statuses(file), ['ok', 'ok', 'unknown', 'ok']);
+  });
+
+  it('records the settings in force after a SET in an earlier cell, not the profile\'s', () => {
+    const file = path.join(dir, 'settings.runbook');
+    fs.writeFileSync(file, sql("SET lock_timeout = '0';") + sql('SELECT 1;') + sql('SELECT 2;', { lock_timeout: '3s' }) + sql('SELECT 3;'));
+    const r = runCli(['run', file, '-c', db.url], { RUNBOOK_ENVIRONMENT: 'staging' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    // A SET and a SELECT in one cell: the SELECT's statement record shows what changed under it.
+    const mixed = path.join(dir, 'settings-mixed.runbook');
+    fs.writeFileSync(mixed, sql("SET statement_timeout = '7s';\nSELECT 1;"));
+    assert.equal(runCli(['run', mixed, '-c', db.url]).status, 0);
+    assert.equal((rec(cellsOf(mixed)[0]).statements?.[1] as { settings?: { statement_timeout: string } }).settings?.statement_timeout, '7s');
+    const settings = cellsOf(file).map((c) => (rec(c).settings as { lock_timeout?: string } | undefined)?.lock_timeout);
+    // staging's default lock_timeout (5s) is set at connect; the SET turns it off; a cell option applies to its cell only.
+    assert.deepEqual(settings, ['5s', '0', '3s', '0']);
   });
 });
