@@ -164,10 +164,15 @@ export function parseLogSection(raw: string, firstLine: number, eol: '\n' | '\r\
   return { events, raw, rawEvents: events.length };
 }
 
-/** A chunk equals its rendering; the file's very last line may lack its line break. */
+/**
+ * A chunk equals its rendering, whatever its line breaks (a checkout with `core.autocrlf`, a file whose
+ * first line break changed); the file's very last line may lack its line break.
+ */
 function sameChunk(actual: string, expected: string, atEnd: boolean): boolean {
   if (actual === expected) return true;
-  return atEnd && expected.endsWith('\n') && actual === expected.replace(/\r?\n$/, '');
+  const a = actual.replace(/\r\n?/g, '\n');
+  const b = expected.replace(/\r\n?/g, '\n');
+  return a === b || (atEnd && a === b.replace(/\n$/, ''));
 }
 
 function lineOfOffset(text: string, offset: number): number {

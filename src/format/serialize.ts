@@ -51,7 +51,9 @@ export function serializeRunbook(rb: Runbook): string {
  */
 export function logSeparator(text: string, eol: string): string {
   if (text === '') return '';
-  const sep = endsWithEol(text) ? '' : eol;
+  // A `\n` after a final lone CR joins it into one CRLF line break: it completes that break, it adds none.
+  const joined = text.endsWith('\r') && eol === '\n' ? '\n' : '';
+  const sep = joined + (endsWithEol(text) ? '' : eol);
   const body = (text + sep).replace(/(?:\r\n|\r|\n)$/, '');
   const last = body.slice(Math.max(body.lastIndexOf('\n'), body.lastIndexOf('\r')) + 1);
   return /^[ \t]*$/.test(last) ? sep : sep + eol;

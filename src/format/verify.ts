@@ -128,24 +128,27 @@ function expectations(events: Located[]): { latest: Map<number, Expected>; seen:
   return { latest, seen, attempted };
 }
 
-/** 1-based line of each output record of each cell, from the text the parser kept. */
-function outputLines(rb: Runbook): number[][] {
+/** 1-based lines of each output's record and of its body's opening fence, from the text the parser kept. */
+function outputLines(rb: Runbook): { rec: number; body: number }[][] {
   const starts = cellStartLines(rb);
   return rb.cells.map((c, i) => {
     const raw = c.raw;
-    if (!raw) return c.outputs.map(() => 0);
+    if (!raw) return c.outputs.map(() => ({ rec: 0, body: 0 }));
     let line = starts[i] + countLineBreaks(raw.source);
     return raw.outputs.map((o) => {
-      const at = o.text.indexOf('<!-- runbook:output');
-      const l = line + countLineBreaks(o.text.slice(0, Math.max(0, at)));
+      const at = Math.max(0, o.text.indexOf('<!-- runbook:output'));
+      const rec = line + countLineBreaks(o.text.slice(0, at));
+      const fence = /^ {0,3}(?:`{3,}|~{3,})/m.exec(o.text.slice(at));
+      const body = fence ? rec + countLineBreaks(o.text.slice(at, at + fence.index)) : rec + 1;
       line += countLineBreaks(o.text);
-      return l;
+      return { rec, body };
     });
   });
 }
 
 function checkCells(rb: Runbook, events: Located[], breaks: LogBreak[], notes: string[], strict: boolean): number {
   const { latest, seen, attempted } = expectations(events);
+  const runsSeen = new Set(events.flatMap(({ event }) => (event.e === 'run' ? [event.run.id] : [])));
   const starts = cellStartLines(rb);
   const recLines = outputLines(rb);
   let n = 0;
@@ -157,7 +160,8 @@ function checkCells(rb: Runbook, events: Located[], breaks: LogBreak[], notes: s
     n++;
     const exp = latest.get(n);
     const last = cell.outputs[cell.outputs.length - 1];
-    const recLine = recLines[index][cell.outputs.length - 1] ?? starts[index];
+    const lines = recLines[index][cell.outputs.length - 1] ?? { rec: starts[index], body: starts[index] };
+    const recLine = lines.rec;
     const label = `cell ${n}${typeof cell.options.name === 'string' ? ` (${cell.options.name})` : ''}`;
     if (!last) {
       if (exp) breaks.push({ line: starts[index], kind: 'removed-output', message: `${label} has no output, but the log's event at line ${exp.line} (run ${exp.run}) wrote one: the output was removed` });
@@ -177,13 +181,16 @@ function checkCells(rb: Runbook, events: Located[], breaks: LogBreak[], notes: s
       const others = seen.get(rec) ?? [];
       const moved = others.find((o) => o.cell !== n);
       const older = others.find((o) => o.cell === n);
+      const named = typeof last.record.run === 'string' && last.record.run !== exp.run ? last.record.run : undefined;
       if (moved) breaks.push({ line: recLine, kind: 'moved-cell', message: `the output of ${label} was recorded for cell ${moved.cell} (log line ${moved.line}): cells were added, removed or moved after the run` });
       else if (older) breaks.push({ line: recLine, kind: 'stale-output', message: `${label} shows an older output (log line ${older.line}); the log's latest attempt that wrote one (line ${exp.line}, run ${exp.run}) wrote another: the newer output was replaced` });
+      else if (named && !runsSeen.has(named)) breaks.push({ line: recLine, kind: 'unlogged-output', message: `the output of ${label} names run ${named}, which is not in the log: the run was removed from the log, or the output was pasted from another file` });
+      else if (named) breaks.push({ line: recLine, kind: 'unlogged-output', message: `the output of ${label} names run ${named}, but the log has no attempt of this cell in that run that wrote it: the attempt was removed from the log, or the output was edited` });
       else breaks.push({ line: recLine, kind: 'edited-record', message: `the output record of ${label} was edited after run ${exp.run} wrote it (log line ${exp.line})` });
       return;
     }
     if (exp.out !== undefined && bodyHash(last) !== exp.out) {
-      breaks.push({ line: recLine + 1, kind: 'edited-body', message: `the output body of ${label} was edited after run ${exp.run} wrote it (log line ${exp.line})` });
+      breaks.push({ line: lines.body, kind: 'edited-body', message: `the output body of ${label} was edited after run ${exp.run} wrote it (log line ${exp.line})` });
     }
     if (exp.src !== undefined && sourceHash(cell) !== exp.src) {
       breaks.push({ line: starts[index], kind: 'source-changed', message: `the source of ${label} changed after it ran in run ${exp.run} (log line ${exp.line}), and no run since: run it again, or undo the edit` });
