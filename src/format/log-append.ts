@@ -2,7 +2,7 @@
 
 import type { Cell, OutputRecord, Runbook } from './model';
 import type { AttemptRecord, CellHashes, LogEvent, SpanRecord } from './log-model';
-import { bodyHash, eventHash, recordHash, sourceHash } from './log-chain';
+import { bodyHash, eventHash, recordHash, sealEvent, sourceHash } from './log-chain';
 import { parseEstimate } from './estimate';
 import { oneLine } from './md-text';
 import { LOG_MARKER } from './log-render';
@@ -90,7 +90,12 @@ function completeEvent(rb: Runbook, event: LogEvent, ctx: AppendContext): Record
  * @throws LogPlacementError saying what to fix
  */
 function checkPlacement(rb: Runbook): void {
-  const text = serializeRunbook({ ...rb, log: undefined });
+  // A block left open at the end of the text can only be in the last cell when that is Markdown (code cells and
+  // outputs are closed fences), so only that cell is probed — unless a Markdown cell holds the marker line.
+  const last = rb.cells[rb.cells.length - 1];
+  const marker = rb.cells.some((c) => c.kind === 'markdown' && c.source.includes(LOG_MARKER)) || rb.trailing.includes(LOG_MARKER);
+  const tail: Runbook = { cells: last && last.kind === 'markdown' ? [last] : [], trailing: rb.trailing, eol: rb.eol, problems: [] };
+  const text = serializeRunbook(marker || !last ? { ...rb, log: undefined } : tail);
   const probe = text + logSeparator(text, rb.eol) + LOG_MARKER + rb.eol;
   const back = parseRunbook(probe, { skipOptionChecks: true });
   if (back.log?.raw === LOG_MARKER + rb.eol) return;
@@ -123,7 +128,7 @@ export function appendLogEvent(rb: Runbook, event: LogEvent, ctx: AppendContext 
   const last = events[events.length - 1];
   if (last) stored.prev = last.h ?? eventHash(last);
   const ev = stored as unknown as LogEvent;
-  ev.h = eventHash(ev);
+  sealEvent(ev);
   events.push(ev);
   return ev;
 }

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { CellKind, Output, OutputRecord } from './model';
 import type { LogEvent } from './log-model';
 import { normalizeBody } from './output-block';
+import { encodeUtf8Lossless } from './utf8';
 
 /**
  * Hex digits kept of each SHA-256 (64 bits). Enough that an accidental or hand edit keeping the same
@@ -46,9 +47,15 @@ export function recordHash(record: OutputRecord): string {
   return shortHash(JSON.stringify(record));
 }
 
-/** Hash of an output's body and fence language as they read back (line breaks as `\n`); `null` hashed for no body. */
+/**
+ * Hash of an output's body and fence language as they read back: the language as JSON, a line break,
+ * then the body's bytes (line breaks as `\n`, invalid UTF-8 the format kept as the bytes it stands for);
+ * `null` for no body. Bodies are most of a file's bytes, so they are hashed as bytes, not escaped as JSON.
+ */
 export function bodyHash(output: Pick<Output, 'body' | 'bodyLang'>): string {
-  return shortHash(JSON.stringify(output.body === undefined ? null : [output.bodyLang ?? 'text', normalizeBody(output.body)]));
+  if (output.body === undefined) return shortHash('null');
+  const body = output.body.includes('\r') ? normalizeBody(output.body) : output.body;
+  return createHash('sha256').update(JSON.stringify(output.bodyLang ?? 'text') + '\n', 'utf8').update(encodeUtf8Lossless(body)).digest('hex').slice(0, HASH_HEX_DIGITS);
 }
 
 /** Hash of an event: its JSON without `h` (key order as stored, which JSON.parse keeps). */
@@ -56,4 +63,24 @@ export function eventHash(event: LogEvent): string {
   const { h: _h, ...rest } = event;
   void _h;
   return shortHash(JSON.stringify(rest));
+}
+
+// The JSON of events `sealEvent` hashed, so writing them does not stringify them again.
+const sealed = new WeakMap<LogEvent, string>();
+
+/**
+ * Sets `event.h` (the event must not have one yet, and `h` becomes its last key) and remembers the
+ * event's JSON, which {@link eventJson} then returns without stringifying it again.
+ */
+export function sealEvent(event: LogEvent): void {
+  const json = JSON.stringify(event);
+  const h = shortHash(json);
+  event.h = h;
+  sealed.set(event, `${json.slice(0, -1)},"h":"${h}"}`);
+}
+
+/** `JSON.stringify(event)`, from the copy {@link sealEvent} kept when the event is unchanged since. */
+export function eventJson(event: LogEvent): string {
+  const json = sealed.get(event);
+  return json !== undefined && event.h !== undefined && json.endsWith(`"h":"${event.h}"}`) ? json : JSON.stringify(event);
 }

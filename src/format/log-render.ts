@@ -5,6 +5,7 @@
 
 import type { AttemptRecord, LogEvent, RunEndRecord, RunRecord, SpanRecord } from './log-model';
 import { commentJson } from './output-block';
+import { eventJson } from './log-chain';
 import { compareWithEstimate, formatDuration, parseEstimate, type EstimateVerdict } from './estimate';
 import { mdCode, mdEnvironment, mdText, oneLine, utcTime } from './md-text';
 import { groupDigits } from './output-block';
@@ -22,7 +23,7 @@ export const LOG_PREAMBLE: readonly string[] = [
 
 /** The hidden line of one event: its JSON in an HTML comment, escaped as output records are. */
 export function eventLine(event: LogEvent): string {
-  return `${EVENT_MARKER}${commentJson(event)} -->`;
+  return `${EVENT_MARKER}${commentJson(event, eventJson(event))} -->`;
 }
 
 /** How text is written: Markdown for the file and `runbook log`, plain for JSON reports. */
@@ -52,6 +53,8 @@ export interface RunState {
   issues: LogIssue[];
   /** Timeline items rendered so far (attempts and spans). */
   items: number;
+  /** `2026-11-28 ` of the run's start ('' when unknown), once computed. */
+  day?: string;
 }
 
 /** Statuses that are not an issue by themselves: `uncommitted` work is reported by its span's end. */
@@ -170,8 +173,8 @@ function targetLong(t: RunRecord, f: Fmt): string {
 /** `02:08:03 UTC` on the run's start day, else the full date and time. */
 function timeOfDay(iso: string, s: RunState, f: Fmt): string {
   const full = f.time(iso);
-  const start = s.run ? f.time(s.run.started) : '';
-  const day = /^\d{4}-\d\d-\d\d /.exec(start)?.[0];
+  s.day ??= (s.run ? /^\d{4}-\d\d-\d\d /.exec(f.time(s.run.started))?.[0] : undefined) ?? '';
+  const day = s.day || undefined;
   return day !== undefined && full.startsWith(day) && full.endsWith(' UTC') ? full.slice(day.length) : full;
 }
 

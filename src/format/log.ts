@@ -161,7 +161,18 @@ export function parseLogSection(raw: string, firstLine: number, eol: '\n' | '\r\
   } else if (!textChecked && split.tailFrom < raw.length && raw.slice(split.tailFrom).trim() !== '') {
     problems.push({ line: firstLine + lineOfOffset(raw, split.tailFrom), severity: 'warning', code: 'log-text-edited', message: 'text after the migration log\'s last event is not part of the log (and no cell): move it above the `<!-- runbook:log -->` line' });
   }
-  return { events, raw, rawEvents: events.length };
+  const log: RunbookLog = { events, raw, rawEvents: events.length };
+  parsedLines.set(log, { firstLine, lines: split.entries.filter((e) => e.event).map((e) => firstLine + e.line) });
+  return log;
+}
+
+// Where each event read from a file stands (1-based lines), for `runbook verify`'s messages; kept beside the
+// model rather than in it, so the model stays the plain JSON VS Code's notebook metadata holds.
+const parsedLines = new WeakMap<RunbookLog, { firstLine: number; lines: number[] }>();
+
+/** The 1-based line of the log's marker and of each event line, for a log as `parseLogSection` read it. */
+export function logLines(log: RunbookLog): { firstLine: number; lines: number[] } | undefined {
+  return parsedLines.get(log);
 }
 
 /**

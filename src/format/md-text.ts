@@ -28,8 +28,12 @@ export function mdCode(text: unknown): string {
   return `${fence}${pad}${t}${pad}${fence}`;
 }
 
+const ISO_UTC = /^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,3})?Z$/;
+
 /** `2026-11-28T02:00:41.120Z` → `2026-11-28 02:00:41 UTC`; text that is not such a time is returned through `escape`. */
 export function utcTime(iso: string, escape: (s: string) => string = mdText): string {
+  // What the tool writes (`toISOString()`): cut, not parsed.
+  if (typeof iso === 'string' && ISO_UTC.test(iso)) return `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
   const ms = typeof iso === 'string' ? Date.parse(iso) : NaN;
   if (!Number.isFinite(ms) || !/Z$|[+-]\d\d:?\d\d$/.test(iso)) return escape(String(iso));
   return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;

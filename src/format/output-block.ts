@@ -42,8 +42,10 @@ export function recordJson(record: OutputRecord): string {
 }
 
 /** JSON of any value for a one-line HTML comment (records, log events), escaped as {@link recordJson} says. */
-export function commentJson(value: unknown): string {
-  return JSON.stringify(value).replace(/--(?=>)/g, '-\\u002d').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+export function commentJson(value: unknown, json = JSON.stringify(value)): string {
+  if (json.includes('-->')) json = json.replace(/--(?=>)/g, '-\\u002d');
+  if (/[\u2028\u2029]/.test(json)) json = json.replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return json;
 }
 
 /** The fence for a body: backticks, one longer than the longest backtick run opening a line of the body (min 3). */

@@ -3,7 +3,7 @@
 import type { Runbook } from './model';
 import type { LogEvent } from './log-model';
 import { bodyHash, eventHash, recordHash, sourceHash } from './log-chain';
-import { splitLogSection } from './log';
+import { logLines, splitLogSection } from './log';
 import { cellStartLines, countLineBreaks } from './lines';
 
 /** What kind of break `runbook verify` found. */
@@ -59,13 +59,11 @@ const PARSE_BREAKS: Record<string, BreakKind> = { 'malformed-log-event': 'malfor
 
 /** The log's events with their lines (1-based, in the file the runbook was parsed from). */
 function locateEvents(rb: Runbook, firstLine: number): Located[] {
-  const raw = rb.log?.raw;
-  if (raw === undefined) return (rb.log?.events ?? []).map((event) => ({ event, line: 0 }));
-  const out: Located[] = [];
-  for (const e of splitLogSection(raw).entries) if (e.event) out.push({ event: e.event, line: firstLine + e.line });
+  const log = rb.log;
+  if (log?.raw === undefined) return (log?.events ?? []).map((event) => ({ event, line: 0 }));
+  const known = logLines(log)?.lines ?? splitLogSection(log.raw).entries.filter((e) => e.event).map((e) => firstLine + e.line);
   // Events appended in memory after parsing have no line in the file yet.
-  for (const event of rb.log!.events.slice(out.length)) out.push({ event, line: 0 });
-  return out;
+  return log.events.map((event, i) => ({ event, line: known[i] ?? 0 }));
 }
 
 function checkChain(events: Located[], breaks: LogBreak[]): void {
@@ -149,8 +147,9 @@ function outputLines(rb: Runbook): { rec: number; body: number }[][] {
 function checkCells(rb: Runbook, events: Located[], breaks: LogBreak[], notes: string[], strict: boolean): number {
   const { latest, seen, attempted } = expectations(events);
   const runsSeen = new Set(events.flatMap(({ event }) => (event.e === 'run' ? [event.run.id] : [])));
-  const starts = cellStartLines(rb);
-  const recLines = outputLines(rb);
+  // Line numbers are only needed to name a break: counted once, when the first one is found.
+  let lineCache: { starts: number[]; outs: { rec: number; body: number }[][] } | undefined;
+  const linesOf = () => (lineCache ??= { starts: cellStartLines(rb), outs: outputLines(rb) });
   let n = 0;
   let checked = 0;
   let uncovered = 0;
@@ -160,19 +159,19 @@ function checkCells(rb: Runbook, events: Located[], breaks: LogBreak[], notes: s
     n++;
     const exp = latest.get(n);
     const last = cell.outputs[cell.outputs.length - 1];
-    const lines = recLines[index][cell.outputs.length - 1] ?? { rec: starts[index], body: starts[index] };
-    const recLine = lines.rec;
+    const startLine = () => linesOf().starts[index];
+    const outLines = () => linesOf().outs[index][cell.outputs.length - 1] ?? { rec: startLine(), body: startLine() };
     const label = `cell ${n}${typeof cell.options.name === 'string' ? ` (${cell.options.name})` : ''}`;
     if (!last) {
-      if (exp) breaks.push({ line: starts[index], kind: 'removed-output', message: `${label} has no output, but the log's event at line ${exp.line} (run ${exp.run}) wrote one: the output was removed` });
+      if (exp) breaks.push({ line: startLine(), kind: 'removed-output', message: `${label} has no output, but the log's event at line ${exp.line} (run ${exp.run}) wrote one: the output was removed` });
       return;
     }
     const rec = recordHash(last.record);
     if (!exp) {
       const elsewhere = seen.get(rec)?.[0];
-      if (elsewhere) breaks.push({ line: recLine, kind: 'moved-cell', message: `the output of ${label} was recorded for cell ${elsewhere.cell} (log line ${elsewhere.line}): cells were added, removed or moved after the run` });
-      else if (typeof last.record.run === 'string') breaks.push({ line: recLine, kind: 'unlogged-output', message: `the output of ${label} names run ${last.record.run}, but ${hasLog ? 'the log has no attempt of this cell that wrote it' : 'the file has no migration log: it was removed'}` });
-      else if (strict) breaks.push({ line: recLine, kind: 'unlogged-output', message: `the output of ${label} is not covered by the migration log (written before the log, or by hand)` });
+      if (elsewhere) breaks.push({ line: outLines().rec, kind: 'moved-cell', message: `the output of ${label} was recorded for cell ${elsewhere.cell} (log line ${elsewhere.line}): cells were added, removed or moved after the run` });
+      else if (typeof last.record.run === 'string') breaks.push({ line: outLines().rec, kind: 'unlogged-output', message: `the output of ${label} names run ${last.record.run}, but ${hasLog ? 'the log has no attempt of this cell that wrote it' : 'the file has no migration log: it was removed'}` });
+      else if (strict) breaks.push({ line: outLines().rec, kind: 'unlogged-output', message: `the output of ${label} is not covered by the migration log (written before the log, or by hand)` });
       else uncovered++;
       return;
     }
@@ -182,18 +181,18 @@ function checkCells(rb: Runbook, events: Located[], breaks: LogBreak[], notes: s
       const moved = others.find((o) => o.cell !== n);
       const older = others.find((o) => o.cell === n);
       const named = typeof last.record.run === 'string' && last.record.run !== exp.run ? last.record.run : undefined;
-      if (moved) breaks.push({ line: recLine, kind: 'moved-cell', message: `the output of ${label} was recorded for cell ${moved.cell} (log line ${moved.line}): cells were added, removed or moved after the run` });
-      else if (older) breaks.push({ line: recLine, kind: 'stale-output', message: `${label} shows an older output (log line ${older.line}); the log's latest attempt that wrote one (line ${exp.line}, run ${exp.run}) wrote another: the newer output was replaced` });
-      else if (named && !runsSeen.has(named)) breaks.push({ line: recLine, kind: 'unlogged-output', message: `the output of ${label} names run ${named}, which is not in the log: the run was removed from the log, or the output was pasted from another file` });
-      else if (named) breaks.push({ line: recLine, kind: 'unlogged-output', message: `the output of ${label} names run ${named}, but the log has no attempt of this cell in that run that wrote it: the attempt was removed from the log, or the output was edited` });
-      else breaks.push({ line: recLine, kind: 'edited-record', message: `the output record of ${label} was edited after run ${exp.run} wrote it (log line ${exp.line})` });
+      if (moved) breaks.push({ line: outLines().rec, kind: 'moved-cell', message: `the output of ${label} was recorded for cell ${moved.cell} (log line ${moved.line}): cells were added, removed or moved after the run` });
+      else if (older) breaks.push({ line: outLines().rec, kind: 'stale-output', message: `${label} shows an older output (log line ${older.line}); the log's latest attempt that wrote one (line ${exp.line}, run ${exp.run}) wrote another: the newer output was replaced` });
+      else if (named && !runsSeen.has(named)) breaks.push({ line: outLines().rec, kind: 'unlogged-output', message: `the output of ${label} names run ${named}, which is not in the log: the run was removed from the log, or the output was pasted from another file` });
+      else if (named) breaks.push({ line: outLines().rec, kind: 'unlogged-output', message: `the output of ${label} names run ${named}, but the log has no attempt of this cell in that run that wrote it: the attempt was removed from the log, or the output was edited` });
+      else breaks.push({ line: outLines().rec, kind: 'edited-record', message: `the output record of ${label} was edited after run ${exp.run} wrote it (log line ${exp.line})` });
       return;
     }
     if (exp.out !== undefined && bodyHash(last) !== exp.out) {
-      breaks.push({ line: lines.body, kind: 'edited-body', message: `the output body of ${label} was edited after run ${exp.run} wrote it (log line ${exp.line})` });
+      breaks.push({ line: outLines().body, kind: 'edited-body', message: `the output body of ${label} was edited after run ${exp.run} wrote it (log line ${exp.line})` });
     }
     if (exp.src !== undefined && sourceHash(cell) !== exp.src) {
-      breaks.push({ line: starts[index], kind: 'source-changed', message: `the source of ${label} changed after it ran in run ${exp.run} (log line ${exp.line}), and no run since: run it again, or undo the edit` });
+      breaks.push({ line: startLine(), kind: 'source-changed', message: `the source of ${label} changed after it ran in run ${exp.run} (log line ${exp.line}), and no run since: run it again, or undo the edit` });
     }
   });
   for (const [cellNo, line] of attempted) {
@@ -224,7 +223,7 @@ export function verifyRunbook(rb: Runbook, opts: VerifyOptions = {}): VerifyResu
     const kind = PARSE_BREAKS[p.code];
     if (kind) breaks.push({ line: p.line, kind, message: p.message });
   }
-  const firstLine = logFirstLine(rb);
+  const firstLine = rb.log ? (logLines(rb.log)?.firstLine ?? logFirstLine(rb)) : 0;
   const events = locateEvents(rb, firstLine);
   checkChain(events, breaks);
   checkRuns(events, breaks);

@@ -12,7 +12,7 @@ export interface ReportOptions {
 
 /** A cell attempt in a report, with the status its span's end gave it. */
 export interface ReportAttempt extends AttemptRecord {
-  /** The attempt's status after the span it was in ended: `rolled back` or `unknown` replace `ok` / `uncommitted`. */
+  /** The attempt's status after the span it was in ended: `rolled back` or `unknown` replace `ok` / `uncommitted`; a commit makes `uncommitted` `ok`. */
   final: string;
 }
 
@@ -49,8 +49,11 @@ function finalAttempts(events: readonly LogEvent[], run: string): ReportAttempt[
   const out: ReportAttempt[] = [];
   for (const e of events) {
     if (e.e === 'attempt' && e.attempt.run === run) out.push({ ...e.attempt, final: e.attempt.status });
-    if (e.e === 'span' && e.run === run && (e.span.fate === 'rolled back' || e.span.fate === 'unknown')) {
-      for (const a of out) if (e.cells.includes(a.cell) && (a.final === 'ok' || a.final === 'uncommitted')) a.final = e.span.fate;
+    if (e.e !== 'span' || e.run !== run) continue;
+    for (const a of out) {
+      if (!e.cells.includes(a.cell)) continue;
+      if ((e.span.fate === 'rolled back' || e.span.fate === 'unknown') && (a.final === 'ok' || a.final === 'uncommitted')) a.final = e.span.fate;
+      else if (e.span.fate === 'committed' && a.final === 'uncommitted') a.final = 'ok';
     }
   }
   return out;

@@ -95,7 +95,7 @@ describe('runbook verify', function () {
   });
 
   it('fails on a removed output, a removed cell and an edited visible line', () => {
-    const removed = verifyEdited((t) => t.replace(/<!-- runbook:output \{[^\n]*"name":"validate"|<!-- runbook:output [^\n]*\n> Output: [^\n]*\n```text\n missing\n---------\n       0\n\(1 row\)\n```\n(?=\n```bash)/, ''));
+    const removed = verifyEdited((t) => t.replace(/<!-- runbook:output \{[^\n]*"name":"validate"|<!-- runbook:output [^\n]*\n> Output: [^\n]*\n```text\n missing\n---------\n {7}0\n\(1 row\)\n```\n(?=\n```bash)/, ''));
     assert.equal(removed.status, 1);
     assert.match(removed.out, /cell 6 \(validate\) has no output, but the log's event at line \d+ \(run 20261128T021845Z-40d7\) wrote one/);
     const cell = verifyEdited((t) => t.replace(/```bash \{"name":"health"\}[\s\S]*?```\n\n<!-- runbook:output [^\n]*\n> Output: [^\n]*\n```text\n[^\n]*\n```\n/, ''));
