@@ -31,7 +31,7 @@ function readAtRevision(file: string, ref: string): Runbook | undefined {
   } catch (e) {
     const stderr = String((e as { stderr?: Buffer }).stderr ?? '');
     if (/does not exist in|exists on disk, but not in/.test(stderr)) return undefined;
-    throw new Error(`cannot read ${file} at ${ref} with git: ${stderr.trim().split("\n")[0] || (e as Error).message}`, { cause: e });
+    throw new Error(`cannot read ${file} at ${ref} with git: ${stderr.trim().split('\n')[0] || (e as Error).message}`, { cause: e });
   }
 }
 

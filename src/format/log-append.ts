@@ -90,11 +90,11 @@ function completeEvent(rb: Runbook, event: LogEvent, ctx: AppendContext): Record
  * @throws LogPlacementError saying what to fix
  */
 function checkPlacement(rb: Runbook): void {
-  // A block left open at the end of the text can only be in the last cell when that is Markdown (code cells and
-  // outputs are closed fences), so only that cell is probed — unless a Markdown cell holds the marker line.
+  // A block left open at the end of the text swallows everything after it, so it is in the last cell: only that
+  // cell (with the text after it) is probed — unless a cell's text holds the marker line somewhere.
   const last = rb.cells[rb.cells.length - 1];
-  const marker = rb.cells.some((c) => c.kind === 'markdown' && c.source.includes(LOG_MARKER)) || rb.trailing.includes(LOG_MARKER);
-  const tail: Runbook = { cells: last && last.kind === 'markdown' ? [last] : [], trailing: rb.trailing, eol: rb.eol, problems: [] };
+  const marker = rb.cells.some((c) => c.kind !== 'sql' && c.kind !== 'shell' && c.source.includes(LOG_MARKER)) || rb.trailing.includes(LOG_MARKER);
+  const tail: Runbook = { cells: last ? [last] : [], trailing: rb.trailing, eol: rb.eol, problems: [] };
   const text = serializeRunbook(marker || !last ? { ...rb, log: undefined } : tail);
   const probe = text + logSeparator(text, rb.eol) + LOG_MARKER + rb.eol;
   const back = parseRunbook(probe, { skipOptionChecks: true });

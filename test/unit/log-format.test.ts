@@ -92,6 +92,9 @@ describe('log section: reading and writing', () => {
       assert.equal(rb.log, undefined);
       assert.equal(serializeRunbook(rb), doc);
     }
+    const edited = parseRunbook('- [ ] Window confirmed\n');
+    edited.cells[0].source = '- [ ] Window confirmed\n<pre>'; // as typed into a checklist cell in VS Code
+    assert.throws(() => appendLogEvent(edited, run('r1')), LogPlacementError);
   });
 
   it('reports text after the last event, and keeps it', () => {
