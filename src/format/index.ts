@@ -2,7 +2,6 @@
 
 export * from './model';
 export * from './log-model';
-export { appendLogEvent, attemptOf } from './log';
 export { parseRunbook, type ParseOptions } from './parse';
 export { serializeRunbook, serializeRunbookBytes, renderCellSource } from './serialize';
 export { KNOWN_OPTIONS, knownOption, parseInfoString, renderInfoString, kindOfLanguage, checkOptions } from './options';
@@ -10,3 +9,10 @@ export { parseRecordLine, recordJson, escapeJsonUnsafe, isOutput, renderOutput, 
 export { decodeUtf8Lossless, encodeUtf8Lossless } from './utf8';
 export { cellSignature, outputUnchanged } from './signature';
 export { cellStartLines, countLineBreaks } from './lines';
+export { parseEstimate, formatDuration, compareWithEstimate, type EstimateParse, type EstimateVerdict } from './estimate';
+export { appendLogEvent, attemptOf, runnableCell, LogPlacementError, type AppendContext } from './log-append';
+export { parseLogSection, serializeLogSection, splitLogSection, isLogMarkerLine } from './log';
+export { LOG_MARKER, EVENT_MARKER, LOG_PREAMBLE, LogRenderer, renderLogMarkdown, renderLogSection, summarizeRuns, eventLine, type RunSummary, type LogIssue } from './log-render';
+export { HASH_HEX_DIGITS, shortHash, sourceHash, recordHash, bodyHash, eventHash } from './log-chain';
+export { verifyRunbook, type VerifyResult, type VerifyOptions, type LogBreak, type BreakKind } from './verify';
+export { outputSummary, OUTPUT_SUMMARY_PREFIX, commentJson } from './output-block';

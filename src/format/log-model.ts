@@ -50,6 +50,8 @@ export interface RunRecord extends RunTargetRecord {
   by: string;
   /** UTC ISO 8601 with ms. */
   started: string;
+  /** The runbook's `estimate` (front matter) when the run started, as written (`15m`); filled in by `appendLogEvent`. */
+  estimate?: string;
 }
 
 /** One cell attempt in a run, as the log keeps it (a summary of the cell's output record). */
@@ -68,6 +70,16 @@ export interface AttemptRecord {
   ack?: string[];
   /** One-line error, when it failed. */
   error?: string;
+  /** Shell cells: the exit status. */
+  exit?: number;
+  /** The cell waited this long for locks, ms (the live lock view's `cellWaitedMs`; absent when it did not wait). */
+  waitedMs?: number;
+  /** Most sessions seen waiting behind the cell at once (the live lock view's `peakBlocked`). */
+  blocked?: number;
+  /** Times the cell was retried within the attempt (a record's `retries`, when the loop retries). */
+  retries?: number;
+  /** The cell's `estimate` option, as written (`90s`); filled in by `appendLogEvent`. */
+  estimate?: string;
   /** Anything else a newer version wrote; kept. */
   [key: string]: unknown;
 }
@@ -87,12 +99,42 @@ export interface RunEndRecord {
   [key: string]: unknown;
 }
 
+/**
+ * The hash chain every event carries once `appendLogEvent` stored it (docs/format.md, "Tamper evidence").
+ * Hashes are the first 16 hex digits of SHA-256 (src/format/log-chain.ts says over what).
+ */
+export interface ChainFields {
+  /** Hash of the previous event (`h`); absent on the first event. */
+  prev?: string;
+  /** Hash of this event: its JSON without `h`. */
+  h?: string;
+}
+
+/** Hashes of a cell's content when an event recorded it: what `runbook verify` compares the cell with. */
+export interface CellHashes {
+  /** Of the cell's kind, options and source (checklist ticks left out). */
+  src?: string;
+  /** Of the cell's latest output record. Absent: the attempt wrote no output (a refused attempt). */
+  rec?: string;
+  /** Of that output's body (and its fence language). */
+  out?: string;
+}
+
 /** One event of the log, in the order it happened. */
 export type LogEvent =
-  | { e: 'run'; run: RunRecord }
-  | { e: 'attempt'; attempt: AttemptRecord }
-  | { e: 'span'; run: string; span: SpanRecord; cells: number[] }
-  | { e: 'end'; end: RunEndRecord };
+  | ({ e: 'run'; run: RunRecord } & ChainFields)
+  | ({ e: 'attempt'; attempt: AttemptRecord } & CellHashes & ChainFields)
+  | ({
+      e: 'span';
+      run: string;
+      span: SpanRecord;
+      cells: number[];
+      /** When the span ended, UTC ISO 8601 with ms; filled in by `appendLogEvent`. */
+      at?: string;
+      /** Each cell's output as the span's fate left it (written into the records before this event). */
+      after?: ({ cell: number } & CellHashes)[];
+    } & ChainFields)
+  | ({ e: 'end'; end: RunEndRecord } & ChainFields);
 
 /** The log section of a runbook (`Runbook.log`). */
 export interface RunbookLog {

@@ -1,6 +1,7 @@
 // Cell options on a fence's info string: ```sql {"name":"add-column","lock_timeout":"3s"} — one JSON object after the language.
 
 import type { CellKind, CellOptions } from './model';
+import { parseEstimate } from './estimate';
 
 /** Languages (first word of the info string, case-insensitive) that make a fence a SQL cell. */
 export const SQL_LANGUAGES: ReadonlySet<string> = new Set(['sql']);
@@ -17,6 +18,7 @@ export const KNOWN_OPTIONS: Readonly<Record<string, { kinds: readonly CellKind[]
   ack: { kinds: ['sql'], type: 'string[]', doc: 'Safety rule ids acknowledged for this cell; recorded in its output.' },
   max_rows: { kinds: ['sql'], type: 'number', doc: 'Rows kept per statement in the output (the rest are counted).' },
   skip: { kinds: ['sql', 'shell', 'checklist'], type: 'boolean', doc: 'Never run this cell; its output records status "skipped".' },
+  estimate: { kinds: ['sql', 'shell', 'checklist'], type: 'duration', doc: 'Expected duration of the cell ("90s", "15m", "1h30m"); the migration log compares each attempt with it.' },
 };
 
 /**
@@ -81,6 +83,11 @@ export function checkOptions(kind: CellKind, options: CellOptions): { code: 'unk
       continue;
     }
     if (!known.kinds.includes(kind)) out.push({ code: 'invalid-cell-options', message: `cell option ${JSON.stringify(key)} does not apply to ${kind} cells` });
+    if (known.type === 'duration') {
+      const e = parseEstimate(value);
+      if (!e.ok) out.push({ code: 'invalid-cell-options', message: `cell option "${key}": ${e.error}` });
+      continue;
+    }
     const ok =
       known.type === 'string' ? typeof value === 'string'
       : known.type === 'boolean' ? typeof value === 'boolean'

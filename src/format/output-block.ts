@@ -1,6 +1,8 @@
 // The text of output blocks: the `<!-- runbook:output {...} -->` record line and the fenced body after it.
 
 import type { Output, OutputRecord } from './model';
+import { mdCode, mdEnvironment, mdText, utcTime } from './md-text';
+import { formatDuration } from './estimate';
 
 /** Prefix of a record line. The record is one line of JSON inside an HTML comment (invisible when rendered). */
 export const OUTPUT_MARKER = '<!-- runbook:output ';
@@ -60,13 +62,19 @@ export function parseRecordLine(line: string): RecordParse {
 
 /**
  * JSON of a record for the record line. `-->` never appears in it (it would end the HTML comment
- * early, CommonMark spec 4.6 HTML blocks, condition 2): `>` after `--` is written as `\u003e`.
+ * early, CommonMark spec 4.6 HTML blocks, condition 2): the second `-` of `-->` is written `\u002d`.
  * JSON.stringify escapes CR, LF and the other C0 controls; U+2028, U+2029, NEL, DEL, the C1 controls
  * and bidi controls are escaped too ({@link escapeJsonUnsafe}), so the record stays one line in every
  * editor and reads back to the same value.
  */
 export function recordJson(record: OutputRecord): string {
-  return escapeJsonUnsafe(JSON.stringify(record).replace(/--(?=>)/g, '-\\u002d'));
+  return commentJson(record);
+}
+
+/** JSON of any value for a one-line HTML comment (records, log events), escaped as {@link recordJson} says. */
+export function commentJson(value: unknown, json = JSON.stringify(value)): string {
+  if (json.includes('-->')) json = json.replace(/--(?=>)/g, '-\\u002d');
+  return escapeJsonUnsafe(json);
 }
 
 /** The fence for a body: backticks, one longer than the longest backtick run opening a line of the body (min 3). */
@@ -86,12 +94,42 @@ export function normalizeBody(body: string): string {
   return body.replace(/\r\n?/g, '\n');
 }
 
+/** How the visible line under a record starts (docs/format.md, "The visible line"). */
+export const OUTPUT_SUMMARY_PREFIX = '> Output';
+
+/** True when a line is (or was, before a hand edit) the visible line of an output. */
+export function isOutputSummaryLine(line: string): boolean {
+  return line.startsWith(OUTPUT_SUMMARY_PREFIX);
+}
+
+/**
+ * The visible line of an output, derived from its record alone: status, start (UTC), target and
+ * environment, duration, run. A Markdown viewer shows it (the record is an HTML comment), so a
+ * sandbox output never reads like a production one:
+ * `> Output: **ok** · 2026-11-28 02:08:03 UTC · `prod-main` · **production** · 1.8 s · run `20261128T020041Z-7f3a``.
+ * Whatever the record holds, the line is one line and starts with {@link OUTPUT_SUMMARY_PREFIX}.
+ */
+export function outputSummary(record: OutputRecord): string {
+  const parts = [`**${mdText(String(record.status))}**`];
+  const span = record.span as { fate?: unknown } | undefined;
+  if (record.status === 'ok' && span && typeof span.fate === 'string' && span.fate !== 'open') parts[0] += ` (${mdText(span.fate)})`;
+  const error = record.error;
+  if (error && typeof error.sqlstate === 'string') parts[0] += ` (SQLSTATE ${mdText(error.sqlstate)})`;
+  else if (typeof record.exit === 'number' && record.exit !== 0) parts[0] += ` (exit status ${record.exit})`;
+  if (typeof record.started === 'string') parts.push(utcTime(record.started));
+  parts.push(typeof record.connection === 'string' && record.connection !== '' ? mdCode(record.connection) : 'target not recorded');
+  parts.push(mdEnvironment(typeof record.environment === 'string' ? record.environment : undefined));
+  if (typeof record.ms === 'number' && Number.isFinite(record.ms)) parts.push(formatDuration(record.ms));
+  if (typeof record.run === 'string' && record.run !== '') parts.push(`run ${mdCode(record.run)}`);
+  return `${OUTPUT_SUMMARY_PREFIX}: ${parts.join(' · ')}`;
+}
+
 /**
  * Text of one output block, starting with the blank line that separates it from what precedes it:
- * `eol + record line + eol [+ fence lang eol body eol fence eol]`.
+ * `eol + record line + eol + visible line + eol [+ fence lang eol body eol fence eol]`.
  */
 export function renderOutput(output: Output, eol: string): string {
-  let s = `${eol}${OUTPUT_MARKER}${recordJson(output.record)} -->${eol}`;
+  let s = `${eol}${OUTPUT_MARKER}${recordJson(output.record)} -->${eol}${outputSummary(output.record)}${eol}`;
   if (output.body !== undefined) {
     const body = normalizeBody(output.body);
     const fence = fenceFor(body);

@@ -5,8 +5,12 @@ type Token = ReturnType<InstanceType<typeof MarkdownIt>['parse']>[number];
 import type { Cell, CellKind, FrontMatter, Output, Problem, RawCell, RawOutput, Runbook } from './model';
 import { parseFrontMatterYaml } from './front-matter';
 import { checkOptions, kindOfLanguage, parseInfoString } from './options';
-import { isOutputMarker, parseRecordLine } from './output-block';
+import { isOutputMarker, isOutputSummaryLine, outputSummary, parseRecordLine } from './output-block';
 import { decodeUtf8Lossless } from './utf8';
+import { parseEstimate } from './estimate';
+import { logMarkerOffsets, parseLogSection } from './log';
+import { LOG_MARKER } from './log-render';
+import { countLineBreaks as lineBreaksIn } from './lines';
 import { cellSignature, outputSignature } from './signature';
 
 // CommonMark block structure decides what is a top-level fence, list or HTML block (a fence inside a
@@ -39,9 +43,12 @@ interface Elision {
   newlines: number;
   /** Index in `lines` of the fence's opening line (set by splitLines). */
   opener: number;
+  /** A visible line stands between the record line and the fence. */
+  summary: boolean;
 }
 
-const MARKER_THEN_FENCE = /^<!-- runbook:output [^\r\n]*-->[ \t]*(?:\r\n|\r|\n)( {0,3})(`{3,}|~{3,})[^\r\n]*(\r\n|\r|\n)/gm;
+// A record line, the visible line under it when there is one, then the body's opening fence.
+const MARKER_THEN_FENCE = /^<!-- runbook:output [^\r\n]*-->[ \t]*(?:\r\n|\r|\n)(> Output[^\r\n]*(?:\r\n|\r|\n))?( {0,3})(`{3,}|~{3,})[^\r\n]*(\r\n|\r|\n)/gm;
 const FENCE_CLOSE = /^ {0,3}(`{3,}|~{3,})[ \t]*(?:\r\n|\r|\n|$)/gm;
 
 function findElisions(text: string): Elision[] {
@@ -50,7 +57,7 @@ function findElisions(text: string): Elision[] {
   const hasCR = text.includes('\r');
   MARKER_THEN_FENCE.lastIndex = 0;
   for (let m = MARKER_THEN_FENCE.exec(text); m; m = MARKER_THEN_FENCE.exec(text)) {
-    const marker = m[2];
+    const marker = m[3];
     const from = m.index + m[0].length;
     FENCE_CLOSE.lastIndex = from;
     let to = -1;
@@ -63,7 +70,7 @@ function findElisions(text: string): Elision[] {
       if (c[0] === '') FENCE_CLOSE.lastIndex++;
     }
     if (to < 0) break; // unclosed body: the rest of the document is inside it; let the full parse decide
-    if (to > from) out.push({ from, to, newlines: countLineBreaks(text, from, to, hasCR), opener: -1 });
+    if (to > from) out.push({ from, to, newlines: countLineBreaks(text, from, to, hasCR), opener: -1, summary: m[1] !== undefined });
     MARKER_THEN_FENCE.lastIndex = to;
   }
   return out;
@@ -138,6 +145,11 @@ function topLevelBlocks(tokens: Token[], lineOffset: number): Block[] {
     }
   }
   return blocks;
+}
+
+/** A one-line block quote: the shape of an output's visible line (the caller checks its text). */
+function isSummaryBlock(b: Block): boolean {
+  return b.type === 'other' && b.token.type === 'blockquote_open' && b.end === b.start + 1;
 }
 
 /** Fence facts read from its raw lines: indentation, marker, whether it is closed. */
@@ -217,15 +229,57 @@ export function parseRunbook(input: string | Uint8Array, options: ParseOptions =
       problems.push({ line: lineOf(d.invalidOffsets[0]), severity: 'warning', code: 'invalid-utf8', message: `${d.invalidOffsets.length} byte(s) of invalid UTF-8 (kept as they are)` });
     }
   }
-  currentDoc = text;
   try {
-    return parseText(text, problems, options);
+    return parseWithLog(text, problems, options);
   } finally {
     currentDoc = '';
   }
 }
 
-function parseText(text: string, problems: Problem[], options: ParseOptions, skipBodies = true): Runbook {
+/**
+ * Finds the log section — the first `<!-- runbook:log -->` line that is a top-level block, after the
+ * front matter — and parses the text before it as cells and the rest as the log. Whether a line is a
+ * top-level block depends only on the text before it (an unclosed fence or HTML block swallows it), so
+ * each candidate is tried by parsing the text before it with the marker line appended as a probe.
+ */
+function parseWithLog(text: string, problems: Problem[], options: ParseOptions): Runbook {
+  const fmEnd = frontMatterEnd(text);
+  for (const at of logMarkerOffsets(text)) {
+    if (at < fmEnd) continue;
+    const prefix = text.slice(0, at);
+    const before = problems.length;
+    currentDoc = prefix;
+    const rb = at === 0 ? { cells: [], trailing: '', eol: '\n' as const, problems } : parseText(prefix, problems, options, true, true);
+    if (rb) {
+      if (!/\r|\n/.test(prefix)) rb.eol = /\r\n|\r|\n/.exec(text)?.[0] === '\r\n' ? '\r\n' : '\n';
+      const firstLine = lineBreaksIn(prefix) + 1;
+      const logText = text.slice(at);
+      const nul = logText.indexOf('\0');
+      if (nul >= 0 && !text.slice(0, at).includes('\0')) problems.push({ line: firstLine + lineBreaksIn(logText.slice(0, nul)), severity: 'warning', code: 'nul-byte', message: 'NUL byte in the file (kept as is)' });
+      rb.log = parseLogSection(logText, firstLine, rb.eol, problems);
+      return rb;
+    }
+    problems.length = before;
+  }
+  currentDoc = text;
+  return parseText(text, problems, options) as Runbook;
+}
+
+/** Offset just after the front matter's closing line (0 when the text has none). */
+function frontMatterEnd(text: string): number {
+  const open = /^---[ \t]*(\r\n|\r|\n)/.exec(text);
+  if (!open) return 0;
+  const close = /^(?:---|\.\.\.)[ \t]*$/m.exec(text.slice(open[0].length));
+  return close ? open[0].length + close.index + close[0].length : 0;
+}
+
+/**
+ * Parses `text` into cells. With `probe`, the text is the part before a candidate log marker: the marker
+ * line is parsed after it, and the result is undefined unless that line is a top-level block.
+ */
+function parseText(text: string, problems: Problem[], options: ParseOptions, skipBodies?: boolean, probe?: false): Runbook;
+function parseText(text: string, problems: Problem[], options: ParseOptions, skipBodies: boolean, probe: true): Runbook | undefined;
+function parseText(text: string, problems: Problem[], options: ParseOptions, skipBodies = true, probe = false): Runbook | undefined {
   const problemsBefore = problems.length;
   const elisions = skipBodies ? findElisions(text) : [];
   const lines = splitLines(text, elisions);
@@ -252,8 +306,10 @@ function parseText(text: string, problems: Problem[], options: ParseOptions, ski
       frontMatter = { raw };
       const y = yamlText.trim() === '' ? { ok: true as const, data: {} } : parseFrontMatterYaml(yamlText);
       if (!y.ok) problems.push({ line: 2 + y.line, severity: 'error', code: 'front-matter', message: `front matter is not valid YAML: ${y.message}` });
-      else if (y.data !== null && typeof y.data === 'object' && !Array.isArray(y.data)) frontMatter.data = y.data as Record<string, unknown>;
-      else problems.push({ line: 2, severity: 'error', code: 'front-matter', message: 'front matter is not a YAML mapping (kept as is)' });
+      else if (y.data !== null && typeof y.data === 'object' && !Array.isArray(y.data)) {
+        frontMatter.data = y.data as Record<string, unknown>;
+        checkFrontMatter(frontMatter.data, lines, close, problems);
+      } else problems.push({ line: 2, severity: 'error', code: 'front-matter', message: 'front matter is not a YAML mapping (kept as is)' });
       bodyStart = close + 1;
     } else {
       problems.push({ line: 1, severity: 'warning', code: 'front-matter', message: 'a `---` first line without a closing `---`: read as Markdown' });
@@ -272,20 +328,30 @@ function parseText(text: string, problems: Problem[], options: ParseOptions, ski
     parts.push(text.slice(pos));
     bodyText = parts.join('');
   }
-  const tokens = md.parse(bodyText, {});
-  const blocks = topLevelBlocks(tokens, bodyStart);
+  const tokens = md.parse(probe ? bodyText + LOG_MARKER + '\n' : bodyText, {});
+  let blocks = topLevelBlocks(tokens, bodyStart);
+  if (probe) {
+    // Lines of the body the Markdown parser saw (skipped output bodies are not among them).
+    const probeLine = lines.length;
+    const b = blocks.find((x) => x.start <= probeLine && x.end > probeLine);
+    if (!b || b.type !== 'html' || b.start !== probeLine || b.end !== probeLine + 1) return undefined;
+    blocks = blocks.filter((x) => x.start < probeLine);
+  }
   const elided = new Map<number, Elision>();
   if (elisions.length > 0) {
     const html = new Set<number>();
+    const summaries = new Set<number>();
     const fences = new Set<string>();
     for (const b of blocks) {
       if (b.type === 'html' && b.end === b.start + 1) html.add(b.start);
       else if (b.type === 'fence') fences.add(`${b.start}:${b.end}`);
+      else if (isSummaryBlock(b)) summaries.add(b.start);
     }
     for (const e of elisions) {
-      if (e.opener < bodyStart || !html.has(e.opener - 1) || !fences.has(`${e.opener}:${e.opener + 2}`)) {
+      const recordLine = e.summary ? e.opener - 2 : e.opener - 1;
+      if (e.opener < bodyStart || !html.has(recordLine) || (e.summary && !summaries.has(e.opener - 1)) || !fences.has(`${e.opener}:${e.opener + 2}`)) {
         problems.length = problemsBefore;
-        return parseText(text, problems, options, false);
+        return probe ? parseText(text, problems, options, false, true) : parseText(text, problems, options, false);
       }
       elided.set(e.opener, e);
     }
@@ -374,8 +440,17 @@ function parseText(text: string, problems: Problem[], options: ParseOptions, ski
       }
       const output: Output = { record: rec.record };
       let end = ob.end;
+      const sum = blocks[bj + 1];
+      if (sum && sum.start === ob.end && isSummaryBlock(sum) && isOutputSummaryLine(lines[sum.start].text)) {
+        // The visible line is derived from the record; one that says something else was edited by hand.
+        if (lines[sum.start].text.replace(/[ \t]+$/, '') !== outputSummary(rec.record)) {
+          problems.push({ line: lineNo(sum.start), severity: 'warning', code: 'output-summary-edited', message: 'the visible line under this output record does not say what the record says (edited by hand?); it is rewritten when the output is' });
+        }
+        end = sum.end;
+        bj++;
+      }
       const next = blocks[bj + 1];
-      if (next && next.type === 'fence' && next.start === ob.end) {
+      if (next && next.type === 'fence' && next.start === end) {
         const f = fenceFacts(lines, next);
         if (f.closed) {
           const e = elided.get(next.start);
@@ -405,6 +480,16 @@ function parseText(text: string, problems: Problem[], options: ParseOptions, ski
   const trailing = textOf(lines, mdFrom, lines.length);
   // A file ending without a line break: the last line has eol ''. Nothing else to do: text is kept.
   return { frontMatter, cells, trailing, eol, problems };
+}
+
+/** Checks the front matter keys the tool reads (`estimate`), reporting the line of the key. */
+function checkFrontMatter(data: Record<string, unknown>, lines: Line[], close: number, problems: Problem[]): void {
+  if (data.estimate === undefined) return;
+  const e = parseEstimate(data.estimate);
+  if (e.ok) return;
+  let line = 2;
+  for (let i = 1; i < close; i++) if (/^estimate[ \t]*:/.test(lines[i].text)) line = lines[i].no + 1;
+  problems.push({ line, severity: 'warning', code: 'invalid-estimate', message: `front matter: ${e.error} (the migration log cannot compare the run's duration with it)` });
 }
 
 function lineAt(lines: Line[], offset: number): number {

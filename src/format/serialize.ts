@@ -6,6 +6,7 @@ import { renderInfoString } from './options';
 import { fenceFor, renderOutput } from './output-block';
 import { cellSignature, outputUnchanged } from './signature';
 import { encodeUtf8Lossless } from './utf8';
+import { serializeLogSection } from './log';
 
 /**
  * Serializes a runbook to text. For a model straight from `parseRunbook`, the result equals the
@@ -38,7 +39,24 @@ export function serializeRunbook(rb: Runbook): string {
     }
   }
   parts.push(rb.trailing);
-  return parts.join('');
+  const text = parts.join('');
+  if (!rb.log) return text;
+  const log = serializeLogSection(rb.log, eol);
+  return rb.log.raw === undefined ? text + logSeparator(text, eol) + log : text + log;
+}
+
+/**
+ * What goes between the cells and a new log section: the marker must start a line and follow a blank
+ * line, so that it starts a block of its own (and closes an HTML block of kinds 6 and 7 before it).
+ */
+export function logSeparator(text: string, eol: string): string {
+  if (text === '') return '';
+  // A `\n` after a final lone CR joins it into one CRLF line break: it completes that break, it adds none.
+  const joined = text.endsWith('\r') && eol === '\n' ? '\n' : '';
+  const sep = joined + (endsWithEol(text) ? '' : eol);
+  const body = (text + sep).replace(/(?:\r\n|\r|\n)$/, '');
+  const last = body.slice(Math.max(body.lastIndexOf('\n'), body.lastIndexOf('\r')) + 1);
+  return /^[ \t]*$/.test(last) ? sep : sep + eol;
 }
 
 /** {@link serializeRunbook} as UTF-8 bytes, restoring any invalid bytes the parser kept. */

@@ -44,8 +44,8 @@ export interface XidEntry {
 export interface LogEntry {
   v: 2;
   t: 'log';
+  /** The event as the log stored it (with its hash chain): folded back as it is. */
   event: LogEvent;
-  ctx?: { source?: string; body?: string };
 }
 
 /** Any line of the journal. */
@@ -120,7 +120,9 @@ export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): {
     } else if (e.t === 'started') open.set(key, e);
     else if (e.t === 'xid') xids.set(key, e.xid);
     else if (e.t === 'log') {
-      appendLogEvent(rb, e.event, e.ctx);
+      // The event as it was stored, hash chain and all: appending it again would re-hash it against this model.
+      rb.log ??= { events: [] };
+      rb.log.events.push(e.event);
       events++;
     }
   }
@@ -280,12 +282,13 @@ export class RunbookStore {
     this.append({ v: 2, t: 'xid', cell: index, sig: this.diskSigs[index], number, run, xid });
   }
 
-  /** Appends a migration-log event to the runbook's log and journals it. */
+  /**
+   * Appends a migration-log event to the runbook's log (with its hash chain) and journals it as stored.
+   * @throws LogPlacementError when the runbook has no log yet and one cannot follow its text (nothing changed)
+   */
   logEvent(event: LogEvent, ctx?: { source?: string; body?: string }): void {
-    appendLogEvent(this.runbook, event, ctx);
-    const entry: LogEntry = { v: 2, t: 'log', event };
-    if (ctx && (ctx.source !== undefined || ctx.body !== undefined)) entry.ctx = ctx;
-    this.append(entry);
+    const stored = appendLogEvent(this.runbook, event, ctx);
+    this.append({ v: 2, t: 'log', event: stored });
     this.dirty = true;
   }
 

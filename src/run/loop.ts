@@ -95,6 +95,8 @@ export interface RunOutcome {
   summary: RunSummary;
   /** The production name was typed (VS Code keeps it for the session). */
   productionConfirmed: boolean;
+  /** The file the run wrote (the CLI; an executed copy with --output). */
+  file?: string;
 }
 
 /** Statuses that count as the cell having done what it was asked. */
@@ -282,8 +284,9 @@ class LoopContext {
     await o.sink.cellOutput(c, handle, output, source, cellRun);
     const status = String(output.record.status);
     o.sink.cellEnded(handle, DONE.has(status));
-    for (const e of ended) await this.applySpanEnd(e);
     await o.sink.log({ e: 'attempt', attempt: attemptOf(output.record, c) }, { source: c.cell.source, body: output.body });
+    // A cell that was a whole committed transaction by itself says so in its statements; other spans are marked and logged.
+    for (const e of ended) if (!(ownCommitted && e.span.from === c.number)) await this.applySpanEnd(e);
     this.summary.ran++;
     this.ran.push(c);
     o.reporter?.cellEnd?.(c, status, typeof output.record.ms === 'number' ? output.record.ms : 0, describeRecord(output.record));
@@ -401,6 +404,8 @@ class LoopContext {
       const out = notRunOutput(this.records, reason);
       c.cell.outputs = [out];
       await this.o.sink.update(this.handles.get(c.index), out);
+      // The log keeps every output a cell was given: this one replaces an earlier run's.
+      await this.o.sink.log({ e: 'attempt', attempt: attemptOf(out.record, c) }, { source: c.cell.source, body: out.body });
     }
   }
 

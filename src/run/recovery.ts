@@ -1,7 +1,7 @@
 // What an earlier run left unsaid, settled before a new run plans: runs that never logged their end, cells started
 // and never finished, and work left `uncommitted` by a run that died with its transaction open.
 
-import type { Output, RunRecord, Runbook, SpanRecord } from '../format';
+import { attemptOf, type Output, type RunRecord, type Runbook, type SpanRecord } from '../format';
 import type { RunSink } from './frontend';
 import type { UnfinishedCell } from './journal';
 import { cellLabel } from './cells';
@@ -41,6 +41,7 @@ export async function settleEarlierRuns(o: { runbook: Runbook; sink: RunSink; se
     cell.outputs = [out];
     await o.sink.update(o.sink.handle(u.index), out);
     const number = o.runbook.cells.slice(0, u.index + 1).filter((x) => x.kind !== 'markdown').length;
+    await o.sink.log({ e: 'attempt', attempt: attemptOf(out.record, { number, name: typeof cell.options.name === 'string' ? cell.options.name : undefined }) }, { source: cell.source });
     messages.push(`${cellLabel({ number, name: typeof cell.options.name === 'string' ? cell.options.name : undefined })} started at ${u.at} in run ${u.run} and never finished: the process died while it ran. Its record now says its effect is unknown: check the database before running it again.`);
   }
   await resolveUncommitted(o, messages);

@@ -1,6 +1,10 @@
 // `runbook run` without the terminal: opens the runbook file and its target, and runs the one run loop with the file as its sink.
 
-import type { Cell, Output, Runbook } from '../format';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LogPlacementError, parseRunbook, type Cell, type Output, type Runbook } from '../format';
+import { OutputPathError, outputPathFor } from './output-path';
+import { buildJsonReport, buildJunitReport } from './report';
 import { isConnectionUri } from '../connections';
 import type { SandboxEngine } from '../engines/sandbox';
 import { blockingProblems, runnableCells, RunRequestError, selectCells } from './cells';
@@ -52,6 +56,14 @@ export interface RunOptions {
   followSymlink?: boolean;
   /** The run's redaction point (the CLI adds the --connection URI's password and PGPASSWORD to it). */
   redactor?: Redactor;
+  /**
+   * Run the file as a template: the executed copy goes to this path (placeholders `{connection}`, `{environment}`,
+   * `{date}`, `{run}`: src/run/output-path.ts), the template stays byte-identical. An existing copy is run again
+   * (a resume of that target's run).
+   */
+  output?: string;
+  /** Write a summary of the run for a CI system (src/run/report.ts). */
+  report?: { format: 'json' | 'junit'; file: string };
 }
 
 /**
@@ -63,11 +75,19 @@ export interface RunOptions {
  *   reached (nothing ran)
  */
 export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
+  const run = startRun(opts.command ?? 'runbook run', opts.flags ?? [], opts.operator);
+  let early: RunSession | undefined;
+  let file = opts.file;
+  if (opts.output !== undefined) {
+    // The copy's name needs the target: resolve it (without connecting) before anything is written.
+    early = await openSession(opts, parseRunbook(fs.readFileSync(opts.file)));
+    file = executedCopy(opts.file, opts.output, { connection: early.target.name, environment: early.target.environment, run: run.id, started: run.started.toISOString() });
+  }
   // Before anything: the runbook and its folder must take the run's records (a symlink only on purpose).
-  let file: string;
   try {
-    file = checkRunbookWritable(opts.file, { followSymlink: opts.followSymlink }).path;
+    file = checkRunbookWritable(file, { followSymlink: opts.followSymlink }).path;
   } catch (e) {
+    await early?.close();
     if (e instanceof RunbookWriteError) throw new RunRequestError(`${e.message} (nothing was run)`);
     throw e;
   }
@@ -75,12 +95,13 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
   try {
     opened = RunbookStore.open(file, { fsyncEachCell: opts.fsyncEachCell, checkpointMs: opts.checkpointMs });
   } catch (e) {
+    await early?.close();
     if (e instanceof RunbookWriteError) throw new RunRequestError(e.message);
     throw e;
   }
   const { store, recovered, unfinished } = opened;
   const rb = store.runbook;
-  let session: RunSession | undefined;
+  let session: RunSession | undefined = early;
   let hooks: RunHooks | undefined;
   try {
     const all = runnableCells(rb.cells);
@@ -89,19 +110,11 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
     if (blocking.length) {
       throw new RunRequestError(`${opts.file} has problems to fix before it runs (nothing was run):\n${blocking.map((p) => `  line ${p.line}: ${p.message}`).join('\n')}\n(runbook check ${opts.file} lists them all)`);
     }
-    session = await RunSession.open({
-      redactor: opts.redactor,
-      runbookDir: runbookDir(file),
-      connection: opts.connection ?? frontMatterConnection(rb),
-      sandboxDir: opts.sandboxDir,
-      sandboxEngine: opts.sandboxEngine,
-      env: opts.env,
-      operator: opts.operator,
-    });
+    session ??= await openSession(opts, rb);
     hooks = opts.hooksFor?.(rb);
     const sink = new FileSink(store);
-    return await executeRun({
-      run: startRun(opts.command ?? 'runbook run', opts.flags ?? [], opts.operator),
+    const outcome = await executeRun({
+      run,
       runbook: rb, all, selected, session, sink,
       asker: opts.asker ?? {},
       reporter: opts.reporter,
@@ -116,11 +129,63 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
       recovered,
       unfinished,
     });
+    if (opts.report) writeReport(opts.report, rb, opts.output !== undefined ? file : opts.file, run.id);
+    outcome.file = file;
+    return outcome;
+  } catch (e) {
+    // The log cannot follow the runbook's text (an unclosed fence at its end): nothing ran; say what to fix.
+    if (e instanceof LogPlacementError) throw new RunRequestError(`${e.message} (nothing was run)`);
+    throw e;
   } finally {
     store.close();
     await hooks?.close?.().catch(() => undefined);
     await session?.close();
   }
+}
+
+/** Resolves the target (or starts the sandbox): the runbook's folder is where profiles are found and shell cells run. */
+function openSession(opts: RunOptions, rb: Runbook): Promise<RunSession> {
+  return RunSession.open({
+    redactor: opts.redactor,
+    runbookDir: runbookDir(opts.file),
+    connection: opts.connection ?? frontMatterConnection(rb),
+    sandboxDir: opts.sandboxDir,
+    sandboxEngine: opts.sandboxEngine,
+    env: opts.env,
+    operator: opts.operator,
+  });
+}
+
+/**
+ * The executed copy of a template for this run: created from the template's bytes when it does not exist yet
+ * (exclusively: never over a file that appeared meanwhile), run again as it is when it does.
+ * @throws RunRequestError for a bad path (unknown placeholder, the template itself)
+ */
+function executedCopy(template: string, output: string, values: Parameters<typeof outputPathFor>[2]): string {
+  let target: string;
+  try {
+    target = outputPathFor(template, output, values);
+  } catch (e) {
+    if (e instanceof OutputPathError) throw new RunRequestError(`${e.message} (nothing was run)`);
+    throw e;
+  }
+  if (!fs.existsSync(target)) {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    try {
+      fs.copyFileSync(template, target, fs.constants.COPYFILE_EXCL);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+  return target;
+}
+
+/** Writes the run's report for a CI system (`--report json|junit FILE`), from the log's events. */
+function writeReport(report: NonNullable<RunOptions['report']>, rb: Runbook, file: string, runId: string): void {
+  const events = rb.log?.events ?? [];
+  const text = report.format === 'json' ? `${JSON.stringify(buildJsonReport(events, { file, run: runId }), null, 2)}\n` : buildJunitReport(events, { file, run: runId });
+  fs.mkdirSync(path.dirname(path.resolve(report.file)), { recursive: true });
+  fs.writeFileSync(report.file, text);
 }
 
 /**

@@ -1,9 +1,9 @@
 // Palette commands under "Runbook": new runbook from template, select/add connection, run from here, show migration log, close session.
 import * as vscode from 'vscode';
-import { parseRunbook } from '../format';
+import { parseRunbook, renderLogMarkdown } from '../format';
 import { addConnection, pickConnection } from './connectionPicker';
 import type { Connections } from './connections';
-import { toNotebookData } from './notebookData';
+import { fromNotebookDocument, toNotebookData } from './notebookData';
 import type { Prompts } from './prompts';
 import { NOTEBOOK_TYPE } from './serializer';
 import type { Sessions } from './sessions';
@@ -22,6 +22,29 @@ function needNotebook(): undefined {
   void vscode.window.showInformationMessage('Runbook: open a .runbook notebook first.');
   return undefined;
 }
+
+/** URI scheme of the read-only migration log view; the query is the notebook's URI. */
+const LOG_SCHEME = 'runbook-log';
+
+/** The migration log of a notebook as Markdown (src/format/log-render.ts, as `runbook log` prints it). */
+function logMarkdownOf(nb: vscode.NotebookDocument): string {
+  const rb = fromNotebookDocument(nb);
+  const title = rb.frontMatter?.data?.title;
+  return renderLogMarkdown(rb.log?.events ?? [], typeof title === 'string' ? title : undefined);
+}
+
+/** Serves `runbook-log:` documents: the log of the open notebook named in the query. */
+const logView = new (class implements vscode.TextDocumentContentProvider {
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changed.event;
+  refresh(uri: vscode.Uri): void {
+    this.changed.fire(uri);
+  }
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    const nb = vscode.workspace.notebookDocuments.find((d) => d.uri.toString() === uri.query);
+    return nb ? logMarkdownOf(nb) : 'The runbook is no longer open.\n';
+  }
+})();
 
 /**
  * Registers the commands. Commands that tests and keybindings drive take their choice as an
@@ -65,16 +88,20 @@ export function registerCommands(context: vscode.ExtensionContext, connections: 
       await vscode.commands.executeCommand('notebook.cell.execute', { ranges: [{ start, end: nb.cellCount }], document: nb.uri });
     }),
 
+    vscode.workspace.registerTextDocumentContentProvider(LOG_SCHEME, logView),
+
     vscode.commands.registerCommand('runbook.showMigrationLog', async (arg?: vscode.Uri) => {
       const nb = targetNotebook(arg) ?? needNotebook();
-      if (!nb) return;
-      // The file on disk is the migration log: save first so what is shown is what will be committed.
-      if (nb.isDirty && !nb.isUntitled) await nb.save();
-      if (nb.isUntitled) {
-        void vscode.window.showInformationMessage('Runbook: save the runbook first; the saved file is the migration log.');
-        return;
+      if (!nb) return undefined;
+      // The same Markdown as `runbook log FILE`, from the log the notebook holds (saved or not), in a read-only preview.
+      const uri = vscode.Uri.from({ scheme: LOG_SCHEME, path: `${nb.uri.path}.log.md`, query: nb.uri.toString() });
+      logView.refresh(uri);
+      try {
+        await vscode.commands.executeCommand('markdown.showPreviewToSide', uri);
+      } catch {
+        await vscode.window.showTextDocument(uri, { viewColumn: vscode.ViewColumn.Beside, preview: true, preserveFocus: true });
       }
-      await vscode.window.showTextDocument(nb.uri, { viewColumn: vscode.ViewColumn.Beside, preview: true, preserveFocus: true });
+      return logMarkdownOf(nb);
     }),
 
     vscode.commands.registerCommand('runbook.closeSession', async () => {

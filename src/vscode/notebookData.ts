@@ -49,6 +49,8 @@ export interface NotebookMeta {
   frontMatter?: Runbook['frontMatter'];
   trailing: string;
   eol: '\n' | '\r\n';
+  /** The migration log section (src/format/log-model.ts): its events and the text it was read from. */
+  log?: Runbook['log'];
 }
 
 /** The payload of a {@link RESULT_MIME} output item, and what an output's metadata keeps (under `runbook`). */
@@ -139,6 +141,7 @@ export function toNotebookData(rb: Runbook): vscode.NotebookData {
   const nb = new vscode.NotebookData(cells);
   const meta: NotebookMeta = { trailing: rb.trailing, eol: rb.eol };
   if (rb.frontMatter) meta.frontMatter = rb.frontMatter;
+  if (rb.log) meta.log = rb.log;
   nb.metadata = { runbook: meta };
   return nb;
 }
@@ -184,6 +187,7 @@ export function fromNotebookParts(metadata: Record<string, unknown> | undefined,
     problems: [],
   };
   if (meta?.frontMatter !== undefined) rb.frontMatter = meta.frontMatter;
+  if (meta?.log !== undefined) rb.log = meta.log;
   return rb;
 }
 

@@ -1,11 +1,11 @@
 // The run loop's front end in VS Code: outputs as notebook cell executions, the log in notebook metadata, progress as live outputs, questions as prompts.
 import * as vscode from 'vscode';
-import { appendLogEvent, type Cell, type LogEvent, type Output, type Runbook } from '../format/index';
+import { appendLogEvent, type Cell, type LogEvent, type Output } from '../format/index';
 import type { ChecklistAnswer, ChecklistItem } from '../engines/checklist';
 import type { RunnableCell } from '../run/cells';
 import type { CellProgress, RunAsker, RunReporter, RunSink } from '../run/frontend';
 import type { CellRun } from '../run/session';
-import { fromCellLike, RESULT_MIME, toCellOutput, type NotebookMeta } from './notebookData';
+import { fromCellLike, fromNotebookDocument, RESULT_MIME, toCellOutput, type NotebookMeta } from './notebookData';
 import { askProductionName } from './productionGuard';
 import type { Prompts } from './prompts';
 
@@ -125,10 +125,11 @@ export class NotebookRun implements RunSink, RunReporter {
   }
 
   async log(event: LogEvent, ctx?: { source?: string; body?: string }): Promise<void> {
-    const meta = { ...((this.notebook.metadata?.runbook ?? {}) as NotebookMeta) } as NotebookMeta & { log?: Runbook['log'] };
-    // appendLogEvent works on a Runbook; the notebook keeps the log in its metadata (the serializer writes it).
-    const holder = { cells: [], trailing: '', eol: '\n', problems: [], log: meta.log ? { ...meta.log, events: [...meta.log.events] } : undefined } as Runbook;
-    meta.log = appendLogEvent(holder, event, ctx);
+    // The log's hashes are of the cells as they are now: the notebook as a runbook model, its log from the metadata.
+    const rb = fromNotebookDocument(this.notebook);
+    if (rb.log) rb.log = { ...rb.log, events: [...rb.log.events] };
+    appendLogEvent(rb, event, ctx);
+    const meta = { ...((this.notebook.metadata?.runbook ?? {}) as NotebookMeta), log: rb.log };
     const edit = new vscode.WorkspaceEdit();
     edit.set(this.notebook.uri, [vscode.NotebookEdit.updateNotebookMetadata({ ...this.notebook.metadata, runbook: meta })]);
     if (!(await vscode.workspace.applyEdit(edit))) throw new Error(`could not record the migration log in ${vscode.workspace.asRelativePath(this.notebook.uri)}`);

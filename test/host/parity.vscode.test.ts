@@ -33,7 +33,8 @@ function normalized(file: string): string {
     .split('\n')
     .map((line) => {
       const m = /^(<!-- runbook:output )(.*)( -->)$/.exec(line);
-      return m ? m[1] + JSON.stringify(blank(JSON.parse(m[2]))) + m[3] : line.replace(/\b\d+(\.\d+)? ?(ms|s|min)\b/g, '…');
+      // The visible line under a record shows its start time, which differs like `started`.
+      return m ? m[1] + JSON.stringify(blank(JSON.parse(m[2]))) + m[3] : line.replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/g, '…').replace(/\b\d+(\.\d+)? ?(ms|s|min)\b/g, '…');
     })
     .join('\n');
 }

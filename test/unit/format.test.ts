@@ -119,14 +119,14 @@ describe('format: constructs', () => {
     const rb = parseRunbook(text);
     rb.cells[1].outputs.push({ record: { status: 'ok', ms: 1 }, body: 'SELECT 1' });
     const after = serializeRunbook(rb);
-    assert.equal(after, '# T\r\n\r\n```sql\r\nselect 1;\r\n```\r\n\r\n<!-- runbook:output {"status":"ok","ms":1} -->\r\n```text\r\nSELECT 1\r\n```\r\n\r\nText after.\r\n');
+    assert.equal(after, '# T\r\n\r\n```sql\r\nselect 1;\r\n```\r\n\r\n<!-- runbook:output {"status":"ok","ms":1} -->\r\n> Output: **ok** · target not recorded · environment not recorded · 1 ms\r\n```text\r\nSELECT 1\r\n```\r\n\r\nText after.\r\n');
   });
 
   it('replaces an output without touching its neighbours', () => {
     const text = '```sql\nselect 1;\n```\n\n<!-- runbook:output {"status":"error"} -->\n```text\nERROR\n```\n\n```sql\nselect 2;\n```\n';
     const rb = parseRunbook(text);
     rb.cells[0].outputs = [{ record: { status: 'ok' }, body: 'SELECT 1' }];
-    assert.equal(serializeRunbook(rb), text.replace('{"status":"error"}', '{"status":"ok"}').replace('ERROR', 'SELECT 1'));
+    assert.equal(serializeRunbook(rb), text.replace('{"status":"error"} -->', '{"status":"ok"} -->\n> Output: **ok** · target not recorded · environment not recorded').replace('ERROR', 'SELECT 1'));
   });
 
   it('reads output bodies the same whether they are skipped during parsing or not', () => {
