@@ -80,7 +80,8 @@ export async function makePlan(input: PlanInput): Promise<Plan> {
   const spans = await staticSpans(flowOf(input.all, selected));
   const inside = startInsideSpan(spans, selected, input.txState !== 'idle');
   if (inside) refusals.push(inside);
-  if (input.sessionEndsWithRun) {
+  // Ending inside the span it already starts inside says nothing more.
+  if (input.sessionEndsWithRun && !inside) {
     const end = endInsideSpan(spans, selected);
     if (end) refusals.push(end);
   }

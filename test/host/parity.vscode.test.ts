@@ -4,15 +4,16 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { parseRunbook } from '../../src/format';
 import type { RunbookApi } from '../../src/vscode/extension';
 import { EXTENSION_ID, observer, scratchCopy, waitFor, workspaceRoot } from './helpers';
 
 /**
- * Keys whose values may differ between two runs of the same runbook: times, durations, operator, run ids,
+ * Keys whose values may differ between two runs of the same runbook: times, durations, operator, run and transaction ids,
  * process ids, and `locks`, the live lock view, which samples every 250 ms and so catches a short lock
  * in one run and not in the next (src/safety/lockwatch.ts).
  */
-const VARYING = new Set(['started', 'ms', 'by', 'at', 'xactAgeMs', 'pid', 'locks', 'run']);
+const VARYING = new Set(['started', 'ms', 'by', 'at', 'xactAgeMs', 'pid', 'locks', 'run', 'xid']);
 /** Part of "operator": how the checklist was confirmed (`runbook run --confirm-checklists` says so; the picker does not). */
 const OPERATOR_ONLY = new Set(['confirmed_with']);
 
@@ -24,17 +25,36 @@ function blank(value: unknown): unknown {
   return value;
 }
 
+/**
+ * Parts of a log event that differ between two runs of the same runbook: the hash chain (it hashes times), times,
+ * the run id, the operator, and how the run was asked for (the CLI's command and flags, VS Code's cell selection).
+ */
+const EVENT_VARYING = new Set(['h', 'prev', 'rec', 'out', 'after', 'at', 'id', 'ended', 'command', 'flags', 'by', 'started', 'ms', 'run', 'xid']);
+
+function blankEvent(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(blankEvent);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).filter(([k]) => !EVENT_VARYING.has(k)).map(([k, v]) => [k, blankEvent(v)]));
+  return value;
+}
+
+/** The log's events, blanked where two runs differ, one per line. */
+function normalizedLog(file: string): string {
+  return (parseRunbook(fs.readFileSync(file)).log?.events ?? []).map((e) => JSON.stringify(blankEvent(e))).join('\n');
+}
+
 /** The file with the values that may differ between two runs blanked, in the record lines and in durations shown in bodies. */
 function normalized(file: string): string {
-  return fs
-    .readFileSync(file, 'utf8')
+  const text = fs.readFileSync(file, 'utf8');
+  // The log section is compared event by event (normalizedLog).
+  const at = text.indexOf('\n<!-- runbook:log -->');
+  return (at >= 0 ? text.slice(0, at) : text)
     // The lock view's summary line in a body is there only when a sample caught a lock (see VARYING).
     .replace(/^Locks: .*\n(\n)?/gm, '')
     .split('\n')
     .map((line) => {
       const m = /^(<!-- runbook:output )(.*)( -->)$/.exec(line);
       // The visible line under a record shows its start time, which differs like `started`.
-      return m ? m[1] + JSON.stringify(blank(JSON.parse(m[2]))) + m[3] : line.replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/g, '…').replace(/\b\d+(\.\d+)? ?(ms|s|min)\b/g, '…');
+      return m ? m[1] + JSON.stringify(blank(JSON.parse(m[2]))) + m[3] : line.replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/g, '…').replace(/run `\d{8}T\d{6}Z-[0-9a-f]{4}`/g, 'run `…`').replace(/\b\d+(\.\d+)? ?(ms|s|min)\b/g, '…');
     })
     .join('\n');
 }
@@ -84,6 +104,9 @@ describe('parity with runbook run', function () {
       assert.ok(await doc.save());
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
 
+      assert.strictEqual(normalizedLog(viaVscode), normalizedLog(viaCli), 'the same log events, in the same order');
+      const runs = (parseRunbook(fs.readFileSync(viaCli)).log?.events ?? []).filter((e) => e.e === 'run').length;
+      assert.strictEqual(runs, 3, 'the failed run, the refused run and the resume are all in the log');
       const a = normalized(viaCli);
       const b = normalized(viaVscode);
       if (a !== b) {
