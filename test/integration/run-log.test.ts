@@ -80,8 +80,8 @@ describe('the migration log of real runs', function () {
       const r = cli(['verify', f]);
       return { status: r.status, out: r.stdout + r.stderr };
     };
-    assert.notEqual(text.replace(/\n     2\n/, '\n     3\n'), text, 'the count body is there to edit');
-    const body = attempt(text.replace(/\n     2\n/, '\n     3\n'));
+    assert.notEqual(text.replace(/\n {5}2\n/, '\n     3\n'), text, 'the count body is there to edit');
+    const body = attempt(text.replace(/\n {5}2\n/, '\n     3\n'));
     assert.equal(body.status, 1, body.out);
     const record = attempt(text.replace(/("name":"count"[\s\S]*?runbook:output \{"status":"ok","started":"[^"]+","ms":)(\d+)/, (_m, a: string, ms: string) => `${a}${Number(ms) + 1}`));
     assert.equal(record.status, 1, record.out);
