@@ -2,7 +2,7 @@
 // lock view notices a session blocked behind the watched backend.
 
 import { spawn } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, type ClientConfig } from 'pg';
@@ -12,9 +12,10 @@ import { loadParser } from '../src/sql/analyze-statements';
 import { squawkBinary } from '../src/sql/squawk';
 import { start as startLockWatch } from '../src/safety/lockwatch';
 import { startSandbox, type Sandbox } from '../src/engines/sandbox';
+import { corpusDir } from './corpus';
 
-// Compiled to out/bench: the repository root is two levels up; the corpus lives beside the repository.
-const CORPUS = resolve(__dirname, '../../../shared/corpus/harness-postgres');
+// Compiled to out/bench: the repository root is two levels up; the corpus lives beside it (bench/corpus.ts).
+const CORPUS = corpusDir(resolve(__dirname, '../..'));
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -40,10 +41,10 @@ async function bareSquawk(paths: string[], outDir: string): Promise<number> {
  * 9 rounds. The ratio is of the fastest rounds (the figure least disturbed by other work on a shared machine);
  * medians are printed too.
  */
-async function benchCorpus(distinct: boolean): Promise<BenchResult> {
+async function benchCorpus(corpus: string, distinct: boolean): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-lint-'));
   try {
-    const names = readdirSync(CORPUS).filter((f) => f.endsWith('.sql')).sort();
+    const names = readdirSync(corpus).filter((f) => f.endsWith('.sql')).sort();
     const paths: string[] = [];
     for (let copy = 0; copy < 10; copy++) {
       const d = join(dir, `copy${copy}`);
@@ -51,8 +52,8 @@ async function benchCorpus(distinct: boolean): Promise<BenchResult> {
       for (const n of names) {
         // Distinct copies differ by a first comment line, so no two files share a parse (lint.ts splits each
         // distinct text once per call): the figure for 3,890 different files.
-        if (distinct) writeFileSync(join(d, n), `-- copy ${copy}\n${readFileSync(join(CORPUS, n), 'utf8')}`);
-        else copyFileSync(join(CORPUS, n), join(d, n));
+        if (distinct) writeFileSync(join(d, n), `-- copy ${copy}\n${readFileSync(join(corpus, n), 'utf8')}`);
+        else copyFileSync(join(corpus, n), join(d, n));
         paths.push(join(d, n));
       }
     }
@@ -145,9 +146,9 @@ async function benchDetection(): Promise<BenchResult> {
 /** Both lint benchmarks, for bench/index.ts. The corpus one is skipped (not faked) when the corpus is absent. */
 export async function benchLint(): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
-  if (existsSync(CORPUS)) {
-    out.push(await benchCorpus(false));
-    out.push(await benchCorpus(true));
+  if (CORPUS) {
+    out.push(await benchCorpus(CORPUS, false));
+    out.push(await benchCorpus(CORPUS, true));
   }
   out.push(await benchDetection());
   return out;

@@ -1,14 +1,15 @@
-// The real-world corpus (../shared/corpus/harness-postgres, 389 migration files) lints without a crash, in a stable
-// order, and the findings match the snapshot in test/fixtures/lint/corpus-findings.json.
+// The real-world corpus (shared/corpus/harness-postgres beside the checkout, bench/corpus.ts; 389 migration files) lints
+// without a crash, in a stable order, and the findings match the snapshot in test/fixtures/lint/corpus-findings.json.
 
 import { strict as assert } from 'node:assert';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { compareFindings, lintFiles, type Finding } from '../../src/sql/lint';
+import { corpusDir } from '../../bench/corpus';
 
 // Compiled to out/test/unit: the repository root is three levels up.
 const ROOT = resolve(__dirname, '../../..');
-const CORPUS = resolve(ROOT, '../shared/corpus/harness-postgres');
+const CORPUS = corpusDir(ROOT);
 const SNAPSHOT = join(ROOT, 'test/fixtures/lint/corpus-findings.json');
 
 /** One line per finding: enough to see any change of rule, place or severity in a diff. */
@@ -22,8 +23,9 @@ describe('linting the harness-postgres corpus', function () {
   let first: Finding[];
 
   before(async function () {
-    if (!existsSync(CORPUS)) this.skip();
-    files = readdirSync(CORPUS).filter((f) => f.endsWith('.sql')).sort().map((f) => join(CORPUS, f));
+    if (!CORPUS || !existsSync(CORPUS)) this.skip();
+    const dir = CORPUS as string;
+    files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort().map((f) => join(dir, f));
     first = await lintFiles(files);
   });
 
