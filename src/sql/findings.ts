@@ -5,7 +5,8 @@ import { scanSync } from 'libpg-query';
 import { analyzeStatement, heldCovers, isStrongLock, lockLevel, mentions, sameTable, type LockMode, type StatementFacts } from './analyze';
 import type { CellStatement } from './analyze-statements';
 import type { Finding, Severity } from './findings-types';
-import { rewriteDecision, type ColumnType, type RewriteDecision } from './type-change';
+import { columnTypeOf, rewriteDecision, type ColumnType, type RewriteDecision } from './type-change';
+import type { TypeName } from 'libpg-query';
 
 /** Our rule ids, with severity. docs/safety.md documents each with the SQL that triggers it. */
 export const RUNBOOK_RULES: Readonly<Record<string, Severity>> = {
@@ -194,10 +195,13 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
   const created: { table: string; at: Position }[] = [];
   const notNullChecks: { table: string; column: string; name?: string; validated: boolean }[] = [];
   // Column types and procedures the runbook itself defines, latest last: they win over the connection's.
-  const columns: { table: string; column: string; type: ColumnType | undefined }[] = [];
+  const columns: { table: string; column: string; type?: ColumnType; typeName?: TypeName }[] = [];
   const procedures: { name: string; body?: string; cell: number; line: number }[] = [];
   const columnType = (table: string, column: string): ColumnType | undefined => {
-    for (let i = columns.length - 1; i >= 0; i--) if (columns[i].column === column && sameTable(columns[i].table, table)) return columns[i].type;
+    for (let i = columns.length - 1; i >= 0; i--) {
+      const c = columns[i];
+      if (c.column === column && sameTable(c.table, table)) return c.type ?? columnTypeOf(c.typeName);
+    }
     return options.columnTypes?.get(`${table}.${column}`);
   };
   const inForce = (name: 'lock_timeout' | 'statement_timeout'): boolean => {
@@ -213,6 +217,9 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
     txOpenedAt = undefined;
   };
   let last: { cell: number; line: number; statement: number } | undefined;
+  const heldModes = (table: string): LockMode[] => held.filter((h) => sameTable(h.table, table)).flatMap((h) => [...h.modes]);
+  /** Where the open transaction began, for messages. */
+  const opened = (current: number): string => (txOpenedAt && txOpenedAt.cell >= 0 ? `opened by BEGIN at ${where(txOpenedAt.cell, txOpenedAt.line, current)}` : 'the session was already in');
 
   cells.forEach((c, cellIndex) => {
     if (!c.statements || !include(c)) return;
@@ -271,10 +278,9 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
           'ROLLBACK first (or ROLLBACK TO SAVEPOINT), then run the cell again.');
       }
 
-      const opened = txOpenedAt && txOpenedAt.cell >= 0 ? `opened by BEGIN at ${where(txOpenedAt.cell, txOpenedAt.line, cellIndex)}` : 'the session was already in';
       if (facts.noTransactionBlock && tx !== 'idle') {
         add('cannot-run-in-transaction',
-          `${facts.noTransactionBlock} cannot run inside a transaction block, and this statement runs inside the transaction ${opened}: PostgreSQL rejects it with SQLSTATE 25001 (active_sql_transaction) and the transaction is aborted.`,
+          `${facts.noTransactionBlock} cannot run inside a transaction block, and this statement runs inside the transaction ${opened(cellIndex)}: PostgreSQL rejects it with SQLSTATE 25001 (active_sql_transaction) and the transaction is aborted.`,
           `COMMIT (or ROLLBACK) first, and run ${facts.noTransactionBlock} in a cell of its own outside BEGIN … COMMIT. The runner sends each statement on its own, so it is not wrapped in an implicit transaction.`);
       }
 
@@ -309,7 +315,6 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
       }
 
       // A lock the transaction already holds (or covers with a stronger one) is granted at once: no wait to bound.
-      const heldModes = (table: string): LockMode[] => held.filter((h) => sameTable(h.table, table)).flatMap((h) => [...h.modes]);
       const strong = existingLocks.find((l) => isStrongLock(l.mode) && !(tx === 'in transaction' && heldCovers(heldModes(l.table), l.mode)));
       if (strong && !inForce('lock_timeout')) {
         add('require-lock-timeout',
@@ -324,14 +329,14 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
         const verdict = typeof body === 'string' ? bodyCommits(body) : undefined;
         if (verdict === 'commits') {
           add('commit-in-transaction-block',
-            `CALL ${name} runs a procedure that ends transactions (COMMIT or ROLLBACK in its body${mine ? `; created at ${where(mine.cell, mine.line, cellIndex)}` : ''}) inside the transaction ${opened}: transaction control is allowed only when CALL runs in its own transaction, so it fails with SQLSTATE 2D000 (invalid_transaction_termination) and the transaction is aborted.`,
+            `CALL ${name} runs a procedure that ends transactions (COMMIT or ROLLBACK in its body${mine ? `; created at ${where(mine.cell, mine.line, cellIndex)}` : ''}) inside the transaction ${opened(cellIndex)}: transaction control is allowed only when CALL runs in its own transaction, so it fails with SQLSTATE 2D000 (invalid_transaction_termination) and the transaction is aborted.`,
             `COMMIT (or ROLLBACK) first, and CALL ${name} in a cell of its own outside BEGIN … COMMIT.`);
         } else if (verdict !== 'no') {
           const unknown = verdict === 'calls' ? 'its body calls another procedure, which may'
             : body === null ? 'its body cannot be read here, so it may'
               : options.procedureBodies ? 'it was not found on this connection, so it may' : 'without a connection its body cannot be read, so it may';
           add('call-in-transaction-block',
-            `CALL ${name} runs inside the transaction ${opened}; ${unknown} COMMIT or ROLLBACK: a procedure that does fails with SQLSTATE 2D000 (invalid_transaction_termination) when CALL runs inside a transaction block, and the transaction is aborted.`,
+            `CALL ${name} runs inside the transaction ${opened(cellIndex)}; ${unknown} COMMIT or ROLLBACK: a procedure that does fails with SQLSTATE 2D000 (invalid_transaction_termination) when CALL runs inside a transaction block, and the transaction is aborted.`,
             `If ${name} commits, COMMIT first and CALL it in a cell of its own outside BEGIN … COMMIT; lint with --connection to read its body.`);
         }
       }
@@ -365,10 +370,8 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
       for (const t of facts.creates) if (t) created.push({ table: t, at: pos });
       for (const t of facts.createsIfNotExists) if (t && onConnection?.get(t) === false) created.push({ table: t, at: pos });
       for (const n of facts.notNullChecks ?? []) notNullChecks.push({ ...n });
-      // CREATE TABLE IF NOT EXISTS defines its columns only where the table is known to be missing.
-      const definesColumns = facts.createsIfNotExists.length === 0 || facts.createsIfNotExists.every((t) => onConnection?.get(t) === false);
-      if (definesColumns) for (const d of facts.columnDefs ?? []) columns.push(d);
-      for (const tc of facts.typeChanges ?? []) columns.push({ table: tc.table, column: tc.column, type: tc.to });
+      if (facts.columnDefs) for (const d of facts.columnDefs) columns.push(d);
+      if (facts.typeChanges) for (const tc of facts.typeChanges) columns.push({ table: tc.table, column: tc.column, type: tc.to });
       if (facts.procedure) procedures.push({ ...facts.procedure, cell: cellIndex, line: st.line });
       for (const v of facts.validates ?? []) for (const n of notNullChecks) if (n.name === v.name && sameTable(n.table, v.table)) n.validated = true;
       if (facts.setting) {

@@ -8,12 +8,12 @@ import type { Client } from 'pg';
 import type { ExplainStmt, Node, SelectStmt } from 'libpg-query';
 import { cellStartLines, parseRunbook, type Runbook } from '../format';
 import { loadParser, lineStarts, splitCell, type CellStatement } from './analyze-statements';
-import { isStrongLock, sameTable, stronger, type TableLock } from './analyze';
+import { isStrongLock, nodeEntry, sameTable, stronger, type TableLock } from './analyze';
 import {
   analyzeRunbook, columnsChangingType, proceduresCalled, tablesCreatedIfNotExists, RUNBOOK_RULES, type AnalyzedStatement, type RunbookAnalysis,
 } from './findings';
 import { SQUAWK_EXCLUDED, runSquawk, squawkPgVersion, squawkRule, type SquawkViolation } from './squawk';
-import { squawkWording } from './squawk-wording';
+import { REWORDED, squawkWording } from './squawk-wording';
 import { columnTypes, dropInvalidIndexSql, indexesByName, procedureBodies, quoteName, tableSizes, tablesExist } from './catalog';
 import { planFindings, type PlanCandidate } from './planner';
 import type { ColumnType } from './type-change';
@@ -97,13 +97,16 @@ export interface RunbookLint {
   /** Procedure bodies read from the connection (for {@link transactionStateFindings}); absent without one. */
   procedureBodies?: ReadonlyMap<string, string | null>;
   /** Per cell, the UPDATE/DELETE statements the planner check explains (see {@link recheckPlans}). */
-  planCandidates: Map<number, { statement: number; candidate: PlanCandidate }[]>;
+  planCandidates: Map<number, PlanEntry[]>;
   /** Per cell, the tables (or, for REINDEX INDEX, indexes) of its index builds: where a failed build leaves an invalid index. */
   indexBuilds: Map<number, TableLock[]>;
   /** Per cell: true when a lock_timeout is in force (profile, cell option or a SET in the cell) for every statement
    *  that takes a strong lock on an existing table. */
   lockTimeoutCovered: Map<number, boolean>;
 }
+
+/** An UPDATE/DELETE of a cell for the planner check: where it is, and what to explain. */
+export interface PlanEntry { statement: number; line: number; candidate: PlanCandidate }
 
 /**
  * {@link lintRunbook} for the runner: the findings, grouped by cell, and each cell's table locks from the same
@@ -154,29 +157,28 @@ export async function recheckPlans(lint: RunbookLint, cell: number, cellInfo: Li
   const acks = acknowledgedRules(cellInfo.options);
   const planned = new Set(['plan-unchecked', 'batch-seq-scan', 'unbatched-dml']);
   const kept = findings.filter((f) => !planned.has(f.rule));
-  const old = new Map(findings.filter((f) => planned.has(f.rule)).map((f) => [f.statement, f]));
-  const made: Finding[] = [];
+  const made: { finding: Finding; table: string }[] = [];
   candidates.forEach((x, i) => {
     for (const p of fresh[i]) {
-      const like = old.get(x.statement) ?? findings.find((f) => f.statement === x.statement);
       made.push({
-        rule: p.rule, severity: RUNBOOK_RULES[p.rule], message: p.message, help: p.help, cell, statement: x.statement,
-        line: like?.line ?? 1, source: 'runbook', fileLine: like?.fileLine, sql: x.candidate.sql, table: undefined,
-        acknowledged: acks.has(p.rule) ? true : undefined, file: like?.file,
+        table: p.table,
+        finding: {
+          rule: p.rule, severity: RUNBOOK_RULES[p.rule], message: p.message, help: p.help, cell, statement: x.statement, line: x.line, source: 'runbook',
+          fileLine: cellInfo.fileLine === undefined ? undefined : cellInfo.fileLine + x.line - 1, sql: x.candidate.sql, table: undefined,
+          acknowledged: acks.has(p.rule) ? true : undefined, file: findings[0]?.file,
+        },
       });
     }
   });
   if (made.length) {
     // Sizes only dress the message: a lock that makes the size query time out must not lose the findings.
-    const sizes = await onCatalog(conn, (c) => tableSizes(c, [...new Set(fresh.flat().map((p) => p.table))])).catch(() => new Map<string, TableSize>());
-    for (const f of made) {
-      const p = fresh.flat().find((x) => x.message === f.message);
-      const t = p ? sizes.get(p.table) : undefined;
-      f.table = t;
-      if (t && f.rule !== 'plan-unchecked') f.message = `${f.message} (${describeSize(t)}.)`;
+    const sizes = await onCatalog(conn, (c) => tableSizes(c, [...new Set(made.map((m) => m.table))])).catch(() => new Map<string, TableSize>());
+    for (const { finding, table } of made) {
+      finding.table = sizes.get(table);
+      if (finding.table && finding.rule !== 'plan-unchecked') finding.message = `${finding.message} (${describeSize(finding.table)}.)`;
     }
   }
-  return [...kept, ...made].sort(compareFindings);
+  return [...kept, ...made.map((m) => m.finding)].sort(compareFindings);
 }
 
 /**
@@ -256,7 +258,7 @@ interface UnitResult {
   findings: Finding[];
   locks: Map<number, TableLock[]>;
   procedureBodies?: ReadonlyMap<string, string | null>;
-  planCandidates: Map<number, { statement: number; candidate: PlanCandidate }[]>;
+  planCandidates: Map<number, PlanEntry[]>;
 }
 
 /** Asks the catalog what the analysis needs to know first: which `IF NOT EXISTS` tables exist, the current types of
@@ -329,7 +331,8 @@ async function lintUnits(units: Unit[], ctx: LintContext): Promise<UnitResult[]>
       squawkByUnit[at.unit].cell.push(at.cell);
     }
     const mapped = prepared.map((u, ui) => mapUnit(u, squawkByUnit[ui].v, squawkByUnit[ui].cell, major));
-    const candidates = prepared.map((u) => planCandidatesOf(u.analysis as RunbookAnalysis));
+    // Only a connection can explain them.
+    const candidates = prepared.map((u) => (ctx.client ? planCandidatesOf(u.analysis as RunbookAnalysis) : new Map<number, PlanEntry[]>()));
     let sizes = new Map<string, TableSize>();
     const conn = ctx.client;
     if (conn) {
@@ -393,7 +396,7 @@ export function squawkHasNothingToSay(statements: CellStatement[]): boolean {
 
 function quiet(node: Node | undefined): boolean {
   if (!node) return false;
-  const [kind, body] = Object.entries(node)[0] ?? [];
+  const [kind, body] = nodeEntry(node);
   if (!SQUAWK_QUIET.has(kind)) return false;
   if (kind === 'SelectStmt') return (body as SelectStmt).intoClause === undefined;
   // EXPLAIN also takes CREATE TABLE AS (it creates the table under EXPLAIN ANALYZE): look at what it explains.
@@ -403,14 +406,14 @@ function quiet(node: Node | undefined): boolean {
 
 /** The UPDATE/DELETE statements of each cell the planner check explains: not on tables created earlier in the
  *  runbook (EXPLAIN needs them to exist, and a new table has no rows anyone waits for). */
-function planCandidatesOf(analysis: RunbookAnalysis): Map<number, { statement: number; candidate: PlanCandidate }[]> {
-  const out = new Map<number, { statement: number; candidate: PlanCandidate }[]>();
+function planCandidatesOf(analysis: RunbookAnalysis): Map<number, PlanEntry[]> {
+  const out = new Map<number, PlanEntry[]>();
   for (const [cell, statements] of analysis.cells) {
     for (const a of statements) {
       const d = a.facts.dml;
       if (!d || a.newTables.length > 0 || !d.target) continue;
       const list = out.get(cell) ?? [];
-      list.push({ statement: a.index, candidate: { sql: a.statement.text, target: d.target, tables: d.tables, batched: d.batched, where: d.where } });
+      list.push({ statement: a.index, line: a.statement.line, candidate: { sql: a.statement.text, target: d.target, tables: d.tables, batched: d.batched, where: d.where } });
       out.set(cell, list);
     }
   }
@@ -492,12 +495,10 @@ function mapUnit(u: PreparedUnit, violations: SquawkViolation[], cells: number[]
     };
   };
   const findings: Finding[] = analysis.findings.map((f) => make(f.rule, f.severity, f.message, f.help, f.cell, f.statement, f.line, f.sql, f.source, f.table?.name));
-  const ours = new Set(analysis.findings.map((f) => `${f.cell}/${f.statement}/${f.rule}`));
   const pendingNotNull: MappedUnit['pendingNotNull'] = [];
   const at = violations.map((v, i) => statementAt(u.statements[cells[i]] ?? [], u.starts[cells[i]] ?? [0], v.line, v.column));
-  // squawk's rules per statement, so one finding can defer to another on the same statement.
-  const rulesAt = new Map<string, Set<string>>();
-  violations.forEach((v, i) => { const k = `${cells[i]}/${at[i]}`; const set = rulesAt.get(k) ?? new Set<string>(); set.add(v.rule_name); rulesAt.set(k, set); });
+  // squawk's other rules on the same statement, so one finding can defer to another (asked for rarely: no index built).
+  const rulesAt = (cell: number, index: number): Set<string> => new Set(violations.filter((_, j) => cells[j] === cell && at[j] === index).map((x) => x.rule_name));
   for (let i = 0; i < violations.length; i++) {
     const v = violations[i];
     const cell = cells[i];
@@ -506,7 +507,7 @@ function mapUnit(u: PreparedUnit, violations: SquawkViolation[], cells: number[]
     const rule = v.rule_name;
     const info = squawkRule(rule);
     if (a && info.lockHazard && a.facts.locks.length > 0 && a.facts.locks.every((l) => a.newTables.includes(l.table))) continue;
-    if (a && rule === 'ban-concurrent-index-creation-in-transaction' && ours.has(`${cell}/${index}/cannot-run-in-transaction`)) continue;
+    if (a && rule === 'ban-concurrent-index-creation-in-transaction' && analysis.findings.some((f) => f.cell === cell && f.statement === index && f.rule === 'cannot-run-in-transaction')) continue;
     if (a && rule === 'require-statement-timeout' && a.statementTimeoutInForce) continue;
     // squawk skips statements inside BEGIN … COMMIT (a failure rolls them all back, so the step can be re-run) but
     // sees one cell: it misses a transaction opened by an earlier cell or by the cell option autocommit: false.
@@ -514,7 +515,8 @@ function mapUnit(u: PreparedUnit, violations: SquawkViolation[], cells: number[]
     // PostgreSQL keeps the table when every type change is binary coercible or only raises a limit (type-change.ts).
     if (a && rule === 'changing-column-type' && a.typeChanges?.length && a.typeChanges.every((d) => d.rewrites === false)) continue;
     const existing = a?.facts.locks.find((l) => !a.newTables.includes(l.table));
-    const text = squawkWording(rule, { message: v.message, help: v.help ?? info.help ?? 'See https://squawkhq.com/docs/' + rule }, a, major, rulesAt.get(`${cell}/${index}`) ?? new Set());
+    const help = v.help ?? info.help ?? 'See https://squawkhq.com/docs/' + rule;
+    const text = REWORDED.has(rule) ? squawkWording(rule, { message: v.message, help }, a, major, () => rulesAt(cell, index)) : { message: v.message, help };
     if (!text) continue;
     const f = make(rule, info.severity, text.message, text.help, cell, index, v.line + 1, a?.statement.text, 'squawk', existing?.table);
     if (a && rule === 'adding-not-nullable-field' && major >= 12 && a.facts.setNotNull?.length) {
@@ -616,7 +618,7 @@ async function invalidIndexFindings(client: Client, u: PreparedUnit, m: MappedUn
 }
 
 /** The planner check (planner.ts) of every UPDATE/DELETE of the unit, as findings on their statements. */
-async function plannerFindings(client: Client, u: PreparedUnit, m: MappedUnit, candidates: Map<number, { statement: number; candidate: PlanCandidate }[]>, ctx: LintContext): Promise<void> {
+async function plannerFindings(client: Client, u: PreparedUnit, m: MappedUnit, candidates: Map<number, PlanEntry[]>, ctx: LintContext): Promise<void> {
   const flat = [...candidates].flatMap(([cell, list]) => list.map((x) => ({ cell, ...x })));
   if (!flat.length) return;
   const results = await planFindings(client, flat.map((x) => x.candidate), { largeTableRows: ctx.largeTableRows });

@@ -26,6 +26,11 @@ function usingIndexHelp(table: string, kind: 'UNIQUE' | 'PRIMARY KEY', name: str
   return `CREATE UNIQUE INDEX CONCURRENTLY ${idx} ON ${table} (${cols}); in a cell of its own (it blocks no writes), then ALTER TABLE ${table} ADD CONSTRAINT ${idx} ${kind} USING INDEX ${idx}; (a catalog change: no scan, no index build). NOT VALID is not accepted for ${kind} constraints.`;
 }
 
+/** The squawk rules {@link squawkWording} may reword; the others are reported as squawk writes them. */
+export const REWORDED: ReadonlySet<string> = new Set([
+  'adding-field-with-default', 'prefer-robust-stmts', 'constraint-missing-not-valid', 'disallowed-unique-constraint', 'adding-serial-primary-key-field', 'changing-column-type',
+]);
+
 /**
  * squawk's message and help for one violation, reworded where they do not fit what the statement does.
  *
@@ -33,10 +38,10 @@ function usingIndexHelp(table: string, kind: 'UNIQUE' | 'PRIMARY KEY', name: str
  * @param squawk the message and help as squawk wrote them (help already replaced by ours when squawk gave none)
  * @param a the analyzed statement the violation points into
  * @param serverMajor the server's major version (defaults are stored without a rewrite from 11)
- * @param alsoReported squawk's other rule ids on the same statement
+ * @param alsoReported squawk's rule ids on the same statement (called only when needed)
  * @returns the text to report, or null when the finding says nothing the others do not (and wrongly)
  */
-export function squawkWording(rule: string, squawk: Wording, a: AnalyzedStatement | undefined, serverMajor: number, alsoReported: ReadonlySet<string>): Wording | null {
+export function squawkWording(rule: string, squawk: Wording, a: AnalyzedStatement | undefined, serverMajor: number, alsoReported: () => ReadonlySet<string>): Wording | null {
   if (!a) return squawk;
   const f = a.facts;
   const table = f.locks[0]?.table ?? '';
@@ -71,7 +76,8 @@ export function squawkWording(rule: string, squawk: Wording, a: AnalyzedStatemen
       const con = f.addConstraints?.find((c) => NO_NOT_VALID[c.contype] && !c.usingIndex);
       if (!con) return squawk;
       // The same statement's disallowed-unique-constraint / adding-serial-primary-key-field gives the right advice.
-      if (alsoReported.has('disallowed-unique-constraint') || alsoReported.has('adding-serial-primary-key-field')) return null;
+      const others = alsoReported();
+      if (others.has('disallowed-unique-constraint') || others.has('adding-serial-primary-key-field')) return null;
       const kind = NO_NOT_VALID[con.contype];
       if (kind === 'EXCLUDE') {
         return {
