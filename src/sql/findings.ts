@@ -152,6 +152,56 @@ function bodyCommits(body: string): 'commits' | 'calls' | 'no' {
   return w.has('CALL') ? 'calls' : 'no';
 }
 
+/** The open transaction's held locks after it takes `locks` (strongest mode, and who took it, per table). */
+function takeLocks(held: HeldLock[], locks: { table: string; mode: LockMode }[], cell: number, line: number, command: string): void {
+  for (const l of locks) {
+    const h = held.find((x) => sameTable(x.table, l.table));
+    if (!h) held.push({ table: l.table, mode: l.mode, modes: new Set([l.mode]), cell, line, command });
+    else {
+      h.modes.add(l.mode);
+      if (lockLevel(l.mode) > lockLevel(h.mode)) Object.assign(h, { mode: l.mode, cell, line, command });
+    }
+  }
+}
+
+/** Whether each type change of a statement rewrites, from the column's current type when it is known. */
+function typeChangeDecisions(changes: NonNullable<StatementFacts['typeChanges']>, columnType: (table: string, column: string) => ColumnType | undefined, connected: boolean): (RewriteDecision & { table: string; column: string })[] {
+  return changes.map((tc) => {
+    const from = columnType(tc.table, tc.column);
+    const d: RewriteDecision = from && tc.to ? rewriteDecision(from, tc.to, tc)
+      : { rewrites: undefined, reason: `the current type of ${tc.table}.${tc.column} is not known${connected ? ' (not found on this connection)' : ' without a connection'}` };
+    return { ...d, table: tc.table, column: tc.column };
+  });
+}
+
+/**
+ * The finding for a CALL run inside a transaction block: `commit-in-transaction-block` when the procedure's body
+ * (created earlier in the runbook, else read from the connection) commits, `call-in-transaction-block` when it cannot
+ * be told, none when the body neither commits nor calls another procedure.
+ */
+function callFinding(name: string, procedures: { name: string; body?: string; cell: number; line: number }[], bodies: ReadonlyMap<string, string | null> | undefined,
+  at: (cell: number, line: number) => string, opened: string): { rule: string; message: string; help: string } | undefined {
+  const mine = [...procedures].reverse().find((p) => sameTable(p.name, name));
+  const body = mine ? mine.body : bodies?.get(name);
+  const verdict = typeof body === 'string' ? bodyCommits(body) : undefined;
+  if (verdict === 'no') return undefined;
+  if (verdict === 'commits') {
+    return {
+      rule: 'commit-in-transaction-block',
+      message: `CALL ${name} runs a procedure that ends transactions (COMMIT or ROLLBACK in its body${mine ? `; created at ${at(mine.cell, mine.line)}` : ''}) inside the transaction ${opened}: transaction control is allowed only when CALL runs in its own transaction, so it fails with SQLSTATE 2D000 (invalid_transaction_termination) and the transaction is aborted.`,
+      help: `COMMIT (or ROLLBACK) first, and CALL ${name} in a cell of its own outside BEGIN … COMMIT.`,
+    };
+  }
+  const unknown = verdict === 'calls' ? 'its body calls another procedure, which may'
+    : body === null ? 'its body cannot be read here, so it may'
+      : bodies ? 'it was not found on this connection, so it may' : 'without a connection its body cannot be read, so it may';
+  return {
+    rule: 'call-in-transaction-block',
+    message: `CALL ${name} runs inside the transaction ${opened}; ${unknown} COMMIT or ROLLBACK: a procedure that does fails with SQLSTATE 2D000 (invalid_transaction_termination) when CALL runs inside a transaction block, and the transaction is aborted.`,
+    help: `If ${name} commits, COMMIT first and CALL it in a cell of its own outside BEGIN … COMMIT; lint with --connection to read its body.`,
+  };
+}
+
 /** `cell 3, line 2` for messages (1-based cell numbers, as a reader counts them). */
 function where(cell: number, line: number, current: number): string {
   return cell === current ? `line ${line}` : `cell ${cell + 1} line ${line}`;
@@ -246,11 +296,7 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
       const onConnection = options.tablesOnConnection;
       const noop = parsed.createsIfNotExists.length > 0 && parsed.createsIfNotExists.every((t) => onConnection?.get(t) === true);
       let facts = noop ? { ...parsed, locks: [] } : parsed;
-      const typeChanges = parsed.typeChanges?.map((tc) => {
-        const from = columnType(tc.table, tc.column);
-        const d: RewriteDecision = from && tc.to ? rewriteDecision(from, tc.to, tc) : { rewrites: undefined, reason: `the current type of ${tc.table}.${tc.column} is not known${options.columnTypes ? ' (not found on this connection)' : ' without a connection'}` };
-        return { ...d, table: tc.table, column: tc.column };
-      });
+      const typeChanges = parsed.typeChanges ? typeChangeDecisions(parsed.typeChanges, columnType, options.columnTypes !== undefined) : undefined;
       // A type change that rewrites nothing is quick (a catalog update under its ACCESS EXCLUSIVE lock).
       if (facts.slowOnlyFromTypeChange && typeChanges?.every((d) => d.rewrites === false)) facts = { ...facts, slow: false, slowBecause: undefined };
       const isNew = (t: string): boolean => created.some((x) => before(x.at, pos) && sameTable(x.table, t));
@@ -323,22 +369,8 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
       }
 
       if (facts.call && tx !== 'idle') {
-        const name = facts.call.name;
-        const mine = [...procedures].reverse().find((p) => sameTable(p.name, name));
-        const body = mine ? mine.body : options.procedureBodies?.get(name);
-        const verdict = typeof body === 'string' ? bodyCommits(body) : undefined;
-        if (verdict === 'commits') {
-          add('commit-in-transaction-block',
-            `CALL ${name} runs a procedure that ends transactions (COMMIT or ROLLBACK in its body${mine ? `; created at ${where(mine.cell, mine.line, cellIndex)}` : ''}) inside the transaction ${opened(cellIndex)}: transaction control is allowed only when CALL runs in its own transaction, so it fails with SQLSTATE 2D000 (invalid_transaction_termination) and the transaction is aborted.`,
-            `COMMIT (or ROLLBACK) first, and CALL ${name} in a cell of its own outside BEGIN … COMMIT.`);
-        } else if (verdict !== 'no') {
-          const unknown = verdict === 'calls' ? 'its body calls another procedure, which may'
-            : body === null ? 'its body cannot be read here, so it may'
-              : options.procedureBodies ? 'it was not found on this connection, so it may' : 'without a connection its body cannot be read, so it may';
-          add('call-in-transaction-block',
-            `CALL ${name} runs inside the transaction ${opened(cellIndex)}; ${unknown} COMMIT or ROLLBACK: a procedure that does fails with SQLSTATE 2D000 (invalid_transaction_termination) when CALL runs inside a transaction block, and the transaction is aborted.`,
-            `If ${name} commits, COMMIT first and CALL it in a cell of its own outside BEGIN … COMMIT; lint with --connection to read its body.`);
-        }
+        const f = callFinding(facts.call.name, procedures, options.procedureBodies, (c, l) => where(c, l, cellIndex), opened(cellIndex));
+        if (f) add(f.rule, f.message, f.help);
       }
 
       if (facts.doBody !== undefined) {
@@ -357,14 +389,7 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
 
       // Effects of the statement on the session, after the checks that look at the state before it.
       if (tx === 'in transaction') {
-        for (const l of existingLocks) {
-          const h = held.find((x) => sameTable(x.table, l.table));
-          if (!h) held.push({ table: l.table, mode: l.mode, modes: new Set([l.mode]), cell: cellIndex, line: st.line, command: facts.command });
-          else {
-            h.modes.add(l.mode);
-            if (lockLevel(l.mode) > lockLevel(h.mode)) Object.assign(h, { mode: l.mode, cell: cellIndex, line: st.line, command: facts.command });
-          }
-        }
+        takeLocks(held, existingLocks, cellIndex, st.line, facts.command);
         if (facts.enumAdd) enumAdds.push({ ...facts.enumAdd, cell: cellIndex, line: st.line });
       }
       for (const t of facts.creates) if (t) created.push({ table: t, at: pos });

@@ -515,10 +515,14 @@ function mapUnit(u: PreparedUnit, violations: SquawkViolation[], cells: number[]
     // PostgreSQL keeps the table when every type change is binary coercible or only raises a limit (type-change.ts).
     if (a && rule === 'changing-column-type' && a.typeChanges?.length && a.typeChanges.every((d) => d.rewrites === false)) continue;
     const existing = a?.facts.locks.find((l) => !a.newTables.includes(l.table));
-    const help = v.help ?? info.help ?? 'See https://squawkhq.com/docs/' + rule;
-    const text = REWORDED.has(rule) ? squawkWording(rule, { message: v.message, help }, a, major, () => rulesAt(cell, index)) : { message: v.message, help };
-    if (!text) continue;
-    const f = make(rule, info.severity, text.message, text.help, cell, index, v.line + 1, a?.statement.text, 'squawk', existing?.table);
+    let message = v.message;
+    let help = v.help ?? info.help ?? 'See https://squawkhq.com/docs/' + rule;
+    if (REWORDED.has(rule)) {
+      const text = squawkWording(rule, { message, help }, a, major, () => rulesAt(cell, index));
+      if (!text) continue;
+      ({ message, help } = text);
+    }
+    const f = make(rule, info.severity, message, help, cell, index, v.line + 1, a?.statement.text, 'squawk', existing?.table);
     if (a && rule === 'adding-not-nullable-field' && major >= 12 && a.facts.setNotNull?.length) {
       if (a.facts.setNotNull.every((c) => [...a.provenNotNull].some((p) => sameColumn(p, c)))) continue;
       pendingNotNull.push({ finding: f, a });
