@@ -40,10 +40,10 @@ async function bareSquawk(paths: string[], outDir: string): Promise<number> {
  * 9 rounds. The ratio is of the fastest rounds (the figure least disturbed by other work on a shared machine);
  * medians are printed too.
  */
-async function benchCorpus(distinct: boolean): Promise<BenchResult> {
+async function benchCorpus(corpus: string, distinct: boolean): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-lint-'));
   try {
-    const names = readdirSync(CORPUS).filter((f) => f.endsWith('.sql')).sort();
+    const names = readdirSync(corpus).filter((f) => f.endsWith('.sql')).sort();
     const paths: string[] = [];
     for (let copy = 0; copy < 10; copy++) {
       const d = join(dir, `copy${copy}`);
@@ -51,8 +51,8 @@ async function benchCorpus(distinct: boolean): Promise<BenchResult> {
       for (const n of names) {
         // Distinct copies differ by a first comment line, so no two files share a parse (lint.ts splits each
         // distinct text once per call): the figure for 3,890 different files.
-        if (distinct) writeFileSync(join(d, n), `-- copy ${copy}\n${readFileSync(join(CORPUS, n), 'utf8')}`);
-        else copyFileSync(join(CORPUS, n), join(d, n));
+        if (distinct) writeFileSync(join(d, n), `-- copy ${copy}\n${readFileSync(join(corpus, n), 'utf8')}`);
+        else copyFileSync(join(corpus, n), join(d, n));
         paths.push(join(d, n));
       }
     }
@@ -144,7 +144,7 @@ async function benchDetection(): Promise<BenchResult> {
 
 /** Both lint benchmarks, for bench/index.ts. The corpus is in the repository: without it the benchmark fails. */
 export async function benchLint(): Promise<BenchResult[]> {
-  return [await benchCorpus(false), await benchCorpus(true), await benchDetection()];
+  return [await benchCorpus(CORPUS, false), await benchCorpus(CORPUS, true), await benchDetection()];
 }
 
 if (require.main === module) {

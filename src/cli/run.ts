@@ -369,6 +369,11 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
       clear();
       write(`${terminalLines(text, '  ')}\n`);
     },
+    // The server's notices and warnings, as psql shows them: under the cell's line.
+    notice: (_c, text) => {
+      clear();
+      write(`    ${terminalText(text)}\n`);
+    },
     cellStart: (c, pos, n) => {
       position = pos;
       total = n;

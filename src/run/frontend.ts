@@ -77,4 +77,6 @@ export interface RunReporter {
   cellEnd?(c: RunnableCell, status: string, ms: number, summary: string): void;
   /** A note for the person (a span rolled back, a session reopened, a refusal). */
   message?(text: string): void;
+  /** A notice or warning the server sent while the cell ran (`NOTICE: relation "x" already exists, skipping`). */
+  notice?(c: RunnableCell, text: string): void;
 }

@@ -290,6 +290,7 @@ class LoopContext {
     this.summary.ran++;
     this.ran.push(c);
     o.reporter?.cellEnd?.(c, status, typeof output.record.ms === 'number' ? output.record.ms : 0, describeRecord(output.record));
+    for (const st of output.record.statements ?? []) for (const n of st.notices ?? []) o.reporter?.notice?.(c, n);
     for (const obs of o.observers ?? []) await obs.cellFinished?.(c, output, o.run);
     return this.decide(c, cellRun, output, ended);
   }

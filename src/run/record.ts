@@ -1,7 +1,7 @@
 // The one record builder: every output record a run writes, whoever ran it (CLI or VS Code), has this shape.
 
 import type { Redactor } from '../connections';
-import type { Output, OutputRecord, RunTargetRecord, SpanRecord } from '../format';
+import type { Output, OutputRecord, RunTargetRecord, SpanRecord, StatementRecord } from '../format';
 import type { CellRun } from './session';
 import { statusInSpan } from './spans';
 
@@ -66,6 +66,8 @@ function sqlOutput(ctx: RecordContext, cell: Extract<CellRun, { kind: 'sql' }>, 
     delete (error as { sqlstate?: string }).sqlstate;
     result = { ...result, error, body: `Cancelled. The ${cell.sandboxRestart.engine} sandbox cannot cancel a running statement, so it was restarted; ${what}.` };
   }
+  const skippedInvalid = status === 'ok' ? invalidIndexSkipped(result.statements, extra.invalidIndexes) : undefined;
+  if (skippedInvalid) status = 'error';
   const record: OutputRecord = { ...baseRecord(ctx, statusInSpan(status, span), cell.started, result.ms) };
   if (span) record.span = span;
   Object.assign(record, extra);
@@ -77,7 +79,33 @@ function sqlOutput(ctx: RecordContext, cell: Extract<CellRun, { kind: 'sql' }>, 
   if (Object.keys(settings).length) record.settings = settings;
   record.statements = result.statements;
   if (result.error) record.error = result.error;
+  if (skippedInvalid) {
+    record.error = {
+      message: `index ${skippedInvalid.index} exists but is INVALID (left by a failed CREATE INDEX CONCURRENTLY): IF NOT EXISTS skipped it, so the index this cell builds is not there. Drop it (${skippedInvalid.drop ?? 'DROP INDEX CONCURRENTLY'}) and run the cell again.`,
+    };
+  }
   return { record, body: [...cell.extraBody, result.body].filter((s) => s !== '').join('\n\n') };
+}
+
+/**
+ * The invalid index an `IF NOT EXISTS` index build skipped, if the cell did that: its `NOTICE: relation "x" already
+ * exists, skipping` names an index the safety hooks found invalid after the cell (PostgreSQL docs, CREATE INDEX,
+ * "Building Indexes Concurrently": a failed build leaves an invalid index behind).
+ */
+function invalidIndexSkipped(statements: readonly StatementRecord[], invalid: unknown): { index: string; drop?: string } | undefined {
+  if (!Array.isArray(invalid) || invalid.length === 0) return undefined;
+  const skipped = new Set<string>();
+  for (const st of statements) {
+    for (const n of st.notices ?? []) {
+      const m = /relation "([^"]+)" already exists, skipping/.exec(n);
+      if (m) skipped.add(m[1]);
+    }
+  }
+  for (const i of invalid as { index?: unknown; drop?: unknown }[]) {
+    const name = typeof i.index === 'string' ? i.index.split('.').pop()!.replace(/^"|"$/g, '') : '';
+    if (skipped.has(name)) return { index: String(i.index), drop: typeof i.drop === 'string' ? i.drop : undefined };
+  }
+  return undefined;
 }
 
 function shellOutput(ctx: RecordContext, cell: Extract<CellRun, { kind: 'shell' }>): Output {

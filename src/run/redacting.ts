@@ -33,5 +33,6 @@ export function redactingReporter(reporter: RunReporter | undefined, redactor: R
     output: reporter.output && ((c, chunk) => reporter.output!(c, chunk)),
     cellEnd: reporter.cellEnd && ((c, status, ms, summary) => reporter.cellEnd!(c, status, ms, redactor.redact(summary))),
     message: reporter.message && ((text) => reporter.message!(redactor.redact(text))),
+    notice: reporter.notice && ((c, text) => reporter.notice!(c, redactor.redact(text))),
   };
 }

@@ -5,9 +5,10 @@ import type { Client } from 'pg';
 import { parseRunbook, type Runbook } from '../format';
 import { fromPgLocksMode, isStrongLock, lockLevel, type TableLock } from '../sql/analyze';
 import {
-  acknowledgedRules, lintCellsOf, lintRunbookForRun, serverMajor, transactionStateFindings, unacknowledgedErrors,
+  acknowledgedRules, lintCellsOf, lintRunbookForRun, recheckPlans, serverMajor, transactionStateFindings, unacknowledgedErrors,
   type Finding, type LintCell, type RunbookLint,
 } from '../sql/lint';
+import { dropInvalidIndexSql, invalidIndexesOn, type IndexState } from '../sql/catalog';
 import type { SqlHookContext } from '../run/session';
 import type { RunHooks } from '../run/loop';
 import { formatAge, preflight, strongLocksOfCell } from './preflight';
@@ -47,6 +48,31 @@ async function relfilenodes(c: Client, tables: string[]): Promise<Map<string, st
   const r = await c.query<{ name: string; node: string | null }>(
     'SELECT n.name, pg_relation_filenode(to_regclass(n.quoted))::text AS node FROM unnest($1::text[], $2::text[]) AS n(name, quoted)', [tables, quoted]);
   return new Map(r.rows.map((x) => [x.name, x.node]));
+}
+
+/** What before() leaves for watch() about one cell. */
+interface CellState {
+  strong: TableLock[];
+  /** Tables (or REINDEXed indexes) of the cell's index builds: checked for invalid indexes after the cell. */
+  indexBuilds: TableLock[];
+  filenodes?: Map<string, string | null>;
+}
+
+/** The record's form of an invalid index: where it is and the statement that removes it. */
+function invalidIndexRecord(i: IndexState): Record<string, unknown> {
+  return { index: i.index, table: i.table, ready: i.ready, ...(i.buildingPid !== null ? { buildingPid: i.buildingPid } : { drop: dropInvalidIndexSql(i.index) }) };
+}
+
+/**
+ * The body's account of invalid indexes found after a cell that builds indexes: what they cost and how to retry.
+ * Source: PostgreSQL docs, CREATE INDEX, "Building Indexes Concurrently": a failed build leaves an invalid index that
+ * queries ignore but writes may still update; drop it and build again (or REINDEX INDEX CONCURRENTLY).
+ */
+export function invalidIndexText(found: IndexState[]): string {
+  const lines = found.map((i) => i.buildingPid !== null
+    ? `  ${i.index} on ${i.table}: still being built by pid ${i.buildingPid}.`
+    : `  ${i.index} on ${i.table}: queries do not use it${i.ready ? ', yet every write updates it' : ''}. To retry: ${dropInvalidIndexSql(i.index)} in a cell of its own, then run this cell again (IF NOT EXISTS would skip the invalid index).`);
+  return `Invalid index${found.length > 1 ? 'es' : ''} after this cell (pg_index.indisvalid = false: a CREATE INDEX CONCURRENTLY failed, was cancelled, or was skipped by IF NOT EXISTS):\n${lines.join('\n')}`;
 }
 
 /** Short form kept in the output record: rule, severity, line, acknowledged. */
@@ -132,9 +158,9 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
   // The cells `whole` was linted from: the plan's selection (others as Markdown), or the runbook's cells.
   let linted: LintCell[] = opts.cells;
   let monitor: MonitorConnection | undefined;
-  // Per cell between before() and the end of watch(): the strong locks it takes and, before it runs, the
-  // relfilenodes of those tables (to tell afterwards which were rewritten).
-  const cellState = new Map<number, { strong: TableLock[]; filenodes?: Map<string, string | null> }>();
+  // Per cell between before() and the end of watch(): the strong locks it takes, the tables of its index builds and,
+  // before it runs, the relfilenodes of the locked tables (to tell afterwards which were rewritten).
+  const cellState = new Map<number, CellState>();
   const monitorOf = (ctx: Pick<SqlHookContext, 'secondConnection'>): MonitorConnection | undefined => {
     if (!ctx.secondConnection) return undefined;
     monitor ??= new MonitorConnection(ctx.secondConnection, { idleCloseMs: opts.idleCloseMs });
@@ -194,10 +220,20 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
       // earlier, --from): check this cell against the actual state too.
       if (ctx.session.txState !== 'idle') {
         const here = await transactionStateFindings({ ...linted[ctx.index], kind: 'sql', source: ctx.cell.source, options: ctx.cell.options }, ctx.index, ctx.session.txState, {
-          serverVersion: ctx.session.serverVersion || undefined,
+          serverVersion: ctx.session.serverVersion || undefined, procedureBodies: lint.procedureBodies,
           lockTimeoutDefault: ctx.session.timeouts.lockTimeout, statementTimeoutDefault: ctx.session.timeouts.statementTimeout,
         });
         for (const f of here) if (!mine.some((m) => m.rule === f.rule && m.statement === f.statement)) mine.push(f);
+      }
+      // The planner check could not run when the run started (a column added by an earlier cell): try it now.
+      const monitor = monitorOf(ctx);
+      if (monitor && mine.some((f) => f.rule === 'plan-unchecked') && opts.cells[ctx.index]?.source === ctx.cell.source) {
+        try {
+          const again = await recheckPlans(lint, ctx.index, opts.cells[ctx.index], (fn) => monitor.use(fn), mine);
+          mine.splice(0, mine.length, ...again);
+        } catch {
+          // The earlier plan-unchecked finding stays: it says the check did not run.
+        }
       }
       const record: Record<string, unknown> = {};
       // The migration log keeps what matters at 2 a.m.: errors and warnings (info-level advice stays in `runbook lint`).
@@ -208,24 +244,34 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
       const blocking = unacknowledgedErrors(mine);
       if (ctx.target.environment === 'production' && blocking.length) return { block: blockMessage(blocking, ctx.target.name), record };
       const strong = await strongLocks(ctx, lint);
-      const state: { strong: TableLock[]; filenodes?: Map<string, string | null> } = { strong };
+      const sameText = opts.cells[ctx.index]?.source === ctx.cell.source;
+      const indexBuilds = sameText ? lint.indexBuilds.get(ctx.index) ?? [] : [];
+      const state: CellState = { strong, indexBuilds };
       cellState.set(ctx.index, state);
       // Findings go into the output body too, so a staging rehearsal shows what production would refuse.
       let body: string | undefined = notable.length ? findingsText(notable, ctx.target.environment) : undefined;
       const m = monitorOf(ctx);
-      if (!opts.noPreflight && m && strong.length) {
+      if (!opts.noPreflight && m && (strong.length || indexBuilds.length)) {
         try {
+          // The lock_timeout the cell runs with: its option, else the session's (the profile's), else one it SETs itself.
+          const option = ctx.cell.options.lock_timeout;
+          const lockTimeout = typeof option === 'string' || typeof option === 'number' ? String(option) : ctx.session.timeouts.lockTimeout;
+          const locked = [...strong, ...indexBuilds.filter((b) => !strong.some((l) => l.table === b.table))];
           const pre = await m.use(async (c) => {
-            state.filenodes = await relfilenodes(c, strong.map((l) => l.table));
-            return preflight(c, strong, { excludePids: [ctx.session.pid] });
+            state.filenodes = strong.length ? await relfilenodes(c, strong.map((l) => l.table)) : undefined;
+            return preflight(c, locked, {
+              excludePids: [ctx.session.pid], lockTimeout, lockTimeoutSetByCell: sameText && lint.lockTimeoutCovered.get(ctx.index) === true,
+              indexTables: indexBuilds.map((b) => b.table),
+            });
           });
           record.preflight = {
             tables: pre.tables.map((t) => `${t.table} ${t.mode}`),
             blockers: pre.lockers.filter((s) => s.wouldBlockCell).map((s) => ({ pid: s.pid, state: s.state, xactAgeMs: s.xactAgeMs, query: s.query })),
             idleInTransaction: pre.idleInTransaction.length, longTransactions: pre.longTransactions.length,
             vacuums: pre.vacuums.map((v) => ({ pid: v.pid, table: v.table, phase: v.phase, autovacuum: v.autovacuum })),
+            ...(pre.invalidIndexes.length ? { invalidIndexes: pre.invalidIndexes.map(invalidIndexRecord) } : {}),
           };
-          if (pre.lockers.length || pre.idleInTransaction.length || pre.longTransactions.length || pre.vacuums.length) {
+          if (pre.lockers.length || pre.idleInTransaction.length || pre.longTransactions.length || pre.vacuums.length || pre.invalidIndexes.length) {
             body = [body, pre.text].filter(Boolean).join('\n\n');
             ctx.onProgress?.(pre.text.split('\n').slice(-1)[0]);
           }
@@ -240,7 +286,7 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
     },
 
     async watch(ctx) {
-      const state = cellState.get(ctx.index) ?? { strong: await strongLocks(ctx, await whole?.catch(() => undefined)) };
+      const state: CellState = cellState.get(ctx.index) ?? { strong: await strongLocks(ctx, await whole?.catch(() => undefined)), indexBuilds: [] };
       const strong = state.strong.length > 0;
       const m = monitorOf(ctx);
       if (!m) {
@@ -270,6 +316,21 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
           if (summary && (summary.available ? worthRecording(summary) : strong || summary.reason !== undefined)) {
             record.locks = summary;
             body = summaryText(summary);
+          }
+          // A failed (or cancelled, or skipped) CREATE INDEX CONCURRENTLY leaves an invalid index: say so, with the retry.
+          if (state.indexBuilds.length) {
+            try {
+              const found = await m.use((c) => invalidIndexesOn(c, state.indexBuilds.map((b) => b.table)));
+              if (found.length) {
+                record.invalidIndexes = found.map(invalidIndexRecord);
+                body = [body, invalidIndexText(found)].filter(Boolean).join('\n');
+              }
+            } catch (err) {
+              // Not knowing is said, not left out: the index may be invalid.
+              const reason = err instanceof Error ? err.message : String(err);
+              record.invalidIndexes = { error: reason };
+              body = [body, `Could not check for invalid indexes after this cell: ${reason}.`].filter(Boolean).join('\n');
+            }
           }
           const beforeNodes = state.filenodes;
           if (beforeNodes) {

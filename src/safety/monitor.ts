@@ -4,6 +4,9 @@
 import { Socket } from 'node:net';
 import { Client, type ClientConfig } from 'pg';
 
+/** `lock_timeout` of catalog connections (the monitoring connection, `runbook lint --connection`), ms. */
+export const CATALOG_LOCK_TIMEOUT_MS = 2_000;
+
 /** Options of {@link MonitorConnection}. */
 export interface MonitorOptions {
   /**
@@ -74,7 +77,12 @@ export class MonitorConnection {
     if (this.connecting) return this.connecting;
     // pg's own Node stream is a plain net.Socket (pg/lib/stream.js); made here to keep a handle on it, under TLS too.
     const socket = new Socket();
-    const c = new Client({ ...this.config, application_name: this.options.applicationName ?? 'runbook monitor', stream: () => socket });
+    // lock_timeout: a catalog read that opens a relation (pg_total_relation_size) must never queue behind a lock on it,
+    // least of all one the runbook's own session holds; it fails after CATALOG_LOCK_TIMEOUT_MS instead.
+    const c = new Client({
+      ...this.config, application_name: this.options.applicationName ?? 'runbook monitor', stream: () => socket,
+      lock_timeout: this.config.lock_timeout ?? CATALOG_LOCK_TIMEOUT_MS,
+    });
     // A connection the server ends (restart, pg_terminate_backend) must not crash the run: forget it, reopen on next use.
     const forget = (): void => { if (this.client === c) { this.client = undefined; this.socket = undefined; } };
     c.on('error', forget);

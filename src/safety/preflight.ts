@@ -5,6 +5,8 @@ import type { Client } from 'pg';
 import { analyzeStatement, conflicts, fromPgLocksMode, isStrongLock, stronger, type LockMode, type TableLock } from '../sql/analyze';
 import { loadParser, splitCell } from '../sql/analyze-statements';
 import { redact } from '../connections/redact';
+import { dropInvalidIndexSql, invalidIndexesOn, type IndexState } from '../sql/catalog';
+import { timeoutOn } from '../sql/findings';
 
 /** A session seen by the pre-flight check. Ages are ms. */
 export interface PreflightSession {
@@ -47,6 +49,13 @@ export interface PreflightResult {
   /** Sessions whose transaction is older than `longTransactionMs`. */
   longTransactions: PreflightSession[];
   vacuums: PreflightVacuum[];
+  /** Invalid indexes (`pg_index.indisvalid = false`) on those tables: left by a failed CREATE INDEX CONCURRENTLY, or
+   *  being built now (`buildingPid`). */
+  invalidIndexes: IndexState[];
+  /** The `lock_timeout` the cell runs with, as given in the options (undefined: not told). */
+  lockTimeout?: string;
+  /** The cell SETs its own lock_timeout before its strong locks (as given in the options). */
+  lockTimeoutSetByCell?: boolean;
   /** Ready to show and record. */
   text: string;
 }
@@ -57,6 +66,13 @@ export interface PreflightOptions {
   excludePids?: number[];
   /** A transaction older than this is "long", ms; default 60 000. */
   longTransactionMs?: number;
+  /** The `lock_timeout` in force for the cell (the cell option, else the session's: PostgreSQL interval text, `0` =
+   *  off), so the advice about a blocker says what will happen rather than asking to set it. */
+  lockTimeout?: string;
+  /** True when the cell itself SETs lock_timeout before each statement that takes a strong lock (the lint's analysis). */
+  lockTimeoutSetByCell?: boolean;
+  /** Tables whose invalid indexes to list, besides the locked ones (e.g. those of a CREATE INDEX CONCURRENTLY). */
+  indexTables?: string[];
 }
 
 /**
@@ -162,7 +178,8 @@ export async function preflight(client: Client, locks: TableLock[], options: Pre
     wraparound: /to prevent wraparound/.test(r.query ?? ''), ageMs: r.xact_ms === null ? null : Math.round(r.xact_ms),
   }));
 
-  const result: Omit<PreflightResult, 'text'> = { tables, lockers: [...byPid.values()], idleInTransaction, longTransactions, vacuums };
+  const invalidIndexes = await invalidIndexesOn(client, [...new Set([...names, ...(options.indexTables ?? [])])]);
+  const result: Omit<PreflightResult, 'text'> = { tables, lockers: [...byPid.values()], idleInTransaction, longTransactions, vacuums, invalidIndexes, lockTimeout: options.lockTimeout, lockTimeoutSetByCell: options.lockTimeoutSetByCell };
   return { ...result, text: preflightText(result, longMs) };
 }
 
@@ -207,6 +224,23 @@ export function preflightText(r: Omit<PreflightResult, 'text'>, longMs = 60_000)
   for (const v of r.vacuums) {
     out.push(`${v.autovacuum ? 'Autovacuum' : 'VACUUM'} on ${v.table} (pid ${v.pid}, phase ${v.phase}, ${formatAge(v.ageMs)})${v.wraparound ? ': to prevent wraparound, it will not give way to the cell' : v.autovacuum ? ': it cancels itself when the cell asks for a conflicting lock' : ''}.`);
   }
-  if (blockers.length) out.push(`The cell would wait for pid ${blockers.map((b) => b.pid).join(', ')}; while it waits, every new query on these tables queues behind it. Make sure lock_timeout is set, or end those sessions first.`);
+  const invalid = r.invalidIndexes ?? [];
+  if (invalid.length) {
+    out.push('Invalid indexes (pg_index.indisvalid = false; queries do not use them):');
+    for (const i of invalid) {
+      out.push(`  ${i.index} on ${i.table}${i.buildingPid !== null ? `: being built by pid ${i.buildingPid}` : `: left by a failed or cancelled CREATE INDEX CONCURRENTLY${i.ready ? '; every write still updates it' : ''}. To retry: ${dropInvalidIndexSql(i.index)} then build it again`}`);
+    }
+  }
+  if (blockers.length) {
+    const pids = blockers.map((b) => b.pid).join(', ');
+    const lt = r.lockTimeout;
+    out.push(r.lockTimeoutSetByCell && !timeoutOn(lt)
+      ? `The cell would wait for pid ${pids}: it sets its own lock_timeout before taking the lock, so it gives up when that runs out (SQLSTATE 55P03), and until then every new query on these tables queues behind it. End those sessions first, or run the cell again later.`
+      : lt === undefined
+      ? `The cell would wait for pid ${pids}; while it waits, every new query on these tables queues behind it. Make sure lock_timeout is set, or end those sessions first.`
+      : timeoutOn(lt)
+        ? `The cell would wait for pid ${pids}: with lock_timeout ${lt} it gives up after ${lt} (SQLSTATE 55P03), and until then every new query on these tables queues behind it. End those sessions first, or run the cell again later.`
+        : `The cell would wait for pid ${pids} with no lock_timeout in force (it is 0): it waits as long as they hold their locks, and every new query on these tables queues behind it. Set a lock_timeout for the cell ({"lock_timeout": "5s"}), or end those sessions first.`);
+  }
   return out.join('\n');
 }

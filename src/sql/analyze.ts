@@ -4,8 +4,9 @@ import type {
   A_Const, AlterEnumStmt, AlterTableCmd, AlterTableStmt, ClusterStmt, Constraint, CreateStmt, CreateTableAsStmt,
   CreateTrigStmt, DefElem, DeleteStmt, DoStmt, DropStmt, IndexStmt, InsertStmt, LockStmt, MergeStmt, Node, PartitionCmd,
   RangeVar, RefreshMatViewStmt, ReindexStmt, RenameStmt, SelectStmt, TransactionStmt, UpdateStmt, VacuumRelation,
-  VacuumStmt, VariableSetStmt, CopyStmt, ColumnDef, AlterDatabaseStmt, CreateSubscriptionStmt,
+  VacuumStmt, VariableSetStmt, CopyStmt, ColumnDef, AlterDatabaseStmt, CreateSubscriptionStmt, CallStmt, CreateFunctionStmt, TypeName,
 } from 'libpg-query';
+import { columnTypeOf, type ColumnType } from './type-change';
 
 /**
  * Table-level lock modes, weakest first. Source: PostgreSQL docs, 13.3.1 "Table-Level Locks"
@@ -105,6 +106,27 @@ export interface StatementFacts {
   /** CHECK (col IS NOT NULL) constraints added (validated or not) and constraints validated. */
   notNullChecks?: { table: string; column: string; name?: string; validated: boolean }[];
   validates?: { table: string; name: string }[];
+  /** `ALTER COLUMN … TYPE`: the column, the new type (undefined when unreadable), and the clauses that defeat the
+   *  no-rewrite rules. */
+  typeChanges?: { table: string; column: string; to: ColumnType | undefined; using: boolean; collate: boolean }[];
+  /** True when the statement is slow only because of its type changes: it is not when none of them rewrites. */
+  slowOnlyFromTypeChange?: boolean;
+  /** Columns `ADD COLUMN` defines, with their parsed type names: a later type change knows the old type (read with
+   *  `columnTypeOf` only then). Not kept for CREATE TABLE: a type change on a new table is never a hazard. */
+  columnDefs?: { table: string; column: string; typeName: TypeName | undefined }[];
+  /** `ADD COLUMN`: whether the new column is GENERATED, and the function its DEFAULT calls (for messages). */
+  addColumns?: { column: string; generated: boolean; defaultFunction?: string }[];
+  /** `ADD CONSTRAINT`: the kind (`CONSTR_UNIQUE` …), name, whether it uses an existing index, and its key columns. */
+  addConstraints?: { contype: string; name?: string; usingIndex: boolean; columns: string[] }[];
+  /** `CREATE INDEX`: what the invalid-index check and the wording of squawk's findings need. */
+  index?: { name?: string; table: string; ifNotExists: boolean; concurrent: boolean; unique: boolean };
+  /** `CALL`: the procedure's name as written (`app.batch`) and how many arguments are passed. */
+  call?: { name: string; args: number };
+  /** `CREATE [OR REPLACE] PROCEDURE`: its name as written and its body (undefined for a SQL-standard body). */
+  procedure?: { name: string; body?: string };
+  /** `UPDATE`/`DELETE`: its target, whether it is one batch (`WHERE … IN (SELECT … LIMIT n)`, or a `LIMIT`ed
+   *  subquery in FROM/USING), whether it has a WHERE clause, and every table it names (for the planner check). */
+  dml?: { target: string; batched: boolean; where: boolean; tables: string[] };
 }
 
 /** `schema.name` or `name`. */
@@ -124,8 +146,9 @@ export function sameTable(a: string, b: string): boolean {
 /** The single key and value of a parse node (`{AlterTableStmt: {...}}` → `['AlterTableStmt', {...}]`). */
 export function nodeEntry(n: Node | undefined): [string, unknown] {
   if (!n) return ['', undefined];
-  const k = Object.keys(n)[0] ?? '';
-  return [k, (n as Record<string, unknown>)[k]];
+  // for…in stops at the first key: no array of keys per call (this runs for nearly every node the analysis reads).
+  for (const k in n) return [k, (n as Record<string, unknown>)[k]];
+  return ['', undefined];
 }
 
 function strings(list: Node[] | undefined): string[] {
@@ -196,10 +219,12 @@ function alterTableCmd(cmd: AlterTableCmd, table: string, facts: StatementFacts)
       if (p?.name) facts.locks.push({ table: rangeVarName(p.name), mode: 'ACCESS EXCLUSIVE' });
       return 'ACCESS EXCLUSIVE';
     }
-    case 'AT_AlterColumnType':
-      facts.slow = true;
-      facts.slowBecause ??= 'changes a column type (rewrites the table unless the types are binary-coercible)';
+    case 'AT_AlterColumnType': {
+      // Slow only if it rewrites: decided by the analysis once the old type is known (type-change.ts).
+      const def = nodeEntry(cmd.def)[1] as ColumnDef | undefined;
+      (facts.typeChanges ??= []).push({ table, column: cmd.name ?? '', to: columnTypeOf(def?.typeName), using: def?.raw_default !== undefined, collate: def?.collClause !== undefined });
       return 'ACCESS EXCLUSIVE';
+    }
     case 'AT_SetNotNull':
       (facts.setNotNull ??= []).push(`${table}.${cmd.name ?? ''}`);
       facts.slow = true;
@@ -211,6 +236,16 @@ function alterTableCmd(cmd: AlterTableCmd, table: string, facts: StatementFacts)
       return 'ACCESS EXCLUSIVE';
     case 'AT_AddColumn': {
       const col = nodeEntry(cmd.def)[1] as ColumnDef | undefined;
+      if (col?.colname) {
+        (facts.columnDefs ??= []).push({ table, column: col.colname, typeName: col.typeName });
+        const cons = (col.constraints ?? []).map((c) => nodeEntry(c)[1] as Constraint);
+        const def = cons.find((c) => c.contype === 'CONSTR_DEFAULT');
+        const fn = nodeEntry(def?.raw_expr);
+        (facts.addColumns ??= []).push({
+          column: col.colname, generated: cons.some((c) => c.contype === 'CONSTR_GENERATED') || col.generated === 's',
+          defaultFunction: fn[0] === 'FuncCall' ? strings((fn[1] as { funcname?: Node[] }).funcname).join('.') : undefined,
+        });
+      }
       for (const c of col?.constraints ?? []) {
         const con = nodeEntry(c)[1] as Constraint;
         if (con.contype === 'CONSTR_FOREIGN' && con.pktable) facts.locks.push({ table: rangeVarName(con.pktable), mode: 'SHARE ROW EXCLUSIVE' });
@@ -224,6 +259,7 @@ function alterTableCmd(cmd: AlterTableCmd, table: string, facts: StatementFacts)
     case 'AT_AddConstraint': {
       const con = nodeEntry(cmd.def)[1] as Constraint | undefined;
       if (!con) return 'ACCESS EXCLUSIVE';
+      (facts.addConstraints ??= []).push({ contype: con.contype ?? '', name: con.conname, usingIndex: !!con.indexname, columns: strings(con.keys) });
       if (con.contype === 'CONSTR_CHECK') {
         const column = isNotNullColumn(con.raw_expr);
         if (column) (facts.notNullChecks ??= []).push({ table, column, name: con.conname, validated: !con.skip_validation });
@@ -257,6 +293,33 @@ function dmlTarget(kind: string, v: unknown): RangeVar | undefined {
   }
 }
 
+/** True when a parse subtree holds a SELECT with a LIMIT (the batch of a batched UPDATE/DELETE). */
+function hasLimitedSelect(x: unknown): boolean {
+  if (Array.isArray(x)) return x.some(hasLimitedSelect);
+  if (!x || typeof x !== 'object') return false;
+  const o = x as Record<string, unknown>;
+  if (o.SelectStmt && (o.SelectStmt as SelectStmt).limitCount !== undefined) return true;
+  return Object.keys(o).some((k) => hasLimitedSelect(o[k]));
+}
+
+/** Every table name (RangeVar) in a parse subtree. */
+function tablesIn(x: unknown, out: Set<string>): Set<string> {
+  if (Array.isArray(x)) { for (const y of x) tablesIn(y, out); return out; }
+  if (!x || typeof x !== 'object') return out;
+  const o = x as Record<string, unknown>;
+  if (o.RangeVar) out.add(rangeVarName(o.RangeVar as RangeVar));
+  for (const k of Object.keys(o)) tablesIn(o[k], out);
+  return out;
+}
+
+/** The shape of an UPDATE or DELETE the size and planner checks need. */
+function dmlShape(kind: 'UpdateStmt' | 'DeleteStmt', s: UpdateStmt & DeleteStmt): NonNullable<StatementFacts['dml']> {
+  const from = kind === 'UpdateStmt' ? s.fromClause : s.usingClause;
+  const tables = tablesIn([s.whereClause, from, s.withClause], new Set([rangeVarName(s.relation)]));
+  tables.delete('');
+  return { target: rangeVarName(s.relation), batched: hasLimitedSelect([s.whereClause, from, s.withClause]), where: s.whereClause !== undefined, tables: [...tables] };
+}
+
 const TX_KINDS: Record<string, StatementFacts['tx']> = {
   TRANS_STMT_BEGIN: 'begin', TRANS_STMT_START: 'begin', TRANS_STMT_COMMIT: 'commit', TRANS_STMT_ROLLBACK: 'rollback',
   TRANS_STMT_PREPARE: 'prepare', TRANS_STMT_SAVEPOINT: 'savepoint', TRANS_STMT_ROLLBACK_TO: 'rollback-to', TRANS_STMT_RELEASE: 'release',
@@ -276,7 +339,13 @@ function lockStmtMode(n: number | undefined): LockMode {
  */
 export function analyzeStatement(stmt: Node | undefined, serverMajor: number): StatementFacts {
   const [kind, v] = nodeEntry(stmt);
-  const facts: StatementFacts = { kind, command: kind.replace(/Stmt$/, ''), locks: [], creates: [], createsIfNotExists: [], slow: false };
+  // Every field present from the start: one object shape for all statements keeps the analysis' property reads fast.
+  const facts: StatementFacts = {
+    kind, command: kind.endsWith('Stmt') ? kind.slice(0, -4) : kind, locks: [], creates: [], createsIfNotExists: [], tx: undefined, noTransactionBlock: undefined,
+    setting: undefined, slow: false, slowBecause: undefined, enumAdd: undefined, doBody: undefined, setNotNull: undefined, notNullChecks: undefined,
+    validates: undefined, typeChanges: undefined, slowOnlyFromTypeChange: undefined, columnDefs: undefined, addColumns: undefined,
+    addConstraints: undefined, index: undefined, call: undefined, procedure: undefined, dml: undefined,
+  };
   const lock = (r: RangeVar | undefined, mode: LockMode, relkind?: 'index'): void => {
     const table = rangeVarName(r);
     if (table) facts.locks.push(relkind ? { table, mode, relkind } : { table, mode });
@@ -289,12 +358,19 @@ export function analyzeStatement(stmt: Node | undefined, serverMajor: number): S
       let mode: LockMode = 'ACCESS SHARE';
       for (const c of a.cmds ?? []) mode = stronger(mode, alterTableCmd(nodeEntry(c)[1] as AlterTableCmd, table, facts));
       facts.locks.unshift(a.objtype === 'OBJECT_INDEX' ? { table, mode, relkind: 'index' } : { table, mode });
+      if (facts.typeChanges && !facts.slow) {
+        // Until the old types are known, a type change counts as a rewrite (the analysis may take that back).
+        facts.slow = true;
+        facts.slowOnlyFromTypeChange = true;
+        facts.slowBecause = 'changes a column type (rewrites the table)';
+      }
       break;
     }
     case 'IndexStmt': {
       const i = v as IndexStmt;
       facts.command = i.concurrent ? 'CREATE INDEX CONCURRENTLY' : 'CREATE INDEX';
       lock(i.relation, i.concurrent ? 'SHARE UPDATE EXCLUSIVE' : 'SHARE');
+      facts.index = { name: i.idxname, table: rangeVarName(i.relation), ifNotExists: !!i.if_not_exists, concurrent: !!i.concurrent, unique: !!i.unique };
       if (i.concurrent) facts.noTransactionBlock = 'CREATE INDEX CONCURRENTLY';
       facts.slow = true;
       facts.slowBecause = 'builds an index';
@@ -416,6 +492,7 @@ export function analyzeStatement(stmt: Node | undefined, serverMajor: number): S
     case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt': {
       facts.command = kind.replace('Stmt', '').toUpperCase();
       lock(dmlTarget(kind, v), 'ROW EXCLUSIVE');
+      if (kind === 'UpdateStmt' || kind === 'DeleteStmt') facts.dml = dmlShape(kind, v as UpdateStmt & DeleteStmt);
       facts.slow = true;
       facts.slowBecause = kind === 'InsertStmt' ? 'inserts rows' : kind === 'UpdateStmt' ? 'updates rows' : kind === 'DeleteStmt' ? 'deletes rows' : 'merges rows';
       break;
@@ -436,11 +513,24 @@ export function analyzeStatement(stmt: Node | undefined, serverMajor: number): S
       facts.slowBecause = 'runs a procedural block';
       break;
     }
-    case 'CallStmt':
+    case 'CallStmt': {
+      const f = (v as CallStmt).funccall;
       facts.command = 'CALL';
+      facts.call = { name: strings(f?.funcname).join('.'), args: f?.args?.length ?? 0 };
       facts.slow = true;
       facts.slowBecause = 'runs a procedure';
       break;
+    }
+    case 'CreateFunctionStmt': {
+      const f = v as CreateFunctionStmt;
+      if (!f.is_procedure) break;
+      facts.command = 'CREATE PROCEDURE';
+      const as = defElems(f.options).find((d) => d.defname === 'as');
+      // `AS $$ … $$` is a list of one String (two for a C function's file and symbol).
+      const body = nodeEntry(as?.arg)[0] === 'List' ? strings((nodeEntry(as?.arg)[1] as { items?: Node[] }).items)[0] : undefined;
+      facts.procedure = { name: strings(f.funcname).join('.'), body };
+      break;
+    }
     case 'TransactionStmt': {
       const t = v as TransactionStmt;
       facts.command = String(t.kind ?? '').replace('TRANS_STMT_', '').replace(/_/g, ' ');
@@ -536,6 +626,19 @@ const CONFLICTS: readonly (readonly number[])[] = [
   [1, 2, 3, 4, 5, 6, 7], // EXCLUSIVE
   [0, 1, 2, 3, 4, 5, 6, 7], // ACCESS EXCLUSIVE
 ];
+
+/**
+ * True when a transaction already holding `held` on a table cannot wait for `wanted` there: every mode that conflicts
+ * with `wanted` conflicts with one it holds, so no other session can hold one (a session's own locks never conflict
+ * with each other, and PostgreSQL queues a request from a holder ahead of the waiters its locks block: lock.c,
+ * ProcSleep). Holding ACCESS EXCLUSIVE covers every request; holding SHARE does not cover SHARE UPDATE EXCLUSIVE,
+ * since another session may hold SHARE too.
+ */
+export function heldCovers(held: Iterable<LockMode>, wanted: LockMode): boolean {
+  const blockedByHeld = new Set<number>();
+  for (const m of held) for (const x of CONFLICTS[lockLevel(m)]) blockedByHeld.add(x);
+  return CONFLICTS[lockLevel(wanted)].every((x) => blockedByHeld.has(x));
+}
 
 /** True when a session holding `held` makes a request for `wanted` wait (docs 13.3.1, Table 13.2). */
 export function conflicts(held: LockMode, wanted: LockMode): boolean {

@@ -71,6 +71,12 @@ export interface LintCell {
  */
 export type CatalogConnection = Client | (<T>(fn: (client: Client) => Promise<T>) => Promise<T>);
 
+/** A connection profile's timeout defaults (PostgreSQL interval text, `0` = off; undefined = none known). */
+export interface TimeoutDefaults {
+  lockTimeoutDefault?: string;
+  statementTimeoutDefault?: string;
+}
+
 /** What the linter knows about where the runbook will run. */
 export interface LintContext {
   /** Server version as PostgreSQL reports it (`server_version`, e.g. `16.4`); sets squawk's `--pg-version`
@@ -88,4 +94,13 @@ export interface LintContext {
   initialTxState?: 'idle' | 'in transaction' | 'failed';
   /** Path of the squawk binary; default: the one from the `squawk-cli` package. */
   squawkPath?: string;
+  /**
+   * For `lintFiles`: each file's timeout defaults, from the connection its front matter names (`runbook lint`
+   * without `--connection`: src/cli/lint.ts `lintDefaultsFor`). What it returns replaces `lockTimeoutDefault` and
+   * `statementTimeoutDefault` for that file; undefined keeps them.
+   */
+  fileDefaults?: (file: string, frontMatterConnection: string | undefined) => Promise<TimeoutDefaults | undefined>;
+  /** Rows (`pg_class.reltuples`) from which a table counts as large for the planner check; default 100,000
+   *  (`LARGE_TABLE_ROWS` in src/sql/planner.ts). */
+  largeTableRows?: number;
 }

@@ -2,9 +2,11 @@
 // locks held, settings in force, tables created earlier).
 
 import { scanSync } from 'libpg-query';
-import { analyzeStatement, isStrongLock, mentions, sameTable, type LockMode, type StatementFacts } from './analyze';
+import { analyzeStatement, heldCovers, isStrongLock, lockLevel, mentions, sameTable, type LockMode, type StatementFacts } from './analyze';
 import type { CellStatement } from './analyze-statements';
 import type { Finding, Severity } from './findings-types';
+import { columnTypeOf, rewriteDecision, type ColumnType, type RewriteDecision } from './type-change';
+import type { TypeName } from 'libpg-query';
 
 /** Our rule ids, with severity. docs/safety.md documents each with the SQL that triggers it. */
 export const RUNBOOK_RULES: Readonly<Record<string, Severity>> = {
@@ -14,10 +16,16 @@ export const RUNBOOK_RULES: Readonly<Record<string, Severity>> = {
   'enum-value-used-in-same-transaction': 'error',
   'batched-do-block': 'warning',
   'commit-in-transaction-block': 'error',
+  'call-in-transaction-block': 'warning',
   'require-lock-timeout': 'warning',
   'transaction-nesting': 'warning',
   'transaction-left-open': 'warning',
   'failed-transaction': 'error',
+  // Made with the catalog (lint.ts, planner.ts): they need a connection.
+  'invalid-index-exists': 'error',
+  'batch-seq-scan': 'warning',
+  'unbatched-dml': 'warning',
+  'plan-unchecked': 'info',
 };
 
 /** A statement with what the analysis knew when it reached it. */
@@ -35,6 +43,9 @@ export interface AnalyzedStatement {
   /** `table.column` pairs with a validated `CHECK (column IS NOT NULL)` seen earlier in the runbook (filled only for
    *  statements that SET NOT NULL). */
   provenNotNull: ReadonlySet<string>;
+  /** Per `ALTER COLUMN … TYPE` of the statement: whether it rewrites, once the old type is known (from the runbook
+   *  or the connection); `rewrites: undefined` when it is not. */
+  typeChanges?: (RewriteDecision & { table: string; column: string })[];
 }
 
 /** Options of {@link analyzeRunbook}. */
@@ -51,6 +62,14 @@ export interface AnalyzeOptions {
    * connection, not in the map): the table may exist and be in use, so it does not count as new.
    */
   tablesOnConnection?: ReadonlyMap<string, boolean>;
+  /** Current types of columns on the connection, by `table.column` as written (see {@link columnsChangingType}). */
+  columnTypes?: ReadonlyMap<string, ColumnType>;
+  /**
+   * Bodies of procedures on the connection, by name as written in `CALL` (see {@link proceduresCalled}): the body
+   * text, or null when the procedure exists but its body cannot be read (a C function, several overloads). Absent:
+   * not looked up (no connection) or not found.
+   */
+  procedureBodies?: ReadonlyMap<string, string | null>;
 }
 
 /** The result: our findings plus every statement's context, which lint.ts uses to filter squawk's findings. */
@@ -92,7 +111,8 @@ export function tablesCreatedIfNotExists(cells: AnalyzedCellInput[], serverMajor
   return [...names];
 }
 
-interface HeldLock { table: string; mode: LockMode; cell: number; line: number; command: string }
+/** A table lock the open transaction holds: its strongest mode (and who took it), and every mode taken. */
+interface HeldLock { table: string; mode: LockMode; modes: Set<LockMode>; cell: number; line: number; command: string }
 interface Position { cell: number; index: number }
 
 function before(a: Position, b: Position): boolean {
@@ -108,15 +128,94 @@ function bodyWords(body: string): Set<string> {
   }
 }
 
-/** `cell 3, line 2` for messages (1-based cell numbers, as a reader counts them). */
+/**
+ * `table.column` (as written) of every `ALTER COLUMN … TYPE` in these cells: the columns whose current type to read
+ * from the connection before {@link analyzeRunbook} (its `columnTypes`).
+ */
+export function columnsChangingType(cells: AnalyzedCellInput[], serverMajor: number): string[] {
+  const out = new Set<string>();
+  for (const c of cells) for (const st of c.statements ?? []) if (st.stmt) for (const t of factsOf(st, serverMajor).typeChanges ?? []) out.add(`${t.table}.${t.column}`);
+  return [...out];
+}
+
+/** Names (as written) of the procedures these cells `CALL`: to look up on the connection (`procedureBodies`). */
+export function proceduresCalled(cells: AnalyzedCellInput[], serverMajor: number): string[] {
+  const out = new Set<string>();
+  for (const c of cells) for (const st of c.statements ?? []) if (st.stmt) { const call = factsOf(st, serverMajor).call; if (call?.name) out.add(call.name); }
+  return [...out];
+}
+
+/** Whether a procedure body ends transactions (PL/pgSQL COMMIT/ROLLBACK), calls another procedure, or neither. */
+function bodyCommits(body: string): 'commits' | 'calls' | 'no' {
+  const w = bodyWords(body);
+  if (w.has('COMMIT') || w.has('ROLLBACK')) return 'commits';
+  return w.has('CALL') ? 'calls' : 'no';
+}
+
+/** The open transaction's held locks after it takes `locks` (strongest mode, and who took it, per table). */
+function takeLocks(held: HeldLock[], locks: { table: string; mode: LockMode }[], cell: number, line: number, command: string): void {
+  for (const l of locks) {
+    const h = held.find((x) => sameTable(x.table, l.table));
+    if (!h) held.push({ table: l.table, mode: l.mode, modes: new Set([l.mode]), cell, line, command });
+    else {
+      h.modes.add(l.mode);
+      if (lockLevel(l.mode) > lockLevel(h.mode)) Object.assign(h, { mode: l.mode, cell, line, command });
+    }
+  }
+}
+
+/** Whether each type change of a statement rewrites, from the column's current type when it is known. */
+function typeChangeDecisions(changes: NonNullable<StatementFacts['typeChanges']>, columnType: (table: string, column: string) => ColumnType | undefined, connected: boolean): (RewriteDecision & { table: string; column: string })[] {
+  return changes.map((tc) => {
+    const from = columnType(tc.table, tc.column);
+    const d: RewriteDecision = from && tc.to ? rewriteDecision(from, tc.to, tc)
+      : { rewrites: undefined, reason: `the current type of ${tc.table}.${tc.column} is not known${connected ? ' (not found on this connection)' : ' without a connection'}` };
+    return { ...d, table: tc.table, column: tc.column };
+  });
+}
+
+/**
+ * The finding for a CALL run inside a transaction block: `commit-in-transaction-block` when the procedure's body
+ * (created earlier in the runbook, else read from the connection) commits, `call-in-transaction-block` when it cannot
+ * be told, none when the body neither commits nor calls another procedure.
+ */
+function callFinding(name: string, procedures: { name: string; body?: string; cell: number; line: number }[], bodies: ReadonlyMap<string, string | null> | undefined,
+  at: (cell: number, line: number) => string, opened: string): { rule: string; message: string; help: string } | undefined {
+  const mine = [...procedures].reverse().find((p) => sameTable(p.name, name));
+  const body = mine ? mine.body : bodies?.get(name);
+  const verdict = typeof body === 'string' ? bodyCommits(body) : undefined;
+  if (verdict === 'no') return undefined;
+  if (verdict === 'commits') {
+    return {
+      rule: 'commit-in-transaction-block',
+      message: `CALL ${name} runs a procedure that ends transactions (COMMIT or ROLLBACK in its body${mine ? `; created at ${at(mine.cell, mine.line)}` : ''}) inside the transaction ${opened}: transaction control is allowed only when CALL runs in its own transaction, so it fails with SQLSTATE 2D000 (invalid_transaction_termination) and the transaction is aborted.`,
+      help: `COMMIT (or ROLLBACK) first, and CALL ${name} in a cell of its own outside BEGIN … COMMIT.`,
+    };
+  }
+  const unknown = verdict === 'calls' ? 'its body calls another procedure, which may'
+    : body === null ? 'its body cannot be read here, so it may'
+      : bodies ? 'it was not found on this connection, so it may' : 'without a connection its body cannot be read, so it may';
+  return {
+    rule: 'call-in-transaction-block',
+    message: `CALL ${name} runs inside the transaction ${opened}; ${unknown} COMMIT or ROLLBACK: a procedure that does fails with SQLSTATE 2D000 (invalid_transaction_termination) when CALL runs inside a transaction block, and the transaction is aborted.`,
+    help: `If ${name} commits, COMMIT first and CALL it in a cell of its own outside BEGIN … COMMIT; lint with --connection to read its body.`,
+  };
+}
+
+/** The runnable-cell numbers of the cells being analyzed (what `--from` takes), by index; set per analysis. */
+let cellNumbers: readonly (number | undefined)[] = [];
+
+/** `cell 3 line 2` for messages: the runnable-cell number `--from` takes (`runbook run --dry-run` prints it). */
 function where(cell: number, line: number, current: number): string {
-  return cell === current ? `line ${line}` : `cell ${cell + 1} line ${line}`;
+  return cell === current ? `line ${line}` : `cell ${cellNumbers[cell] ?? cell + 1} line ${line}`;
 }
 
 /** A cell as the analysis sees it: its statements (undefined for non-SQL cells) and its options (docs/format.md). */
 export interface AnalyzedCellInput {
   statements?: CellStatement[];
   options?: Record<string, unknown>;
+  /** Its runnable-cell number (messages name cells by it); default: its index + 1. */
+  number?: number;
 }
 
 /**
@@ -130,6 +229,7 @@ export interface AnalyzedCellInput {
  * @param cells every cell of the runbook in order; `statements` is undefined for non-SQL cells (skipped)
  */
 export function analyzeRunbook(cells: AnalyzedCellInput[], options: AnalyzeOptions): RunbookAnalysis {
+  cellNumbers = cells.map((c) => c.number);
   const runs = (c: AnalyzedCellInput): boolean => c.options?.skip !== true;
   const forward = analyzeSequence(cells, (c) => runs(c) && c.options?.rollback !== true, options);
   const rollback = analyzeSequence(cells, (c) => runs(c) && c.options?.rollback === true, options);
@@ -150,6 +250,16 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
   let enumAdds: { type: string; value: string; cell: number; line: number }[] = [];
   const created: { table: string; at: Position }[] = [];
   const notNullChecks: { table: string; column: string; name?: string; validated: boolean }[] = [];
+  // Column types and procedures the runbook itself defines, latest last: they win over the connection's.
+  const columns: { table: string; column: string; type?: ColumnType; typeName?: TypeName }[] = [];
+  const procedures: { name: string; body?: string; cell: number; line: number }[] = [];
+  const columnType = (table: string, column: string): ColumnType | undefined => {
+    for (let i = columns.length - 1; i >= 0; i--) {
+      const c = columns[i];
+      if (c.column === column && sameTable(c.table, table)) return c.type ?? columnTypeOf(c.typeName);
+    }
+    return options.columnTypes?.get(`${table}.${column}`);
+  };
   const inForce = (name: 'lock_timeout' | 'statement_timeout'): boolean => {
     const v = local[name] ?? session[name] ?? (name === 'lock_timeout' ? options.lockTimeoutDefault : options.statementTimeoutDefault);
     return timeoutOn(v);
@@ -163,6 +273,9 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
     txOpenedAt = undefined;
   };
   let last: { cell: number; line: number; statement: number } | undefined;
+  const heldModes = (table: string): LockMode[] => held.filter((h) => sameTable(h.table, table)).flatMap((h) => [...h.modes]);
+  /** Where the open transaction began, for messages. */
+  const opened = (current: number): string => (txOpenedAt && txOpenedAt.cell >= 0 ? `opened by BEGIN at ${where(txOpenedAt.cell, txOpenedAt.line, current)}` : 'the session was already in');
 
   cells.forEach((c, cellIndex) => {
     if (!c.statements || !include(c)) return;
@@ -188,13 +301,18 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
       const parsed = factsOf(st, options.serverMajor);
       const onConnection = options.tablesOnConnection;
       const noop = parsed.createsIfNotExists.length > 0 && parsed.createsIfNotExists.every((t) => onConnection?.get(t) === true);
-      const facts = noop ? { ...parsed, locks: [] } : parsed;
+      let facts = noop ? { ...parsed, locks: [] } : parsed;
+      const typeChanges = parsed.typeChanges ? typeChangeDecisions(parsed.typeChanges, columnType, options.columnTypes !== undefined) : undefined;
+      // A type change that rewrites nothing is quick (a catalog update under its ACCESS EXCLUSIVE lock).
+      if (facts.slowOnlyFromTypeChange && typeChanges?.every((d) => d.rewrites === false)) facts = { ...facts, slow: false, slowBecause: undefined };
       const isNew = (t: string): boolean => created.some((x) => before(x.at, pos) && sameTable(x.table, t));
       const provenNotNull = facts.setNotNull ? new Set(notNullChecks.filter((n) => n.validated).map((n) => `${n.table}.${n.column}`)) : NO_COLUMNS;
       const a: AnalyzedStatement = {
         cell: cellIndex, index, statement: st, facts, txBefore: tx,
         lockTimeoutInForce: inForce('lock_timeout'), statementTimeoutInForce: inForce('statement_timeout'),
-        newTables: facts.locks.filter((l) => isNew(l.table)).map((l) => l.table), provenNotNull,
+        // The tables an UPDATE/DELETE reads count too: the planner check skips statements on new tables.
+        newTables: facts.dml ? [...new Set([...facts.locks.map((l) => l.table), ...facts.dml.tables])].filter(isNew) : facts.locks.filter((l) => isNew(l.table)).map((l) => l.table),
+        provenNotNull, typeChanges,
       };
       list.push(a);
       last = { cell: cellIndex, line: st.line, statement: index };
@@ -213,9 +331,8 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
       }
 
       if (facts.noTransactionBlock && tx !== 'idle') {
-        const opened = txOpenedAt && txOpenedAt.cell >= 0 ? `opened by BEGIN at ${where(txOpenedAt.cell, txOpenedAt.line, cellIndex)}` : 'the session was already in';
         add('cannot-run-in-transaction',
-          `${facts.noTransactionBlock} cannot run inside a transaction block, and this statement runs inside the transaction ${opened}: PostgreSQL rejects it with SQLSTATE 25001 (active_sql_transaction) and the transaction is aborted.`,
+          `${facts.noTransactionBlock} cannot run inside a transaction block, and this statement runs inside the transaction ${opened(cellIndex)}: PostgreSQL rejects it with SQLSTATE 25001 (active_sql_transaction) and the transaction is aborted.`,
           `COMMIT (or ROLLBACK) first, and run ${facts.noTransactionBlock} in a cell of its own outside BEGIN … COMMIT. The runner sends each statement on its own, so it is not wrapped in an implicit transaction.`);
       }
 
@@ -249,11 +366,17 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
         }
       }
 
-      const strong = existingLocks.find((l) => isStrongLock(l.mode));
+      // A lock the transaction already holds (or covers with a stronger one) is granted at once: no wait to bound.
+      const strong = existingLocks.find((l) => isStrongLock(l.mode) && !(tx === 'in transaction' && heldCovers(heldModes(l.table), l.mode)));
       if (strong && !inForce('lock_timeout')) {
         add('require-lock-timeout',
           `${facts.command} takes ${/^[AEIOU]/.test(strong.mode) ? 'an' : 'a'} ${strong.mode} lock on ${strong.table} with no lock_timeout in force: if another session holds a conflicting lock (a long query, an idle transaction), this statement waits indefinitely, and every later query on ${strong.table} queues behind it.`,
-          "SET lock_timeout = '5s' before it (SET LOCAL inside a transaction), or give the connection profile a lockTimeout; on SQLSTATE 55P03 (lock_not_available) retry later.", strong.table);
+          "SET lock_timeout = '5s' before it (SET LOCAL inside a transaction), the cell option {\"lock_timeout\": \"5s\"}, or lock_timeout: 5s on the connection profile (runbook.connections.yaml); on SQLSTATE 55P03 (lock_not_available) retry later.", strong.table);
+      }
+
+      if (facts.call && tx !== 'idle') {
+        const f = callFinding(facts.call.name, procedures, options.procedureBodies, (c, l) => where(c, l, cellIndex), opened(cellIndex));
+        if (f) add(f.rule, f.message, f.help);
       }
 
       if (facts.doBody !== undefined) {
@@ -272,16 +395,15 @@ function analyzeSequence(cells: AnalyzedCellInput[], include: (c: AnalyzedCellIn
 
       // Effects of the statement on the session, after the checks that look at the state before it.
       if (tx === 'in transaction') {
-        for (const l of existingLocks) {
-          const h = held.find((x) => sameTable(x.table, l.table));
-          if (!h) held.push({ table: l.table, mode: l.mode, cell: cellIndex, line: st.line, command: facts.command });
-          else if (l.mode === 'ACCESS EXCLUSIVE' && h.mode !== 'ACCESS EXCLUSIVE') Object.assign(h, { mode: l.mode, cell: cellIndex, line: st.line, command: facts.command });
-        }
+        takeLocks(held, existingLocks, cellIndex, st.line, facts.command);
         if (facts.enumAdd) enumAdds.push({ ...facts.enumAdd, cell: cellIndex, line: st.line });
       }
       for (const t of facts.creates) if (t) created.push({ table: t, at: pos });
       for (const t of facts.createsIfNotExists) if (t && onConnection?.get(t) === false) created.push({ table: t, at: pos });
       for (const n of facts.notNullChecks ?? []) notNullChecks.push({ ...n });
+      if (facts.columnDefs) for (const d of facts.columnDefs) columns.push(d);
+      if (facts.typeChanges) for (const tc of facts.typeChanges) columns.push({ table: tc.table, column: tc.column, type: tc.to });
+      if (facts.procedure) procedures.push({ ...facts.procedure, cell: cellIndex, line: st.line });
       for (const v of facts.validates ?? []) for (const n of notNullChecks) if (n.name === v.name && sameTable(n.table, v.table)) n.validated = true;
       if (facts.setting) {
         const s = facts.setting;

@@ -8,12 +8,18 @@ import type { Client } from 'pg';
 import type { ExplainStmt, Node, SelectStmt } from 'libpg-query';
 import { cellStartLines, parseRunbook, type Runbook } from '../format';
 import { loadParser, lineStarts, splitCell, type CellStatement } from './analyze-statements';
-import { sameTable, stronger, type TableLock } from './analyze';
-import { analyzeRunbook, tablesCreatedIfNotExists, type AnalyzedStatement, type RunbookAnalysis } from './findings';
+import { isStrongLock, nodeEntry, sameTable, stronger, type TableLock } from './analyze';
+import {
+  analyzeRunbook, columnsChangingType, proceduresCalled, tablesCreatedIfNotExists, RUNBOOK_RULES, type AnalyzedStatement, type RunbookAnalysis,
+} from './findings';
 import { SQUAWK_EXCLUDED, runSquawk, squawkPgVersion, squawkRule, type SquawkViolation } from './squawk';
-import type { CatalogConnection, Finding, LintCell, LintContext, Severity, TableSize } from './findings-types';
+import { REWORDED, squawkWording } from './squawk-wording';
+import { columnTypes, dropInvalidIndexSql, indexesByName, procedureBodies, quoteName, tableSizes, tablesExist } from './catalog';
+import { planFindings, type PlanCandidate } from './planner';
+import type { ColumnType } from './type-change';
+import type { CatalogConnection, Finding, LintCell, LintContext, Severity, TableSize, TimeoutDefaults } from './findings-types';
 
-export type { CatalogConnection, Finding, LintCell, LintContext, Severity, TableSize } from './findings-types';
+export type { CatalogConnection, Finding, LintCell, LintContext, Severity, TableSize, TimeoutDefaults } from './findings-types';
 
 const SEVERITY_ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 
@@ -40,6 +46,10 @@ export function serverMajor(serverVersion: string | undefined): number | undefin
 interface Unit {
   file?: string;
   cells: LintCell[];
+  /** The connection the runbook's front matter names (`connection:`), if any. */
+  frontMatterConnection?: string;
+  /** The profile defaults for this file (from `ctx.fileDefaults`), over the context's. */
+  defaults?: TimeoutDefaults;
   /** When the unit is one plain `.sql` file: squawk reads it where it is (no temporary copy), and `cells` is
    *  left empty until {@link Unit.load} reads it while squawk runs. */
   sqlPath?: string;
@@ -51,6 +61,13 @@ interface PreparedUnit extends Unit {
   /** Line starts of each SQL cell, to turn squawk's line/column into an offset. */
   starts: (number[] | undefined)[];
   analysis?: RunbookAnalysis;
+}
+
+/** What the catalog said before the analysis (with a connection). */
+interface CatalogFacts {
+  tablesOnConnection: Map<string, boolean>;
+  columnTypes: Map<string, ColumnType>;
+  procedureBodies: Map<string, string | null>;
 }
 
 /**
@@ -77,7 +94,19 @@ export interface RunbookLint {
    * written): what pre-flight and the live lock view need, without parsing the cell again.
    */
   locks: Map<number, TableLock[]>;
+  /** Procedure bodies read from the connection (for {@link transactionStateFindings}); absent without one. */
+  procedureBodies?: ReadonlyMap<string, string | null>;
+  /** Per cell, the UPDATE/DELETE statements the planner check explains (see {@link recheckPlans}). */
+  planCandidates: Map<number, PlanEntry[]>;
+  /** Per cell, the tables (or, for REINDEX INDEX, indexes) of its index builds: where a failed build leaves an invalid index. */
+  indexBuilds: Map<number, TableLock[]>;
+  /** Per cell: true when a lock_timeout is in force (profile, cell option or a SET in the cell) for every statement
+   *  that takes a strong lock on an existing table. */
+  lockTimeoutCovered: Map<number, boolean>;
 }
+
+/** An UPDATE/DELETE of a cell for the planner check: where it is, and what to explain. */
+export interface PlanEntry { statement: number; line: number; candidate: PlanCandidate }
 
 /**
  * {@link lintRunbook} for the runner: the findings, grouped by cell, and each cell's table locks from the same
@@ -86,13 +115,70 @@ export interface RunbookLint {
  * @throws as {@link lintRunbook}
  */
 export async function lintRunbookForRun(cells: LintCell[], ctx: LintContext = {}): Promise<RunbookLint> {
-  const [{ findings, locks }] = await lintUnits([{ cells }], ctx);
+  const [{ findings, locks, procedureBodies: bodies, planCandidates, analysis }] = await lintUnits([{ cells }], ctx);
   const byCell = new Map<number, Finding[]>();
   for (const f of findings) {
     const list = byCell.get(f.cell);
     if (list) list.push(f); else byCell.set(f.cell, [f]);
   }
-  return { findings, byCell, locks };
+  return { findings, byCell, locks, procedureBodies: bodies, planCandidates, indexBuilds: indexBuildsOf(analysis), lockTimeoutCovered: lockTimeoutCoveredOf(analysis) };
+}
+
+/** Per cell, the index builds' tables (CREATE INDEX) and REINDEX targets, as locked. */
+function indexBuildsOf(analysis: RunbookAnalysis): Map<number, TableLock[]> {
+  const out = new Map<number, TableLock[]>();
+  for (const [cell, statements] of analysis.cells) {
+    const list = statements.filter((a) => a.facts.index || a.facts.command.startsWith('REINDEX')).flatMap((a) => a.facts.locks);
+    if (list.length) out.set(cell, list);
+  }
+  return out;
+}
+
+function lockTimeoutCoveredOf(analysis: RunbookAnalysis): Map<number, boolean> {
+  const out = new Map<number, boolean>();
+  for (const [cell, statements] of analysis.cells) {
+    out.set(cell, statements.every((a) => a.lockTimeoutInForce || !a.facts.locks.some((l) => isStrongLock(l.mode) && !a.newTables.includes(l.table))));
+  }
+  return out;
+}
+
+/**
+ * The planner check of one cell again, just before it runs: the run's lint explained every UPDATE/DELETE before the
+ * first cell, when a column or table added by an earlier cell did not exist yet (`plan-unchecked`). Returns the
+ * cell's findings with the planner's findings replaced by the new ones (unchanged when the cell has none to check).
+ *
+ * @param findings the cell's findings from the run's lint
+ * @throws whatever pg raises for the catalog query (EXPLAIN errors become `plan-unchecked` findings)
+ */
+export async function recheckPlans(lint: RunbookLint, cell: number, cellInfo: LintCell, conn: CatalogConnection, findings: Finding[]): Promise<Finding[]> {
+  const candidates = lint.planCandidates.get(cell) ?? [];
+  if (!candidates.length || !findings.some((f) => f.rule === 'plan-unchecked')) return findings;
+  const fresh = await onCatalog(conn, (c) => planFindings(c, candidates.map((x) => x.candidate)));
+  const acks = acknowledgedRules(cellInfo.options);
+  const planned = new Set(['plan-unchecked', 'batch-seq-scan', 'unbatched-dml']);
+  const kept = findings.filter((f) => !planned.has(f.rule));
+  const made: { finding: Finding; table: string }[] = [];
+  candidates.forEach((x, i) => {
+    for (const p of fresh[i]) {
+      made.push({
+        table: p.table,
+        finding: {
+          rule: p.rule, severity: RUNBOOK_RULES[p.rule], message: p.message, help: p.help, cell, statement: x.statement, line: x.line, source: 'runbook',
+          fileLine: cellInfo.fileLine === undefined ? undefined : cellInfo.fileLine + x.line - 1, sql: x.candidate.sql, table: undefined,
+          acknowledged: acks.has(p.rule) ? true : undefined, file: findings[0]?.file,
+        },
+      });
+    }
+  });
+  if (made.length) {
+    // Sizes only dress the message: a lock that makes the size query time out must not lose the findings.
+    const sizes = await onCatalog(conn, (c) => tableSizes(c, [...new Set(made.map((m) => m.table))])).catch(() => new Map<string, TableSize>());
+    for (const { finding, table } of made) {
+      finding.table = sizes.get(table);
+      if (finding.table && finding.rule !== 'plan-unchecked') finding.message = `${finding.message} (${describeSize(finding.table)}.)`;
+    }
+  }
+  return [...kept, ...made.map((m) => m.finding)].sort(compareFindings);
 }
 
 /**
@@ -102,16 +188,25 @@ export async function lintRunbookForRun(cells: LintCell[], ctx: LintContext = {}
  *
  * @param index the cell's index in its runbook (set as the findings' `cell`)
  */
-export async function transactionStateFindings(cell: LintCell, index: number, txState: 'in transaction' | 'failed', ctx: Pick<LintContext, 'serverVersion' | 'lockTimeoutDefault' | 'statementTimeoutDefault'> = {}): Promise<Finding[]> {
+export async function transactionStateFindings(cell: LintCell, index: number, txState: 'in transaction' | 'failed', ctx: Pick<LintContext, 'serverVersion' | 'lockTimeoutDefault' | 'statementTimeoutDefault'> & { procedureBodies?: ReadonlyMap<string, string | null> } = {}): Promise<Finding[]> {
   await loadParser();
   const analysis = analyzeRunbook([{ statements: splitCell(cell.source), options: cell.options }], {
     serverMajor: serverMajor(ctx.serverVersion) ?? 18, initialTxState: txState,
-    lockTimeoutDefault: ctx.lockTimeoutDefault, statementTimeoutDefault: ctx.statementTimeoutDefault,
+    lockTimeoutDefault: ctx.lockTimeoutDefault, statementTimeoutDefault: ctx.statementTimeoutDefault, procedureBodies: ctx.procedureBodies,
   });
   const acks = acknowledgedRules(cell.options);
   return analysis.findings
-    .filter((f) => f.rule === 'cannot-run-in-transaction' || f.rule === 'failed-transaction')
+    .filter((f) => TX_STATE_RULES.has(f.rule))
     .map((f) => ({ ...f, cell: index, fileLine: cell.fileLine === undefined ? undefined : cell.fileLine + f.line - 1, table: undefined, acknowledged: acks.has(f.rule) ? true : undefined }));
+}
+
+/** Rules that depend on the session's transaction state when the cell starts: checked again against the real one. */
+const TX_STATE_RULES: ReadonlySet<string> = new Set(['cannot-run-in-transaction', 'failed-transaction', 'commit-in-transaction-block', 'call-in-transaction-block']);
+
+/** The connection a runbook's front matter names (`connection: prod-main`), if any. */
+export function frontMatterConnection(runbook: Runbook): string | undefined {
+  const c = runbook.frontMatter?.data?.connection;
+  return typeof c === 'string' && c.trim() !== '' ? c.trim() : undefined;
 }
 
 /** The lint cells of a parsed runbook, with each SQL cell's first code line in the file. */
@@ -146,8 +241,10 @@ export async function lintFiles(paths: string[], ctx: LintContext = {}): Promise
       return { file: p, sqlPath: resolve(p), cells: [], load: () => [{ kind: 'sql', source: read(p).toString('utf8'), options: {}, fileLine: 1 }] };
     }
     if (extname(p).toLowerCase() === '.sql') return { file: p, cells: [{ kind: 'sql', source: read(p).toString('utf8'), options: {}, fileLine: 1 }] };
-    return { file: p, cells: lintCellsOf(parseRunbook(read(p), { skipOptionChecks: true })) };
+    const rb = parseRunbook(read(p), { skipOptionChecks: true });
+    return { file: p, cells: lintCellsOf(rb), frontMatterConnection: frontMatterConnection(rb) };
   });
+  if (ctx.fileDefaults) for (const u of units) u.defaults = await ctx.fileDefaults(u.file ?? '', u.frontMatterConnection);
   return (await lintUnits(units, ctx)).flatMap((u) => u.findings);
 }
 
@@ -156,7 +253,31 @@ function onCatalog<T>(conn: CatalogConnection, fn: (client: Client) => Promise<T
   return typeof conn === 'function' ? conn(fn) : fn(conn);
 }
 
-async function lintUnits(units: Unit[], ctx: LintContext): Promise<{ findings: Finding[]; locks: Map<number, TableLock[]> }[]> {
+interface UnitResult {
+  analysis: RunbookAnalysis;
+  findings: Finding[];
+  locks: Map<number, TableLock[]>;
+  procedureBodies?: ReadonlyMap<string, string | null>;
+  planCandidates: Map<number, PlanEntry[]>;
+}
+
+/** Asks the catalog what the analysis needs to know first: which `IF NOT EXISTS` tables exist, the current types of
+ *  columns that change type, and the bodies of procedures called. */
+async function catalogFacts(conn: CatalogConnection, split: Omit<PreparedUnit, 'analysis'>[], major: number): Promise<CatalogFacts> {
+  const inputs = split.flatMap((u) => u.statements.map((st) => ({ statements: st })));
+  const names = [...new Set(tablesCreatedIfNotExists(inputs, major))];
+  const columns = columnsChangingType(inputs, major);
+  const procs = proceduresCalled(inputs, major);
+  // A runbook with nothing to ask opens no connection (MonitorConnection connects at the first use).
+  if (!names.length && !columns.length && !procs.length) return { tablesOnConnection: new Map(), columnTypes: new Map(), procedureBodies: new Map() };
+  return onCatalog(conn, async (c) => ({
+    tablesOnConnection: await tablesExist(c, names),
+    columnTypes: await columnTypes(c, columns),
+    procedureBodies: await procedureBodies(c, procs),
+  }));
+}
+
+async function lintUnits(units: Unit[], ctx: LintContext): Promise<UnitResult[]> {
   await loadParser();
   const major = serverMajor(ctx.serverVersion) ?? 18;
   // Temporary files only when a cell needs one; created lazily (a runbook of SELECT cells writes none).
@@ -182,16 +303,14 @@ async function lintUnits(units: Unit[], ctx: LintContext): Promise<{ findings: F
     const squawk = runSquawk([...byPath.keys()], { pgVersion: squawkPgVersion(ctx.serverVersion), exclude: SQUAWK_EXCLUDED, binary: ctx.squawkPath })
       .then((v) => ({ ok: true as const, v }), (e: unknown) => ({ ok: false as const, e }));
     let prepared: PreparedUnit[];
+    let known: CatalogFacts | undefined;
     try {
       const split = splitUnits(units, splitOnce);
-      // CREATE TABLE IF NOT EXISTS creates a table only where it is missing: ask the connection which are.
-      let onConnection: Map<string, boolean> | undefined;
+      // CREATE TABLE IF NOT EXISTS creates a table only where it is missing, a type change rewrites depending on the
+      // column's current type, a CALL commits depending on the procedure: ask the connection.
       const conn = ctx.client;
-      if (conn) {
-        const names = [...new Set(split.flatMap((u) => tablesCreatedIfNotExists(u.statements.map((st) => ({ statements: st })), major)))];
-        onConnection = names.length ? await onCatalog(conn, (c) => tablesExist(c, names)) : new Map();
-      }
-      prepared = analyzeUnits(split, major, ctx, onConnection);
+      known = conn ? await catalogFacts(conn, split, major) : undefined;
+      prepared = analyzeUnits(split, major, ctx, known);
     } catch (err) {
       // An unreadable file or a failed catalog query: let squawk finish (it reports a file error too) so no child
       // outlives the call, then say what failed.
@@ -212,14 +331,27 @@ async function lintUnits(units: Unit[], ctx: LintContext): Promise<{ findings: F
       squawkByUnit[at.unit].cell.push(at.cell);
     }
     const mapped = prepared.map((u, ui) => mapUnit(u, squawkByUnit[ui].v, squawkByUnit[ui].cell, major));
+    // Only a connection can explain them.
+    const candidates = prepared.map((u) => (ctx.client ? planCandidatesOf(u.analysis as RunbookAnalysis) : new Map<number, PlanEntry[]>()));
     let sizes = new Map<string, TableSize>();
     const conn = ctx.client;
     if (conn) {
       for (const m of mapped) if (m.pendingNotNull.length) await onCatalog(conn, (c) => dropProvenNotNull(c, m.pendingNotNull, m.findings));
+      for (let i = 0; i < mapped.length; i++) {
+        const wanted = indexesToCheck(prepared[i].analysis as RunbookAnalysis);
+        if (wanted.length) await onCatalog(conn, (c) => invalidIndexFindings(c, prepared[i], mapped[i], wanted));
+        if (candidates[i].size) await onCatalog(conn, (c) => plannerFindings(c, prepared[i], mapped[i], candidates[i], ctx));
+      }
       const names = [...new Set(mapped.flatMap((m) => m.findings.map((f) => f.table?.name).filter((n): n is string => n !== undefined)))];
-      if (names.length) sizes = await onCatalog(conn, (c) => tableSizes(c, names));
+      // pg_total_relation_size() opens each table: behind a lock on one (55P03 at the catalog connection's
+      // lock_timeout) the findings go out without sizes rather than not at all.
+      if (names.length) sizes = await onCatalog(conn, (c) => tableSizes(c, names)).catch((e: unknown) => { if ((e as { code?: string }).code === '55P03') return new Map<string, TableSize>(); throw e; });
     }
-    return mapped.map((m, i) => ({ findings: numberCells(finalize(m, sizes), units[i].sqlPath ? undefined : units[i].cells), locks: cellLocks(prepared[i].analysis as RunbookAnalysis) }));
+    return mapped.map((m, i) => ({
+      analysis: prepared[i].analysis as RunbookAnalysis,
+      findings: numberCells(finalize(m, sizes), units[i].sqlPath ? undefined : units[i].cells), locks: cellLocks(prepared[i].analysis as RunbookAnalysis),
+      procedureBodies: known?.procedureBodies, planCandidates: candidates[i],
+    }));
   } finally {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }
@@ -264,12 +396,28 @@ export function squawkHasNothingToSay(statements: CellStatement[]): boolean {
 
 function quiet(node: Node | undefined): boolean {
   if (!node) return false;
-  const [kind, body] = Object.entries(node)[0] ?? [];
+  const [kind, body] = nodeEntry(node);
   if (!SQUAWK_QUIET.has(kind)) return false;
   if (kind === 'SelectStmt') return (body as SelectStmt).intoClause === undefined;
   // EXPLAIN also takes CREATE TABLE AS (it creates the table under EXPLAIN ANALYZE): look at what it explains.
   if (kind === 'ExplainStmt') return quiet((body as ExplainStmt).query);
   return true;
+}
+
+/** The UPDATE/DELETE statements of each cell the planner check explains: not on tables created earlier in the
+ *  runbook (EXPLAIN needs them to exist, and a new table has no rows anyone waits for). */
+function planCandidatesOf(analysis: RunbookAnalysis): Map<number, PlanEntry[]> {
+  const out = new Map<number, PlanEntry[]>();
+  for (const [cell, statements] of analysis.cells) {
+    for (const a of statements) {
+      const d = a.facts.dml;
+      if (!d || a.newTables.length > 0 || !d.target) continue;
+      const list = out.get(cell) ?? [];
+      list.push({ statement: a.index, line: a.statement.line, candidate: { sql: a.statement.text, target: d.target, tables: d.tables, batched: d.batched, where: d.where } });
+      out.set(cell, list);
+    }
+  }
+  return out;
 }
 
 /** Reads (for `.sql` units) and splits every unit; runs while squawk works in its own process. */
@@ -281,16 +429,24 @@ function splitUnits(units: Unit[], cache: Map<string, SplitCell>): Omit<Prepared
   });
 }
 
+/** A unit's cells for the analysis, each with its runnable-cell number (as `--from` counts them) for messages. */
+function withNumbers(u: Omit<PreparedUnit, 'analysis'>): { statements?: CellStatement[]; options?: Record<string, unknown>; number?: number }[] {
+  let n = 0;
+  return u.statements.map((s, i) => ({ statements: s, options: u.cells[i].options, number: u.cells[i].kind === 'markdown' ? undefined : ++n }));
+}
+
 /**
  * Analyzes every split unit (the runbook-level rules), then lets the parse trees go before the findings are built.
  * @param onConnection whether the connection has each table of a `CREATE … IF NOT EXISTS` (undefined: no connection)
  */
-function analyzeUnits(split: Omit<PreparedUnit, 'analysis'>[], major: number, ctx: LintContext, onConnection: ReadonlyMap<string, boolean> | undefined): PreparedUnit[] {
+function analyzeUnits(split: Omit<PreparedUnit, 'analysis'>[], major: number, ctx: LintContext, known: CatalogFacts | undefined): PreparedUnit[] {
   const out = split.map((u) => ({
     ...u,
-    analysis: analyzeRunbook(u.statements.map((s, i) => ({ statements: s, options: u.cells[i].options })), {
-      serverMajor: major, lockTimeoutDefault: ctx.lockTimeoutDefault, statementTimeoutDefault: ctx.statementTimeoutDefault,
-      initialTxState: ctx.initialTxState, tablesOnConnection: onConnection,
+    analysis: analyzeRunbook(withNumbers(u), {
+      serverMajor: major,
+      lockTimeoutDefault: u.defaults ? u.defaults.lockTimeoutDefault : ctx.lockTimeoutDefault,
+      statementTimeoutDefault: u.defaults ? u.defaults.statementTimeoutDefault : ctx.statementTimeoutDefault,
+      initialTxState: ctx.initialTxState, tablesOnConnection: known?.tablesOnConnection, columnTypes: known?.columnTypes, procedureBodies: known?.procedureBodies,
     }),
   }));
   for (const u of split) for (const sts of u.statements) for (const st of sts ?? []) st.stmt = undefined;
@@ -345,23 +501,34 @@ function mapUnit(u: PreparedUnit, violations: SquawkViolation[], cells: number[]
     };
   };
   const findings: Finding[] = analysis.findings.map((f) => make(f.rule, f.severity, f.message, f.help, f.cell, f.statement, f.line, f.sql, f.source, f.table?.name));
-  const ours = new Set(analysis.findings.map((f) => `${f.cell}/${f.statement}/${f.rule}`));
   const pendingNotNull: MappedUnit['pendingNotNull'] = [];
+  const at = violations.map((v, i) => statementAt(u.statements[cells[i]] ?? [], u.starts[cells[i]] ?? [0], v.line, v.column));
+  // squawk's other rules on the same statement, so one finding can defer to another (asked for rarely: no index built).
+  const rulesAt = (cell: number, index: number): Set<string> => new Set(violations.filter((_, j) => cells[j] === cell && at[j] === index).map((x) => x.rule_name));
   for (let i = 0; i < violations.length; i++) {
     const v = violations[i];
     const cell = cells[i];
-    const index = statementAt(u.statements[cell] ?? [], u.starts[cell] ?? [0], v.line, v.column);
+    const index = at[i];
     const a = index >= 0 ? analysis.cells.get(cell)?.[index] : undefined;
     const rule = v.rule_name;
     const info = squawkRule(rule);
     if (a && info.lockHazard && a.facts.locks.length > 0 && a.facts.locks.every((l) => a.newTables.includes(l.table))) continue;
-    if (a && rule === 'ban-concurrent-index-creation-in-transaction' && ours.has(`${cell}/${index}/cannot-run-in-transaction`)) continue;
+    if (a && rule === 'ban-concurrent-index-creation-in-transaction' && analysis.findings.some((f) => f.cell === cell && f.statement === index && f.rule === 'cannot-run-in-transaction')) continue;
     if (a && rule === 'require-statement-timeout' && a.statementTimeoutInForce) continue;
     // squawk skips statements inside BEGIN … COMMIT (a failure rolls them all back, so the step can be re-run) but
     // sees one cell: it misses a transaction opened by an earlier cell or by the cell option autocommit: false.
     if (a && rule === 'prefer-robust-stmts' && a.txBefore === 'in transaction') continue;
+    // PostgreSQL keeps the table when every type change is binary coercible or only raises a limit (type-change.ts).
+    if (a && rule === 'changing-column-type' && a.typeChanges?.length && a.typeChanges.every((d) => d.rewrites === false)) continue;
     const existing = a?.facts.locks.find((l) => !a.newTables.includes(l.table));
-    const f = make(rule, info.severity, v.message, v.help ?? info.help ?? 'See https://squawkhq.com/docs/' + rule, cell, index, v.line + 1, a?.statement.text, 'squawk', existing?.table);
+    let message = v.message;
+    let help = v.help ?? info.help ?? 'See https://squawkhq.com/docs/' + rule;
+    if (REWORDED.has(rule)) {
+      const text = squawkWording(rule, { message, help }, a, major, () => rulesAt(cell, index));
+      if (!text) continue;
+      ({ message, help } = text);
+    }
+    const f = make(rule, info.severity, message, help, cell, index, v.line + 1, a?.statement.text, 'squawk', existing?.table);
     if (a && rule === 'adding-not-nullable-field' && major >= 12 && a.facts.setNotNull?.length) {
       if (a.facts.setNotNull.every((c) => [...a.provenNotNull].some((p) => sameColumn(p, c)))) continue;
       pendingNotNull.push({ finding: f, a });
@@ -371,7 +538,7 @@ function mapUnit(u: PreparedUnit, violations: SquawkViolation[], cells: number[]
   return { findings, pendingNotNull };
 }
 
-const LOCK_RULES_OF_OURS = new Set(['work-under-access-exclusive', 'multiple-tables-access-exclusive', 'require-lock-timeout']);
+const LOCK_RULES_OF_OURS = new Set(['work-under-access-exclusive', 'multiple-tables-access-exclusive', 'require-lock-timeout', 'batch-seq-scan', 'unbatched-dml']);
 
 /** Findings whose danger grows with the table: lock and rewrite hazards (squawk's and ours). */
 function sizeMatters(f: Finding): boolean {
@@ -398,11 +565,6 @@ function sameColumn(a: string, b: string): boolean {
   return a.slice(ia + 1) === b.slice(ib + 1) && sameTable(a.slice(0, ia), b.slice(0, ib));
 }
 
-/** `schema.name` → `"schema"."name"`, so to_regclass() finds the relation exactly as the parser folded it. */
-function quoteName(name: string): string {
-  return name.split('.').map((p) => `"${p.replace(/"/g, '""')}"`).join('.');
-}
-
 /** SET NOT NULL does not scan on PostgreSQL 12+ when a validated `CHECK (col IS NOT NULL)` already exists on the
  *  connection (docs, ALTER TABLE: "SET/DROP NOT NULL"); drop squawk's finding then. */
 async function dropProvenNotNull(client: Client, pending: { finding: Finding; a: AnalyzedStatement }[], findings: Finding[]): Promise<void> {
@@ -419,6 +581,73 @@ async function dropProvenNotNull(client: Client, pending: { finding: Finding; a:
   }
 }
 
+/** The CREATE INDEX statements of the unit whose name to look up, in order, minus those an earlier DROP INDEX or
+ *  REINDEX INDEX of the runbook takes care of; named as the index will be (in its table's schema). */
+function indexesToCheck(analysis: RunbookAnalysis): { a: AnalyzedStatement; name: string }[] {
+  const handled: string[] = [];
+  const wanted: { a: AnalyzedStatement; name: string }[] = [];
+  for (const cell of [...analysis.cells.keys()].sort((x, y) => x - y)) {
+    for (const a of analysis.cells.get(cell) ?? []) {
+      const f = a.facts;
+      if (/^(DROP INDEX|REINDEX)/.test(f.command)) for (const l of f.locks) if (l.relkind === 'index') handled.push(l.table);
+      const idx = f.index;
+      if (!idx?.name || a.newTables.length > 0) continue;
+      // An index goes into its table's schema: `ON app.orders` makes `app.<name>`.
+      const name = idx.table.includes('.') ? `${idx.table.slice(0, idx.table.lastIndexOf('.'))}.${idx.name}` : idx.name;
+      if (!handled.some((h) => sameTable(h, name))) wanted.push({ a, name });
+    }
+  }
+  return wanted;
+}
+
+/**
+ * `invalid-index-exists`: a CREATE INDEX whose name is taken, on the connection, by an invalid index (left by a failed
+ * or cancelled CREATE INDEX CONCURRENTLY) that no session is building now and that no earlier statement of the
+ * runbook drops or rebuilds. With IF NOT EXISTS the statement skips with a NOTICE and the cell "succeeds"; without,
+ * it fails with SQLSTATE 42P07. Source: PostgreSQL docs, CREATE INDEX, "Building Indexes Concurrently".
+ */
+async function invalidIndexFindings(client: Client, u: PreparedUnit, m: MappedUnit, wanted: { a: AnalyzedStatement; name: string }[]): Promise<void> {
+  const found = await indexesByName(client, [...new Set(wanted.map((w) => w.name))]);
+  const acks = u.cells.map((c) => acknowledgedRules(c.options));
+  for (const { a, name } of wanted) {
+    const s = found.get(name);
+    if (!s || s.valid || s.buildingPid !== null) continue;
+    const idx = a.facts.index as NonNullable<AnalyzedStatement['facts']['index']>;
+    const outcome = idx.ifNotExists
+      ? `IF NOT EXISTS makes this statement skip it (NOTICE: relation "${idx.name}" already exists, skipping): the cell succeeds and ${s.index} stays unusable`
+      : `this statement fails with SQLSTATE 42P07 (duplicate_table): relation "${idx.name}" already exists`;
+    const fl = u.cells[a.cell]?.fileLine;
+    m.findings.push({
+      rule: 'invalid-index-exists', severity: RUNBOOK_RULES['invalid-index-exists'],
+      message: `An index named ${s.index} already exists on ${s.table} on this connection but is INVALID (pg_index.indisvalid = false): a CREATE INDEX CONCURRENTLY failed or was cancelled and left it behind. Queries do not use it${s.ready ? ', yet every write still updates it' : ''}. ${outcome[0].toUpperCase()}${outcome.slice(1)}.`,
+      help: `${dropInvalidIndexSql(s.index)} in a cell of its own before this one, then build the index again (or REINDEX INDEX CONCURRENTLY ${s.index}; on PostgreSQL 12+).`,
+      cell: a.cell, statement: a.index, line: a.statement.line, source: 'runbook', fileLine: fl === undefined ? undefined : fl + a.statement.line - 1,
+      sql: a.statement.text, table: { name: idx.table, rows: null, bytes: 0 }, acknowledged: acks[a.cell]?.has('invalid-index-exists') ? true : undefined, file: u.file,
+    });
+  }
+}
+
+/** The planner check (planner.ts) of every UPDATE/DELETE of the unit, as findings on their statements. */
+async function plannerFindings(client: Client, u: PreparedUnit, m: MappedUnit, candidates: Map<number, PlanEntry[]>, ctx: LintContext): Promise<void> {
+  const flat = [...candidates].flatMap(([cell, list]) => list.map((x) => ({ cell, ...x })));
+  if (!flat.length) return;
+  const results = await planFindings(client, flat.map((x) => x.candidate), { largeTableRows: ctx.largeTableRows });
+  const analysis = u.analysis as RunbookAnalysis;
+  flat.forEach((x, i) => {
+    const a = analysis.cells.get(x.cell)?.[x.statement];
+    if (!a) return;
+    const fl = u.cells[x.cell]?.fileLine;
+    const acks = acknowledgedRules(u.cells[x.cell]?.options);
+    for (const p of results[i]) {
+      m.findings.push({
+        rule: p.rule, severity: RUNBOOK_RULES[p.rule], message: p.message, help: p.help, cell: x.cell, statement: x.statement, line: a.statement.line,
+        source: 'runbook', fileLine: fl === undefined ? undefined : fl + a.statement.line - 1, sql: a.statement.text,
+        table: { name: p.table, rows: null, bytes: 0 }, acknowledged: acks.has(p.rule) ? true : undefined, file: u.file,
+      });
+    }
+  });
+}
+
 /** Human size: `9.1 MB`. */
 export function formatBytes(bytes: number): string {
   const units = ['bytes', 'kB', 'MB', 'GB', 'TB'];
@@ -432,29 +661,6 @@ export function formatBytes(bytes: number): string {
 export function describeSize(t: TableSize): string {
   const rows = t.rows === null ? 'row count unknown (never analyzed)' : `about ${Math.round(t.rows).toLocaleString('en-US')} rows`;
   return `${t.name}: ${rows}, ${formatBytes(t.bytes)} on this connection`;
-}
-
-/** Whether each table name (as written) exists on the connection: `to_regclass()`, so through its search_path. */
-async function tablesExist(client: Client, names: string[]): Promise<Map<string, boolean>> {
-  if (names.length === 0) return new Map();
-  const r = await client.query<{ name: string; found: boolean }>(
-    'SELECT n.name, to_regclass(n.quoted) IS NOT NULL AS found FROM unnest($1::text[], $2::text[]) AS n(name, quoted)', [names, names.map(quoteName)]);
-  return new Map(r.rows.map((x) => [x.name, x.found]));
-}
-
-/**
- * Sizes of tables from the catalog: `pg_class.reltuples` (the planner's row estimate; -1 before the first
- * VACUUM/ANALYZE on PostgreSQL 14+, reported as null) and `pg_total_relation_size()` (bytes). Tables that do not
- * exist on the connection are left out. Source: PostgreSQL docs, 53.11 "pg_class", 9.28.7 "Database Object
- * Management Functions".
- */
-async function tableSizes(client: Client, names: string[]): Promise<Map<string, TableSize>> {
-  if (names.length === 0) return new Map();
-  const r = await client.query<{ name: string; rows: number; bytes: number }>(
-    `SELECT n.name, c.reltuples::float8 AS rows, pg_total_relation_size(c.oid)::float8 AS bytes
-       FROM unnest($1::text[], $2::text[]) AS n(name, quoted) JOIN pg_class c ON c.oid = to_regclass(n.quoted)`,
-    [names, names.map(quoteName)]);
-  return new Map(r.rows.map((x) => [x.name, { name: x.name, rows: x.rows < 0 ? null : x.rows, bytes: x.bytes }]));
 }
 
 /**

@@ -25,6 +25,13 @@ describe('runbook-level findings', function () {
         assert.match(fs.find((f) => f.rule === 'cannot-run-in-transaction')?.message ?? '', /25001.*|cell 1/);
       });
     }
+    it('names the earlier cell by the number --from takes, not its place among Markdown cells', async () => {
+      const md = (source: string): LintCell => ({ kind: 'markdown', source, options: {} });
+      const sqlCell = (source: string): LintCell => ({ kind: 'sql', source, options: {} });
+      const fs = await lintRunbook([md('# Title'), md('Text.'), sqlCell('BEGIN;'), md('More text.'), sqlCell('CREATE INDEX CONCURRENTLY i ON t(a);')]);
+      const f = fs.find((x) => x.rule === 'cannot-run-in-transaction');
+      assert.match(f?.message ?? '', /opened by BEGIN at cell 1 line 1/, f?.message);
+    });
     it('does not flag them after COMMIT, or ANALYZE inside a transaction', async () => {
       const fs = await lintRunbook(cells('BEGIN;\nUPDATE t SET a = 1;\nCOMMIT;', 'CREATE INDEX CONCURRENTLY i ON t(a);', 'BEGIN;\nANALYZE t;\nCOMMIT;'));
       assert.ok(!has(fs, 'cannot-run-in-transaction'));
