@@ -3,6 +3,7 @@
 import { benchFormat, benchFrontMatter, type BenchResult } from './format';
 import { benchEngine } from './engine';
 import { benchLint } from './lint';
+import { benchRunLog } from './run-log';
 import { benchAppend, benchVerify } from './log';
 
 type Bench = { name: string; run: () => Promise<BenchResult[]> };
@@ -11,6 +12,7 @@ const benches: Bench[] = [
   { name: 'format', run: async () => [benchFormat(), benchFrontMatter()] },
   { name: 'engine', run: benchEngine },
   { name: 'lint', run: benchLint },
+  { name: 'run-log', run: benchRunLog },
   { name: 'log', run: async () => [benchVerify(), benchAppend()] },
 ];
 

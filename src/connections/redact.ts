@@ -72,14 +72,27 @@ function secretForms(secret: string): string[] {
   return [...forms];
 }
 
+/** Every fixed pattern needs `://` or the word `password` in some letter case: text without either (nor a literal) is left alone. */
+const PASSWORD_ANY_CASE = new RegExp(PASSWORD_WORD);
+
+/**
+ * Whether `text` could hold a match: a cheap test that lets the common case (a command tag, a status, a number
+ * as text) skip the combined expression. It never says no where the expression would match.
+ */
+function mayMatch(text: string, literals: readonly string[]): boolean {
+  if (text.includes('://') || PASSWORD_ANY_CASE.test(text)) return true;
+  for (const l of literals) if (text.includes(l)) return true;
+  return false;
+}
+
 /** The combined pattern (fixed patterns, then the literal forms longest first) and how far one match can reach. */
-function compile(secrets: Iterable<string>): { re: RegExp; span: number; multiline: boolean } {
+function compile(secrets: Iterable<string>): { re: RegExp; span: number; multiline: boolean; literals: string[] } {
   const literals = new Set<string>();
   for (const s of secrets) if (s) for (const f of secretForms(s)) literals.add(f);
   // Longest first so a secret that contains another is removed whole.
   const sorted = [...literals].sort((a, b) => b.length - a.length);
   const source = sorted.length ? `${FIXED_SOURCE}|${sorted.map(escapeRegExp).join('|')}` : FIXED_SOURCE;
-  return { re: new RegExp(source, 'g'), span: Math.max(FIXED_SPAN, sorted[0]?.length ?? 0), multiline: sorted.some((l) => /[\r\n]/.test(l)) };
+  return { re: new RegExp(source, 'g'), span: Math.max(FIXED_SPAN, sorted[0]?.length ?? 0), multiline: sorted.some((l) => /[\r\n]/.test(l)), literals: sorted };
 }
 
 let cached: { key: string; re: RegExp } | undefined;
@@ -131,7 +144,7 @@ export function redact(text: string, secrets: readonly string[] = []): string {
  */
 export class Redactor {
   private readonly known = new Set<string>();
-  private compiled: { re: RegExp; span: number; multiline: boolean } | undefined;
+  private compiled: { re: RegExp; span: number; multiline: boolean; literals: string[] } | undefined;
 
   /** @param secrets passwords known from the start (empty and undefined ones are ignored) */
   constructor(secrets: Iterable<string | undefined> = []) {
@@ -172,14 +185,15 @@ export class Redactor {
     return [...this.known];
   }
 
-  private get pattern(): { re: RegExp; span: number; multiline: boolean } {
+  private get pattern(): { re: RegExp; span: number; multiline: boolean; literals: string[] } {
     this.compiled ??= compile(this.known);
     return this.compiled;
   }
 
   /** `text` with every known secret and pattern match replaced by `***` (see {@link redact}). */
   redact(text: string): string {
-    return replaceAll(text, this.pattern.re);
+    const p = this.pattern;
+    return mayMatch(text, p.literals) ? replaceAll(text, p.re) : text;
   }
 
   /**

@@ -5,7 +5,7 @@
 // file can rewrite it and rehash it. It catches hand edits, merges that dropped or reordered lines,
 // and outputs pasted from another run; against a forger the anchor is git history (see docs/format.md).
 
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import type { CellKind, Output, OutputRecord } from './model';
 import type { LogEvent } from './log-model';
 import { normalizeBody } from './output-block';
@@ -20,7 +20,8 @@ export const HASH_HEX_DIGITS = 16;
 /** First {@link HASH_HEX_DIGITS} hex digits of the SHA-256 of a string's UTF-8. Callers pass JSON, whose
  *  escapes keep lone surrogates (invalid UTF-8 the format kept) distinct. */
 export function shortHash(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, HASH_HEX_DIGITS);
+  // crypto.hash: the one-shot form, several times faster than createHash for short inputs (Node 20.12+).
+  return hash('sha256', text, 'hex').slice(0, HASH_HEX_DIGITS);
 }
 
 /** A runnable cell as the chain sees it. */
@@ -47,6 +48,9 @@ export function recordHash(record: OutputRecord): string {
   return shortHash(JSON.stringify(record));
 }
 
+/** A UTF-16 surrogate without its pair: how the format keeps a byte of invalid UTF-8 (src/format/utf8.ts). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /**
  * Hash of an output's body and fence language as they read back: the language as JSON, a line break,
  * then the body's bytes (line breaks as `\n`, invalid UTF-8 the format kept as the bytes it stands for);
@@ -55,6 +59,9 @@ export function recordHash(record: OutputRecord): string {
 export function bodyHash(output: Pick<Output, 'body' | 'bodyLang'>): string {
   if (output.body === undefined) return shortHash('null');
   const body = output.body.includes('\r') ? normalizeBody(output.body) : output.body;
+  const head = JSON.stringify(output.bodyLang ?? 'text') + '\n';
+  // The same bytes, hashed in one call, when the body holds no invalid UTF-8 kept as lone surrogates (the usual case).
+  if (!LONE_SURROGATE.test(body)) return hash('sha256', head + body, 'hex').slice(0, HASH_HEX_DIGITS);
   return createHash('sha256').update(JSON.stringify(output.bodyLang ?? 'text') + '\n', 'utf8').update(encodeUtf8Lossless(body)).digest('hex').slice(0, HASH_HEX_DIGITS);
 }
 

@@ -4,7 +4,7 @@ import { stringify as stringifyYaml } from 'yaml';
 import type { Cell, Runbook } from './model';
 import { renderInfoString } from './options';
 import { fenceFor, renderOutput } from './output-block';
-import { cellSignature, outputUnchanged } from './signature';
+import { cellSignature, outputSignature, outputUnchanged } from './signature';
 import { encodeUtf8Lossless } from './utf8';
 import { serializeLogSection } from './log';
 
@@ -13,7 +13,7 @@ import { serializeLogSection } from './log';
  * parsed text exactly. A cell whose kind, language, options or source changed is rewritten alone;
  * an output that changed (or was added) is rewritten alone; everything else keeps its bytes.
  */
-export function serializeRunbook(rb: Runbook): string {
+export function serializeRunbook(rb: Runbook, opts: SerializeOptions = {}): string {
   const eol = rb.eol;
   const parts: string[] = [];
   if (rb.frontMatter) {
@@ -27,16 +27,29 @@ export function serializeRunbook(rb: Runbook): string {
     // line had none and a cell was added after it), add one.
     if (parts.length > 0 && !endsWithEol(parts[parts.length - 1])) parts.push(eol);
     parts.push(raw ? raw.leading : first ? '' : eol);
-    parts.push(raw && raw.sig === cellSignature(cell) ? raw.source : renderCellSource(cell, eol));
+    const sig = raw ? cellSignature(cell) : '';
+    if (raw && raw.sig === sig) parts.push(raw.source);
+    else {
+      const text = renderCellSource(cell, eol);
+      parts.push(text);
+      // What was written is what the next serialization compares with: an unchanged cell is not rendered again.
+      if (opts.adopt && raw) {
+        raw.source = text;
+        raw.sig = sig;
+      }
+    }
     for (let k = 0; k < cell.outputs.length; k++) {
       const out = cell.outputs[k];
       const rawOut = raw?.outputs[k];
       if (rawOut && outputUnchanged(out, rawOut)) parts.push(rawOut.text);
       else {
-        if (parts.length > 0 && !endsWithEol(parts[parts.length - 1])) parts.push(eol);
-        parts.push(renderOutput(out, eol));
+        const sep = parts.length > 0 && !endsWithEol(parts[parts.length - 1]) ? eol : '';
+        const text = renderOutput(out, eol);
+        parts.push(sep, text);
+        if (opts.adopt && raw) raw.outputs[k] = { text: sep + text, ...outputSignature(out) };
       }
     }
+    if (opts.adopt && raw && raw.outputs.length > cell.outputs.length) raw.outputs.length = cell.outputs.length;
   }
   parts.push(rb.trailing);
   const text = parts.join('');
@@ -59,9 +72,18 @@ export function logSeparator(text: string, eol: string): string {
   return /^[ \t]*$/.test(last) ? sep : sep + eol;
 }
 
+/** Options of {@link serializeRunbook}. */
+export interface SerializeOptions {
+  /**
+   * Remember what was written as the cells' and outputs' raw text (in `cell.raw`), so that serializing the same
+   * model again renders only what changed since: a run's checkpoints stay linear in what they add, not quadratic.
+   */
+  adopt?: boolean;
+}
+
 /** {@link serializeRunbook} as UTF-8 bytes, restoring any invalid bytes the parser kept. */
-export function serializeRunbookBytes(rb: Runbook): Uint8Array {
-  return encodeUtf8Lossless(serializeRunbook(rb));
+export function serializeRunbookBytes(rb: Runbook, opts: SerializeOptions = {}): Uint8Array {
+  return encodeUtf8Lossless(serializeRunbook(rb, opts));
 }
 
 function endsWithEol(s: string): boolean {

@@ -30,9 +30,11 @@ export interface RunSink {
   commitXid?(c: RunnableCell, handle: unknown, runId: string, xid: string): void;
   /**
    * The cell's output, replacing its outputs; `source` is its new text when running changed it (ticked items);
-   * `ran` is what the engine returned (VS Code draws result tables from its rows).
+   * `ran` is what the engine returned (VS Code draws result tables from its rows); `attempt` is the log event that
+   * records it, appended after the output is in the cell (the CLI journals both in one write, so neither is ever
+   * recorded without the other).
    */
-  cellOutput(c: RunnableCell, handle: unknown, output: Output, source?: string, ran?: CellRun): Promise<void>;
+  cellOutput(c: RunnableCell, handle: unknown, output: Output, source?: string, ran?: CellRun, attempt?: LoggedEvent): Promise<void>;
   /** The cell's run is over (VS Code ends its execution). `success`: whether it ran as asked. */
   cellEnded(handle: unknown, success: boolean): void;
   /** An earlier cell's output changed (its span ended, or the run stopped before it). */
@@ -41,6 +43,12 @@ export interface RunSink {
   log(event: LogEvent, ctx?: { source?: string; body?: string }): Promise<void>;
   /** Makes everything recorded so far durable in the runbook itself (CLI: a checkpoint). */
   flush(): Promise<void>;
+}
+
+/** A log event with what a chained attempt hashes. */
+export interface LoggedEvent {
+  event: LogEvent;
+  ctx?: { source?: string; body?: string };
 }
 
 /** How a run asks the person running it. A missing method means nobody can answer that kind of question here. */

@@ -262,12 +262,18 @@ export class RunbookStore {
     }
   }
 
-  /** Records cell `index` (its current outputs and source) durably against a kill. */
-  record(index: number, sourceChanged = false): void {
+  /**
+   * Records cell `index` (its current outputs and source) durably against a kill, with the log event that records
+   * the attempt when one is given: both lines in one write(2), so neither is ever journaled without the other.
+   * @throws LogPlacementError (from the log) when the runbook's first log event cannot follow its text
+   */
+  record(index: number, sourceChanged = false, attempt?: { event: LogEvent; ctx?: { source?: string; body?: string } }): void {
     const cell = this.runbook.cells[index];
     const entry: JournalEntry = { v: 1, cell: index, sig: this.diskSigs[index], outputs: cell.outputs };
     if (sourceChanged) entry.source = cell.source;
-    this.append(entry);
+    const entries: AnyJournalEntry[] = [entry];
+    if (attempt) entries.push({ v: 2, t: 'log', event: appendLogEvent(this.runbook, attempt.event, attempt.ctx) });
+    this.append(...entries);
     this.dirty = true;
     if (Date.now() - this.lastCheckpoint >= (this.opts.checkpointMs ?? 500)) this.checkpoint();
   }
@@ -292,11 +298,11 @@ export class RunbookStore {
     this.dirty = true;
   }
 
-  private append(entry: AnyJournalEntry): void {
+  private append(...entries: AnyJournalEntry[]): void {
     this.fd ??= openJournal(journalPath(this.file));
     // One write(2) in the usual case; a short write (a nearly full disk) is continued, and ENOSPC/EIO are thrown:
     // the run stops before the next cell rather than go on with a record missing.
-    const bytes = Buffer.from(JSON.stringify(entry) + '\n');
+    const bytes = Buffer.from(entries.map((e) => JSON.stringify(e) + '\n').join(''));
     for (let off = 0; off < bytes.length; ) off += fs.writeSync(this.fd, bytes, off);
     if (this.opts.fsyncEachCell) fs.fdatasyncSync(this.fd);
   }
@@ -318,7 +324,8 @@ export class RunbookStore {
       foldJournal(onDisk, readJournalEntries(journalPath(this.file)));
       rb = onDisk;
     }
-    writeFileAtomic(this.file, serializeRunbookBytes(rb));
+    // The in-memory runbook remembers what it wrote (adopt), so the next checkpoint renders only what is new.
+    writeFileAtomic(this.file, serializeRunbookBytes(rb, { adopt: rb === this.runbook }));
     this.written = this.stat();
     this.diskSigs = this.runbook.cells.map(cellSignature);
     if (this.fd !== undefined) {

@@ -281,10 +281,9 @@ class LoopContext {
     const { output, source } = buildOutput(this.records, cellRun, ownCommitted ? undefined : span);
     if (source !== undefined) c.cell.source = source;
     c.cell.outputs = [output];
-    await o.sink.cellOutput(c, handle, output, source, cellRun);
+    await o.sink.cellOutput(c, handle, output, source, cellRun, { event: { e: 'attempt', attempt: attemptOf(output.record, c) }, ctx: { source: c.cell.source, body: output.body } });
     const status = String(output.record.status);
     o.sink.cellEnded(handle, DONE.has(status));
-    await o.sink.log({ e: 'attempt', attempt: attemptOf(output.record, c) }, { source: c.cell.source, body: output.body });
     // A cell that was a whole committed transaction by itself says so in its statements; other spans are marked and logged.
     for (const e of ended) if (!(ownCommitted && e.span.from === c.number)) await this.applySpanEnd(e);
     this.summary.ran++;

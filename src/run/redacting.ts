@@ -1,7 +1,8 @@
 // The run's one redaction point at its edge: every output, log event and message a run hands its front end passes the redactor.
 
 import type { Redactor } from '../connections';
-import type { CellProgress, RunReporter, RunSink } from './frontend';
+import type { LogEvent } from '../format';
+import type { CellProgress, LoggedEvent, RunReporter, RunSink } from './frontend';
 
 /**
  * The sink, with every output and log event redacted on its way in (records, bodies, span reasons, refusal
@@ -9,16 +10,23 @@ import type { CellProgress, RunReporter, RunSink } from './frontend';
  * the notebook hold, so nothing reaches them unredacted.
  */
 export function redactingSink(sink: RunSink, redactor: Redactor): RunSink {
+  const redactEvent = (event: LogEvent, ctx?: { source?: string; body?: string }): LoggedEvent => ({
+    event: redactor.redactValue(event),
+    ctx: ctx && { source: ctx.source, body: ctx.body === undefined ? undefined : redactor.redact(ctx.body) },
+  });
   return {
     handle: (i) => sink.handle(i),
     cellNow: (h) => sink.cellNow(h),
     outputOf: (h) => sink.outputOf(h),
     cellStarted: (c, h, run) => sink.cellStarted(c, h, run),
     commitXid: sink.commitXid && ((c, h, run, xid) => sink.commitXid!(c, h, run, xid)),
-    cellOutput: (c, h, output, source, ran) => sink.cellOutput(c, h, redactor.redactOutput(output), source, ran),
+    cellOutput: (c, h, output, source, ran, attempt) => sink.cellOutput(c, h, redactor.redactOutput(output), source, ran, attempt && redactEvent(attempt.event, attempt.ctx)),
     cellEnded: (h, ok) => sink.cellEnded(h, ok),
     update: (h, output) => sink.update(h, redactor.redactOutput(output)),
-    log: (event, ctx) => sink.log(redactor.redactValue(event), ctx && { source: ctx.source, body: ctx.body === undefined ? undefined : redactor.redact(ctx.body) }),
+    log: (event, ctx) => {
+      const r = redactEvent(event, ctx);
+      return sink.log(r.event, r.ctx);
+    },
     flush: () => sink.flush(),
   };
 }

@@ -8,7 +8,7 @@ import { buildJsonReport, buildJunitReport } from './report';
 import { isConnectionUri } from '../connections';
 import type { SandboxEngine } from '../engines/sandbox';
 import { blockingProblems, runnableCells, RunRequestError, selectCells } from './cells';
-import type { RunAsker, RunReporter, RunSink } from './frontend';
+import type { LoggedEvent, RunAsker, RunReporter, RunSink } from './frontend';
 import { checkRunbookWritable, RunbookStore, RunbookWriteError } from './journal';
 import type { Redactor } from '../connections';
 import { executeRun, type RunHooks, type RunOutcome } from './loop';
@@ -232,11 +232,12 @@ export class FileSink implements RunSink {
     this.store.commitXid(handle as number, c.number, runId, xid);
   }
 
-  async cellOutput(_c: unknown, handle: unknown, output: Output, source?: string): Promise<void> {
+  async cellOutput(_c: unknown, handle: unknown, output: Output, source?: string, _ran?: unknown, attempt?: LoggedEvent): Promise<void> {
     const cell = this.cell(handle)!;
     if (source !== undefined) cell.source = source;
     cell.outputs = [output];
-    this.store.record(handle as number, source !== undefined);
+    // The output and the attempt that records it go into the journal in one write(2).
+    this.store.record(handle as number, source !== undefined, attempt);
   }
 
   cellEnded(): void {}

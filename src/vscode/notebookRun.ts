@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { appendLogEvent, type Cell, type LogEvent, type Output } from '../format/index';
 import type { ChecklistAnswer, ChecklistItem } from '../engines/checklist';
 import type { RunnableCell } from '../run/cells';
-import type { CellProgress, RunAsker, RunReporter, RunSink } from '../run/frontend';
+import type { CellProgress, LoggedEvent, RunAsker, RunReporter, RunSink } from '../run/frontend';
 import type { CellRun } from '../run/session';
 import { fromCellLike, fromNotebookDocument, RESULT_MIME, toCellOutput, type NotebookMeta } from './notebookData';
 import { askProductionName } from './productionGuard';
@@ -83,7 +83,7 @@ export class NotebookRun implements RunSink, RunReporter {
     this.live.set(cell, { exec, started: new Date(), progress: '', streamed: '', lastUpdate: 0, kind: _c.cell.kind });
   }
 
-  async cellOutput(_c: RunnableCell, handle: unknown, output: Output, source?: string, ran?: CellRun): Promise<void> {
+  async cellOutput(_c: RunnableCell, handle: unknown, output: Output, source?: string, ran?: CellRun, attempt?: LoggedEvent): Promise<void> {
     const cell = handle as vscode.NotebookCell;
     const live = this.live.get(cell);
     if (live?.pending) clearTimeout(live.pending);
@@ -95,6 +95,7 @@ export class NotebookRun implements RunSink, RunReporter {
       await vscode.workspace.applyEdit(edit);
     }
     await live?.exec.replaceOutput([toCellOutput(output, tablesOf(ran))]);
+    if (attempt) await this.log(attempt.event, attempt.ctx);
   }
 
   cellEnded(handle: unknown, success: boolean): void {

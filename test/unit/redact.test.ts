@@ -117,7 +117,9 @@ describe('redact', () => {
 
   it('stays linear on adversarial text', function () {
     this.timeout(20000);
-    for (const text of ['a.'.repeat(2e6), 'x://a:'.repeat(1e6), 'password='.repeat(1e6), "password '".repeat(1e6)]) {
+    // Sizes where a linear pass takes tens of ms and a quadratic one (backtracking) would take hours: the bound
+    // only has to tell those apart, so a loaded machine does not make it flaky.
+    for (const text of ['a.'.repeat(2e5), 'x://a:'.repeat(1e5), 'password='.repeat(1e5), "password '".repeat(1e5)]) {
       const start = Date.now();
       redact(text);
       assert.ok(Date.now() - start < 3000, `slow on ${text.slice(0, 12)}…`);
