@@ -1,22 +1,15 @@
 // Integration test of the migration log the run loop writes: four runs in one file, verified, and each kind of edit caught.
 
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { parseRunbook, type LogEvent } from '../../src/format';
 import { freshDatabase, type FreshDatabase } from './harness';
+import { runCli, type CliResult } from './cli';
 
-const ROOT = path.join(__dirname, '../../..');
-const CLI = path.join(ROOT, 'bin/runbook.js');
-
-function cli(args: string[], cwd = ROOT): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, RUNBOOK_OPERATOR: 'test-operator' }, encoding: 'utf8', input: '', timeout: 120_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
+const cli = (args: string[], cwd?: string): CliResult => runCli(args, { cwd });
 const sql = (source: string, name: string): string => `\`\`\`sql {"name":"${name}"}\n${source}\n\`\`\`\n\n`;
 const eventsOf = (file: string): LogEvent[] => parseRunbook(fs.readFileSync(file)).log?.events ?? [];
 

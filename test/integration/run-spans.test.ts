@@ -2,50 +2,17 @@
 // killed runs; resumes inside a span; plans that refuse before the first statement; checklists per run and target.
 
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { parseRunbook, type Cell, type OutputRecord } from '../../src/format';
 import { startSandbox, type Sandbox } from '../../src/engines/sandbox';
 import { freshDatabase, type FreshDatabase } from './harness';
+import { cellsOf, rec, runCli, sh, sql, startCli, statuses, waitFor as waitUntil, type CliResult } from './cli';
 import { FaultProxy } from './fault-proxy';
 
-const ROOT = path.join(__dirname, '../../..');
-const CLI = path.join(ROOT, 'bin/runbook.js');
-
-interface CliResult { status: number | null; stdout: string; stderr: string }
-
-function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, RUNBOOK_OPERATOR: 'test-operator', ...env }, encoding: 'utf8', input: '', timeout: 120_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Starts the CLI and returns it with a promise of its result; `during` runs while it is running. */
-function startCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, RUNBOOK_OPERATOR: 'test-operator', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<CliResult>((resolve) => child.on('exit', (status) => resolve({ status, stdout, stderr })));
-  return { child, done };
-}
-
-const sql = (source: string, options: Record<string, unknown> = {}): string => `\`\`\`sql${Object.keys(options).length ? ' ' + JSON.stringify(options) : ''}\n${source}\n\`\`\`\n\n`;
-const sh = (source: string): string => `\`\`\`bash\n${source}\n\`\`\`\n\n`;
-const cellsOf = (file: string): Cell[] => parseRunbook(fs.readFileSync(file)).cells.filter((c) => c.kind !== 'markdown');
-const rec = (c: Cell): OutputRecord => c.outputs[0]?.record;
-const statuses = (file: string): (string | undefined)[] => cellsOf(file).map((c) => (c.outputs[0] ? String(rec(c).status) : undefined));
-
-async function waitFor(what: string, predicate: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Runs the CLI to completion with extra environment variables. */
+const runCliEnv = (args: string[], env: NodeJS.ProcessEnv = {}): CliResult => runCli(args, { env });
 
 describe('transaction spans in the record (real PostgreSQL)', function () {
   this.timeout(120_000);
@@ -100,8 +67,8 @@ describe('transaction spans in the record (real PostgreSQL)', function () {
     fs.writeFileSync(file, sql('BEGIN;') + sql('INSERT INTO terminated_items VALUES (1);') + sh('sleep 4') + sql('COMMIT;') + sql('SELECT count(*) FROM terminated_items;'));
     const { done } = startCli(['run', file, '-c', db.url]);
     const recorded = (f: string): boolean => fs.existsSync(f) && fs.readFileSync(f, 'utf8').includes('INSERT 0 1');
-    await waitFor('the INSERT to be recorded', async () => recorded(`${file}.journal`) || recorded(file));
-    await waitFor('the run to be idle in its transaction', async () => (await idleInTransaction()).length === 1);
+    await waitUntil('the INSERT to be recorded', async () => recorded(`${file}.journal`) || recorded(file));
+    await waitUntil('the run to be idle in its transaction', async () => (await idleInTransaction()).length === 1);
     const [pid] = await idleInTransaction();
     await admin.query('SELECT pg_terminate_backend($1)', [pid]);
     const r = await done;
@@ -120,11 +87,11 @@ describe('transaction spans in the record (real PostgreSQL)', function () {
     const file = path.join(dir, 'killed.runbook');
     fs.writeFileSync(file, sql('BEGIN;') + sql('INSERT INTO killed_items VALUES (1);') + sql("SELECT pg_sleep(3), 'runbook-killed-span';") + sql('COMMIT;') + sql('SELECT 1 AS after;'));
     const { child, done } = startCli(['run', file, '-c', db.url]);
-    await waitFor('the third cell to run', async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%runbook-killed-span%' AND pid <> pg_backend_pid()")).rowCount === 1);
+    await waitUntil('the third cell to run', async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%runbook-killed-span%' AND pid <> pg_backend_pid()")).rowCount === 1);
     child.kill('SIGKILL');
     await done;
     // The killed client's backend finishes its pg_sleep, fails to send the result, and ends, rolling back.
-    await waitFor('the killed run\'s backend to end', async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'runbook'")).rowCount === 0);
+    await waitUntil('the killed run\'s backend to end', async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'runbook'")).rowCount === 0);
     const next = runCli(['run', file, '-c', db.url, '--only', '5']);
     assert.equal(next.status, 0, next.stdout + next.stderr);
     assert.match(next.stdout, /cell 3 started at .* and never finished/);
@@ -143,7 +110,7 @@ describe('transaction spans in the record (real PostgreSQL)', function () {
     fs.writeFileSync(file, '---\nconnection: prod-main\n---\n\n' + sql('INSERT INTO plan_items VALUES (1);', { name: 'insert' }) +
       sql('BEGIN;\nALTER TABLE plan_items ALTER COLUMN id TYPE bigint;', { name: 'widen' }) + '- [ ] Backup verified\n\n' + sql('COMMIT;'));
     const before = fs.readFileSync(file);
-    const r = runCli(['run', file, '--confirm-production', 'prod-main'], { PGPASSWORD: decodeURIComponent(u.password), HOME: prodDir });
+    const r = runCliEnv(['run', file, '--confirm-production', 'prod-main'], { PGPASSWORD: decodeURIComponent(u.password), HOME: prodDir });
     assert.equal(r.status, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /refused on prod-main \(production\): nothing was run .* 2 reasons/);
     assert.match(r.stderr, /cell 2 \(widen\) has \d+ error-level findings? not acknowledged, on production connection prod-main/);
@@ -197,7 +164,7 @@ describe('a server restart in the middle of a span', function () {
     fs.writeFileSync(file, sql('CREATE TABLE restart_items (id int);') + sql('BEGIN;') + sql('INSERT INTO restart_items VALUES (1);') + sh('sleep 5') + sql('COMMIT;'));
     const { done } = startCli(['run', file, '-c', url]);
     const recorded = (f: string): boolean => fs.existsSync(f) && fs.readFileSync(f, 'utf8').includes('INSERT 0 1');
-    await waitFor('the INSERT to be recorded', async () => recorded(`${file}.journal`) || recorded(file));
+    await waitUntil('the INSERT to be recorded', async () => recorded(`${file}.journal`) || recorded(file));
     await server.restart();
     const r = await done;
     assert.equal(r.status, 1, r.stdout + r.stderr);
@@ -326,7 +293,7 @@ describe('COMMIT with the connection cut, and settings in force (real PostgreSQL
   it('records the settings in force after a SET in an earlier cell, not the profile\'s', () => {
     const file = path.join(dir, 'settings.runbook');
     fs.writeFileSync(file, sql("SET lock_timeout = '0';") + sql('SELECT 1;') + sql('SELECT 2;', { lock_timeout: '3s' }) + sql('SELECT 3;'));
-    const r = runCli(['run', file, '-c', db.url], { RUNBOOK_ENVIRONMENT: 'staging' });
+    const r = runCliEnv(['run', file, '-c', db.url], { RUNBOOK_ENVIRONMENT: 'staging' });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     // A SET and a SELECT in one cell: the SELECT's statement record shows what changed under it.
     const mixed = path.join(dir, 'settings-mixed.runbook');
