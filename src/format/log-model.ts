@@ -126,6 +126,7 @@ export type LogEvent =
   | ({ e: 'attempt'; attempt: AttemptRecord } & CellHashes & ChainFields)
   | ({
       e: 'span';
+      /** The run whose transaction it was (for a span a dead run left open, that run, not the one that settled it). */
       run: string;
       span: SpanRecord;
       cells: number[];

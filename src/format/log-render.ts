@@ -55,6 +55,8 @@ export interface RunState {
   items: number;
   /** `2026-11-28 ` of the run's start ('' when unknown), once computed. */
   day?: string;
+  /** The heading for earlier runs' items settled at this run's start has been written. */
+  settledHead?: boolean;
 }
 
 /** Statuses that are not an issue by themselves: `uncommitted` work is reported by its span's end. */
@@ -115,7 +117,18 @@ export class LogRenderer {
     return { lines, indent: '' };
   }
 
+  /**
+   * The heading before a timeline item of run `s`: the run's **Timeline:** before its first item. An item of an
+   * earlier run recorded before the current run's first own item (what a killed run left, settled as this one starts)
+   * goes under one **Settled at the start of this run** heading instead, so the current run's timeline holds its own.
+   */
   private timelineHead(s: RunState): string[] {
+    const cur = this.current !== undefined ? this.runs.get(this.current) : undefined;
+    if (cur && s !== cur && cur.items === 0) {
+      if (cur.settledHead) return [];
+      cur.settledHead = true;
+      return ['', '**Settled at the start of this run** (left by an earlier run):', ''];
+    }
     return s.items++ === 0 ? ['', '**Timeline:**', ''] : [];
   }
 
@@ -245,8 +258,21 @@ export function issueText(i: LogIssue, f: Fmt = MD): string {
 function cellCounts(end: RunEndRecord, s: RunState): [string, number][] {
   if (end.cells) return Object.entries(end.cells).filter(([, n]) => typeof n === 'number');
   const counts = new Map<string, number>();
-  for (const a of s.attempts) counts.set(a.status, (counts.get(a.status) ?? 0) + 1);
+  for (const a of s.attempts) {
+    const status = a.status === 'uncommitted' ? settledStatus(a, s) : a.status;
+    counts.set(status, (counts.get(status) ?? 0) + 1);
+  }
   return [...counts];
+}
+
+/**
+ * What an `uncommitted` attempt of an interrupted run came to, from the span event that settled its transaction
+ * later (committed work is `ok`, as the record says once its span commits); `uncommitted` when none did.
+ */
+function settledStatus(a: AttemptRecord, s: RunState): string {
+  const ended = s.spans.find((x) => x.span.fate !== 'open' && x.cells.includes(a.cell) && (a.span === undefined || x.span.from === a.span.from));
+  if (!ended) return a.status;
+  return ended.span.fate === 'committed' ? 'ok' : ended.span.fate;
 }
 
 function resultText(end: RunEndRecord, s: RunState, f: Fmt): string {

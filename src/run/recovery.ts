@@ -101,7 +101,8 @@ async function resolveUncommitted(o: { runbook: Runbook; sink: RunSink; session:
       await o.sink.update(o.sink.handle(index), marked);
     }
     const numbers = cells.map((c) => o.runbook.cells.slice(0, c.index + 1).filter((x) => x.kind !== 'markdown').length);
-    await o.sink.log({ e: 'span', run: o.runId, span: ended, cells: numbers });
+    // The transaction was the dead run's: its span event names that run, so the log counts it among that run's issues.
+    await o.sink.log({ e: 'span', run, span: ended, cells: numbers });
     messages.push(`The transaction of ${numbers.map((n) => cellLabel({ number: n })).join(', ')}, left open by run ${run}: ${fate} (${reason}).`);
   }
 }

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { startSandbox, type Sandbox } from '../../src/engines/sandbox';
+import { parseRunbook } from '../../src/format';
 import { freshDatabase, type FreshDatabase } from './harness';
 import { cellsOf, rec, runCli, sh, sql, startCli, statuses, waitFor as waitUntil, type CliResult } from './cli';
 import { FaultProxy } from './fault-proxy';
@@ -98,6 +99,14 @@ describe('transaction spans in the record (real PostgreSQL)', function () {
     assert.match(next.stdout, /The transaction of cell 1, cell 2, left open by run .*: rolled back \(the run died while cell 3 ran \(it holds no COMMIT\), before any COMMIT/);
     assert.deepEqual(statuses(file), ['rolled back', 'rolled back', 'unknown', undefined, 'ok']);
     assert.match(String(rec(cellsOf(file)[2]).reason), /never finished.*cannot be known/);
+    // The log counts the rollback against the run whose transaction it was, under its own heading in the next run's section.
+    const events = parseRunbook(fs.readFileSync(file)).log!.events;
+    const killed = events.find((e) => e.e === 'run')!;
+    const span = events.find((e) => e.e === 'span');
+    assert.equal(span?.e === 'span' && span.run, killed.e === 'run' && killed.run.id);
+    const shown = runCli(['log', file]).stdout;
+    assert.match(shown, /\*\*Settled at the start of this run\*\*/);
+    assert.match(shown, /\*\*interrupted\*\*, exit status 1, .* · cells: 2 rolled back, 1 unknown/);
   });
 
   it('refuses a production run before its first statement, listing every reason at once', async () => {

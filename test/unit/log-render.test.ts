@@ -86,6 +86,34 @@ describe('log rendering', () => {
     assert.ok(!/<h1|<em>|<a /.test(visible), visible);
   });
 
+  it('puts what a killed run left, settled as the next run starts, under its own heading, with the settled fates counted', () => {
+    const dead = '20261128T020041Z-7f3a';
+    const next = '20261128T021512Z-b210';
+    const open = { from: 1, fate: 'open' as const };
+    const events: LogEvent[] = [
+      runEvent(dead, '2026-11-28T02:00:41.000Z'),
+      { e: 'attempt', attempt: { run: dead, cell: 1, status: 'uncommitted', started: '2026-11-28T02:00:42.000Z', span: open } },
+      { e: 'attempt', attempt: { run: dead, cell: 2, status: 'uncommitted', started: '2026-11-28T02:00:43.000Z', span: open } },
+      runEvent(next, '2026-11-28T02:15:12.000Z'),
+      { e: 'attempt', attempt: { run: dead, cell: 3, status: 'unknown', started: '2026-11-28T02:00:44.000Z' } },
+      { e: 'span', run: dead, span: { from: 1, fate: 'rolled back', reason: 'the run died' }, cells: [1, 2], at: '2026-11-28T02:15:13.000Z' },
+      { e: 'end', end: { run: dead, ended: '2026-11-28T02:00:44.000Z', status: 'interrupted', exit: 1, reasons: ['the run never recorded its end'] } },
+      { e: 'attempt', attempt: { run: next, cell: 1, status: 'ok', started: '2026-11-28T02:15:14.000Z' } },
+      endEvent(next, '2026-11-28T02:15:15.000Z'),
+    ];
+    const out = renderLogMarkdown(events);
+    const second = out.slice(out.indexOf(`### Run \`${next}\``));
+    const settled = second.indexOf('**Settled at the start of this run**');
+    const timeline = second.indexOf('**Timeline:**');
+    assert.ok(settled > 0 && timeline > settled, out);
+    assert.match(second.slice(settled, timeline), /run `20261128T020041Z-7f3a` · #3 · \*\*unknown\*\*/);
+    assert.match(second.slice(settled, timeline), /run `20261128T020041Z-7f3a` · transaction of #1 \*\*rolled back\*\*/);
+    // The interrupted run's cells are counted as their transaction ended, and the rollback is its issue, not the next run's.
+    assert.match(out, /\*\*interrupted\*\*, exit status 1, ended 2026-11-28 02:00:44 UTC · cells: 2 rolled back, 1 unknown/);
+    assert.match(second.slice(timeline), /\*\*Issues:\*\* none/);
+    assert.equal(summarizeRuns(events)[0].issues.filter((i) => i.includes('rolled back')).length, 1);
+  });
+
   it('renders each run\'s timeline as one list on GitHub, event lines hidden inside its items', () => {
     const file = serializeRunbook(buildScenario());
     const html = md.render(file.slice(file.indexOf('<!-- runbook:log -->')));
