@@ -205,7 +205,10 @@ export async function resolveConnection(nameOrUri: string, opts: ResolveOptions)
     statementTimeout: profile.statementTimeout ?? defaults.statementTimeout,
     applicationName,
   };
-  const display = `${profile.name} (${profile.environment}${matched ? `, the server and database of profile ${matched.name}` : ''}) ${user}@${host}:${port}/${database}`;
+  // A URI given as the connection is its own name; when it already says the host and database, saying them again is noise.
+  const saysWhere = isConnectionUri(profile.name) && profile.name.includes(String(host)) && profile.name.includes(`/${database}`);
+  const where = saysWhere ? '' : ` ${user}@${host}:${port}/${database}`;
+  const display = `${profile.name} (${profile.environment}${matched ? `, the server and database of profile ${matched.name}` : ''})${where}`;
 
   // Password, first found wins; only where it came from is kept for messages.
   const looked: string[] = [];
