@@ -353,6 +353,10 @@ describe('resolveConnection', () => {
     assert.strictEqual(c.passwordSource, 'the connection URI');
     assert.deepStrictEqual([c.clientConfig.host, c.clientConfig.port, c.clientConfig.user, c.clientConfig.database, c.clientConfig.application_name], ['db.example', 6000, 'app', 'prod', 'cli']);
     assert.ok(!c.display.includes('p@ss') && !c.display.includes('p%40ss'));
+    // Said once: the URI names the server and database already.
+    assert.strictEqual(c.display, 'postgresql://app@db.example:6000/prod?sslmode=disable&application_name=cli (development)');
+    // A URI that leaves the host to the environment gets it said.
+    assert.strictEqual((await resolve('postgresql:///envdb', { PGHOST: 'env-host', PGUSER: 'ops' })).display, 'postgresql:///envdb (development) ops@env-host:5432/envdb');
     assert.strictEqual(c.profile.lockTimeout, TIMEOUT_DEFAULTS.development.lockTimeout);
   });
 
