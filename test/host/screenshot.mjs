@@ -6,7 +6,8 @@
 // DATABASE_URL (else the integration harness starts a throwaway server), CHROMIUM_PATH.
 // Writes test-output/runbook-notebook.png (top of the notebook after Run All) and
 // test-output/runbook-results.png (the validation queries' result tables), and
-// test-output/runbook-checklist-prompt.png (the checklist multi-select).
+// test-output/runbook-checklist-prompt.png (the checklist multi-select), and test-output/runbook-log-preview.png
+// (the saved file's migration log in VS Code's Markdown preview).
 /* global process, console, setTimeout */ // Node globals: the ESLint config sets none for .mjs files.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -26,7 +27,38 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const CHECK_ALL = '.quick-input-widget:visible .monaco-checkbox >> nth=0';
 const step = (s) => console.log(`[screenshot] ${s}`);
 
+/**
+ * Saves the executed notebook, copies its migration log section (from `<!-- runbook:log -->` to the end, as the file
+ * holds it) into a Markdown file of the workspace, and shoots VS Code's Markdown preview of it: what a reviewer sees
+ * of the log on GitHub or in an editor. Writes test-output/runbook-log-preview.png.
+ */
+async function shootLogPreview(page) {
+  step('save, then the migration log in the Markdown preview');
+  await page.keyboard.press('Control+S');
+  const file = path.join(ws, 'examples', 'add-order-status.runbook');
+  const deadline = Date.now() + 30_000;
+  while (!fs.readFileSync(file, 'utf8').includes('<!-- runbook:log -->') && Date.now() < deadline) await sleep(500);
+  const text = fs.readFileSync(file, 'utf8');
+  const at = text.indexOf('<!-- runbook:log -->');
+  if (at < 0) throw new Error('the saved runbook has no migration log');
+  fs.writeFileSync(path.join(ws, 'migration-log.md'), text.slice(at));
+  await page.keyboard.press('Control+P');
+  await page.keyboard.type('migration-log.md');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'migration-log.md' }).first().waitFor({ timeout: 30_000 });
+  await page.keyboard.press('Enter');
+  await sleep(1500);
+  await page.keyboard.press('F1');
+  await page.keyboard.type('Markdown: Open Preview');
+  await sleep(800);
+  await page.keyboard.press('Enter');
+  await sleep(4000);
+  await page.screenshot({ path: path.join(outDir, 'runbook-log-preview.png') });
+  step(`wrote ${path.relative(root, path.join(outDir, 'runbook-log-preview.png'))}`);
+}
+
 const ws = prepareWorkspace(root);
+// Filled by shootLogPreview after the run; created now so that Quick Open's file index knows it.
+fs.writeFileSync(path.join(ws, 'migration-log.md'), '');
 const db = await database(root);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-shot-'));
 const settings = {
@@ -157,6 +189,7 @@ try {
   await sleep(2000);
   await page.screenshot({ path: path.join(outDir, 'runbook-results.png') });
   step(`wrote ${path.relative(root, path.join(outDir, 'runbook-results.png'))}`);
+  await shootLogPreview(page);
   code = 0;
 } catch (e) {
   console.error(`[screenshot] failed: ${e instanceof Error ? e.stack : e}`);
