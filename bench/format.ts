@@ -37,7 +37,8 @@ export function generateRunbook(cells: number, outputBytes: number): string {
   return parts.join('');
 }
 
-function timeMs(fn: () => void, runs: number): number {
+/** Median wall time of `runs` calls of `fn`, ms. */
+export function timeMs(fn: () => void, runs: number): number {
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t = process.hrtime.bigint();

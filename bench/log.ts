@@ -2,18 +2,8 @@
 // of logging 1,000 one-statement cells' attempts with the hash chain against recording their outputs without a log.
 
 import { appendLogEvent, attemptOf, parseRunbook, serializeRunbook, verifyRunbook, type OutputRecord, type Runbook } from '../src/format';
-import { generateRunbook, type BenchResult } from './format';
+import { generateRunbook, timeMs, type BenchResult } from './format';
 
-function timeMs(fn: () => void, runs: number): number {
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = process.hrtime.bigint();
-    fn();
-    times.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
-}
 
 const RUN = { id: '20261128T020041Z-7f3a', command: 'runbook run', by: 'bench', started: '2026-11-28T02:00:41.120Z', connection: 'bench', environment: 'staging' };
 

@@ -1,6 +1,7 @@
 // `runbook check FILE...`: parse each file, report problems with line numbers, prove the byte-stable round trip.
 
 import * as fs from 'node:fs';
+import { readFileBytes } from './read-file';
 import { parseRunbook, serializeRunbookBytes, type Runbook } from '../format';
 import { journalPath, readJournal } from '../run/journal';
 import { redact } from '../connections/redact';
@@ -20,13 +21,9 @@ export interface CheckResult {
 
 /** Checks one file. Never throws: an unreadable file is reported in `readError`. */
 export function checkFile(file: string): CheckResult {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    return { file, roundTrip: false, readError: err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message };
-  }
+  const read = readFileBytes(file);
+  if ('error' in read) return { file, roundTrip: false, readError: read.error };
+  const bytes = read.bytes;
   const runbook = parseRunbook(bytes);
   const back = Buffer.from(serializeRunbookBytes(runbook));
   if (back.equals(bytes)) return { file, roundTrip: true, runbook };

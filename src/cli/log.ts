@@ -1,6 +1,6 @@
 // `runbook log FILE [--format markdown|json]`: prints a runbook's migration log as its events say it.
 
-import * as fs from 'node:fs';
+import { readFileBytes } from './read-file';
 import type { Command } from 'commander';
 import { parseRunbook, renderLogMarkdown, summarizeRuns } from '../format';
 
@@ -21,14 +21,12 @@ export function runLog(file: string, opts: LogCommandOptions, out: (s: string) =
     err(`runbook log: unknown --format ${format} (use markdown or json)`);
     return 2;
   }
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    err(`${file}: cannot read: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message}`);
+  const read = readFileBytes(file);
+  if ('error' in read) {
+    err(`${file}: cannot read: ${read.error}`);
     return 1;
   }
+  const bytes = read.bytes;
   const rb = parseRunbook(bytes);
   for (const p of rb.problems) {
     if (p.code === 'malformed-log-event' || p.code === 'log-text-edited') err(`${file}:${p.line}: ${p.severity}: ${p.message} [${p.code}]`);

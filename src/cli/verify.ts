@@ -1,7 +1,7 @@
 // `runbook verify FILE... [--strict] [--base REF]`: checks each file's migration log chain against its records, outputs and sources.
 
 import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
+import { readFileBytes } from './read-file';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { parseRunbook, verifyRunbook, type Runbook } from '../format';
@@ -42,15 +42,13 @@ function readAtRevision(file: string, ref: string): Runbook | undefined {
 export function runVerify(files: string[], opts: VerifyCommandOptions, out: (s: string) => void, err: (s: string) => void): number {
   let status = 0;
   for (const file of files) {
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(file);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      err(`${file}: cannot read: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message}`);
+    const read = readFileBytes(file);
+    if ('error' in read) {
+      err(`${file}: cannot read: ${read.error}`);
       status = Math.max(status, 1);
       continue;
     }
+    const bytes = read.bytes;
     let base: Runbook | undefined;
     if (opts.base) {
       try {
