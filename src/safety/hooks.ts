@@ -266,7 +266,7 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
           });
           record.preflight = {
             tables: pre.tables.map((t) => `${t.table} ${t.mode}`),
-            blockers: pre.lockers.filter((s) => s.wouldBlockCell).map((s) => ({ pid: s.pid, state: s.state, xactAgeMs: s.xactAgeMs, query: s.query })),
+            blockers: pre.lockers.filter((s) => s.wouldBlockCell).map((s) => ({ pid: s.pid, application: s.application, state: s.state, xactAgeMs: s.xactAgeMs, queryAgeMs: s.queryAgeMs, query: s.query })),
             idleInTransaction: pre.idleInTransaction.length, longTransactions: pre.longTransactions.length,
             vacuums: pre.vacuums.map((v) => ({ pid: v.pid, table: v.table, phase: v.phase, autovacuum: v.autovacuum })),
             ...(pre.invalidIndexes.length ? { invalidIndexes: pre.invalidIndexes.map(invalidIndexRecord) } : {}),
