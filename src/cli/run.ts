@@ -17,6 +17,8 @@ import { Redactor, resolveConnection, stripUriPassword, isConnectionUri, type Re
 import { terminalLines, terminalText } from './terminal-text';
 import type { SandboxEngine } from '../engines/sandbox';
 import { safetyHooksFor } from '../safety/hooks';
+import type { MonitorConnection } from '../safety/monitor';
+import { monitorLine } from '../monitor/text';
 import { lintRunbookForRun } from '../sql/lint';
 import { formatText } from '../sql/findings-format';
 
@@ -31,7 +33,7 @@ type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | '
 };
 
 /** Hooks other modules (safety) contribute to `runbook run`, given the run's flags. */
-export const runHookFactories: ((flags: { connection?: string; file: string; runbook?: Runbook }) => RunHooks | undefined)[] = [safetyHooksFor];
+export const runHookFactories: ((flags: { connection?: string; file: string; runbook?: Runbook; monitor?: MonitorConnection }) => RunHooks | undefined)[] = [safetyHooksFor];
 
 /** Adds `runbook run` to the program. */
 export function registerRun(program: Command): void {
@@ -140,7 +142,7 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
       flags: recordedFlags(flags, maxRows),
       asker: interactive ? terminalAsker() : {},
       reporter,
-      hooksFor: (runbook) => combineHooks(runHookFactories.map((f) => f({ connection: flags.connection, file, runbook })).filter((h): h is RunHooks => !!h)),
+      hooksFor: (runbook, { monitor }) => combineHooks(runHookFactories.map((f) => f({ connection: flags.connection, file, runbook, monitor })).filter((h): h is RunHooks => !!h)),
       signal: controller.signal,
       fsyncEachCell: flags.fsync,
       followSymlink: flags.followSymlink,
@@ -342,13 +344,18 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
     if (tty && live) write('\r\x1b[K');
     live = '';
   };
+  // The monitoring sampler's compact line, appended to the cell's live line (TTY only; sanitized when it arrives).
+  let monitorText = '';
+  let cellLine = '';
   const draw = (s: string, force = false): void => {
     if (!tty) return;
+    cellLine = s;
     const now = Date.now();
     if (!force && now - lastDraw < 100) return;
     lastDraw = now;
     const width = process.stdout.columns || 100;
-    live = s.length > width - 1 ? s.slice(0, width - 2) + '…' : s;
+    const full = monitorText ? `${s}  | ${monitorText}` : s;
+    live = full.length > width - 1 ? full.slice(0, width - 2) + '…' : full;
     write(`\r\x1b[K${live}`);
   };
   // `[position/total] #number name`: the number is the one --from/--only/--dry-run use.
@@ -361,6 +368,11 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
   const label = (c: RunnableCell): string => `[${position}/${total}] #${c.number}${c.name ? ` ${terminalText(c.name)}` : ''} (${c.cell.kind})`;
   return {
     clear,
+    monitor: (view) => {
+      if (!tty) return;
+      monitorText = terminalText(monitorLine(view));
+      if (live) draw(cellLine, true);
+    },
     target: (display, recovered) => {
       write(`Running on ${terminalText(display)}\n`);
       if (recovered) write(`Recovered ${recovered} output${recovered === 1 ? '' : 's'} from an interrupted run's journal.\n`);
