@@ -54,3 +54,22 @@ export function peaksLines(p: MonitorPeaks): string[] {
   if (p.error) out.push(`  last sampling error: ${p.error}`);
   return out;
 }
+
+/** The live monitoring view as label/value rows (VS Code's live output draws them as a small table). */
+export function monitorRows(view: MonitorView): [string, string][] {
+  if (!view.sample) return [['Monitoring', `${view.available ? '' : 'unavailable: '}${view.reason ?? 'no sample yet'}`]];
+  const s = view.sample;
+  const idleTx = (s.byState['idle in transaction'] ?? 0) + (s.byState['idle in transaction (aborted)'] ?? 0);
+  const others = Object.entries(s.byState).filter(([k]) => k !== 'active' && !k.startsWith('idle in transaction')).map(([k, n]) => `${n} ${k}`);
+  const rows: [string, string][] = [
+    ['Connections', `${s.connections}: ${s.byState.active ?? 0} active, ${idleTx} idle in transaction${others.length ? `, ${others.join(', ')}` : ''}`],
+    ['Waiting on locks', String(s.lockWaiting)],
+    ['Longest transaction', s.longestTransaction ? `${formatAgeMs(s.longestTransaction.ms)}: pid ${s.longestTransaction.pid}${s.longestTransaction.application ? ` (${s.longestTransaction.application})` : ''}, ${s.longestTransaction.state ?? '?'}` : 'none open'],
+  ];
+  const reps = s.replication.replicas;
+  rows.push(['Replication', reps.length
+    ? reps.map((r) => `${r.name || '?'} ${r.state ?? '?'}: ${r.lagBytes === null ? '?' : formatBytes(r.lagBytes)} behind${r.replayLagMs !== null ? `, replay lag ${formatAgeMs(r.replayLagMs)}` : ''}`).join('; ')
+    : s.replication.standby ? 'this server is a standby' : 'no replicas (pg_stat_replication is empty)']);
+  if (view.reason) rows.push(['Note', view.reason]);
+  return rows;
+}
