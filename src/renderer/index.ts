@@ -277,7 +277,7 @@ function liveView(p: Payload): HTMLElement | undefined {
     const m = el('div', 'rb-monitor');
     const title = el('div', 'rb-live-title', 'Server ');
     title.append(el('span', 'rb-meta', 'sampled '), timeEl(p.monitor.at));
-    if (p.monitor.intervalMs) title.append(el('span', 'rb-meta', ` · every ${formatMs(p.monitor.intervalMs)}`));
+    if (p.monitor.intervalMs) title.append(el('span', 'rb-meta', ` · every ${p.monitor.intervalMs < 1000 ? `${p.monitor.intervalMs} ms` : `${p.monitor.intervalMs / 1000} s`}`));
     m.append(title);
     const t = el('table', 'rb-monitor-rows');
     for (const [k, v] of p.monitor.rows) {

@@ -41,5 +41,5 @@ div.rb-error { border-left: 3px solid var(--vscode-errorForeground); padding: 4p
 .rb-live-title { font-weight: 600; }
 .rb-monitor-rows { border-collapse: collapse; margin-top: 2px; }
 .rb-monitor-rows th { text-align: left; font-weight: normal; color: var(--vscode-descriptionForeground); padding: 0 1em 0 0; vertical-align: top; white-space: nowrap; }
-.rb-monitor-rows td { padding: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+.rb-monitor-rows td { padding: 0; text-align: left; white-space: pre-wrap; overflow-wrap: anywhere; }
 `;

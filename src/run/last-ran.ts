@@ -27,7 +27,12 @@ export function lastRanText(r: OutputRecord, now: { connection: string; environm
   const elsewhere = kind !== 'checklist' && connection !== undefined && (connection !== now.connection || (environment !== undefined && environment !== now.environment));
   const run = typeof r.run === 'string' ? `, run ${r.run}` : '';
   if (kind === 'checklist') {
-    return { text: `${status === 'ok' ? 'confirmed' : status} ${shortUtc(r.started, today)}`, tooltip: `Last confirmed at ${full}${local}${connection ? ` for ${where}` : ''}${run}; status ${status}.`, elsewhere: false };
+    // When its last item was confirmed (each item has its own time), else when the cell ran.
+    const ats = (Array.isArray(r.items) ? (r.items as { at?: unknown }[]) : []).map((i) => (typeof i.at === 'string' ? i.at : '')).filter((a) => !Number.isNaN(Date.parse(a))).sort();
+    const at = ats[ats.length - 1] ?? r.started;
+    const atFull = `${new Date(at).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+    const atLocal = ` (local time ${new Date(at).toLocaleString(undefined, { timeZoneName: 'short' })})`;
+    return { text: `${status === 'ok' ? 'confirmed' : status} ${shortUtc(at, today)}`, tooltip: `Last confirmed at ${atFull}${atLocal}${connection ? ` on ${where}` : ''}${run}; status ${status}.`, elsewhere: false };
   }
   return {
     text: `last: ${where} · ${shortUtc(r.started, today)}${status === 'ok' ? '' : ` · ${status}`}`,

@@ -66,6 +66,8 @@ describe('where a cell last ran', () => {
     assert.equal(lastRanText({ status: 'error', started: '2026-11-27T23:00:00Z' }, { connection: 'x', environment: 'development' }, 'sql', today)!.text, 'last: an unknown connection · 2026-11-27 23:00 UTC · error');
     assert.equal(lastRanText({ status: 'ok' }, { connection: 'x', environment: 'development' }, 'sql', today), undefined);
     assert.equal(shortUtc('2026-11-28T09:59:59Z', today), '09:59:59 UTC');
+    const cl = lastRanText({ status: 'ok', started: '2026-11-28T02:00:00Z', items: [{ text: 'a', by: 'x', at: '2026-11-28T02:00:05Z' }, { text: 'b', by: 'x', at: '2026-11-28T02:00:09Z' }] }, { connection: 'x', environment: 'development' }, 'checklist', today)!;
+    assert.equal(cl.text, 'confirmed 02:00:09 UTC');
   });
 
   it('takes only well-formed checklist clicks from the renderer', () => {
