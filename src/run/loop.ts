@@ -102,6 +102,8 @@ export interface RunOutcome {
   productionConfirmed: boolean;
   /** The file the run wrote (the CLI; an executed copy with --output). */
   file?: string;
+  /** The monitoring sampler's peaks, as written on the run's end event (absent: no sampler, or the run was refused). */
+  monitor?: import('../monitor/sampler').MonitorPeaks;
 }
 
 /** Statuses that count as the cell having done what it was asked. */

@@ -138,6 +138,7 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
       unfinished,
       observers: [...(opts.observers ?? []), ...(monitoring.sampler ? [monitoring.sampler] : [])],
     });
+    if (monitoring.sampler && !outcome.summary.refused) outcome.monitor = monitoring.sampler.peaks;
     if (opts.report) writeReport(opts.report, rb, opts.output !== undefined ? file : opts.file, run.id);
     outcome.file = file;
     return outcome;
