@@ -60,6 +60,8 @@ export class NotebookRun implements RunSink, RunReporter {
   private readonly cells: vscode.NotebookCell[];
   private readonly live = new Map<vscode.NotebookCell, Live>();
   private order: number;
+  /** The sampler's latest view (or why there is none: the sandbox), for cells that start after it. */
+  private lastMonitor: MonitorView | undefined;
 
   constructor(
     private readonly controller: vscode.NotebookController,
@@ -97,7 +99,8 @@ export class NotebookRun implements RunSink, RunReporter {
     exec.executionOrder = ++this.order;
     exec.token.onCancellationRequested(() => this.abort.abort());
     exec.start(Date.now());
-    this.live.set(cell, { exec, started: new Date(), progress: '', streamed: '', lastUpdate: 0, kind: _c.cell.kind });
+    const monitor = _c.cell.kind === 'sql' || _c.cell.kind === 'shell' ? this.lastMonitor : undefined;
+    this.live.set(cell, { exec, started: new Date(), progress: '', streamed: '', lastUpdate: 0, kind: _c.cell.kind, monitor });
   }
 
   async cellOutput(_c: RunnableCell, handle: unknown, output: Output, source?: string, ran?: CellRun, attempt?: LoggedEvent): Promise<void> {
@@ -186,6 +189,7 @@ export class NotebookRun implements RunSink, RunReporter {
 
   /** The monitoring sampler's latest sample: shown in the running SQL or shell cell's live output. */
   monitor(view: MonitorView): void {
+    this.lastMonitor = view;
     for (const live of this.live.values()) {
       if (live.kind !== 'sql' && live.kind !== 'shell') continue;
       live.monitor = view;

@@ -8,7 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { freshDatabase, type FreshDatabase } from './harness';
-import { runCli, sql } from './cli';
+import { spawnSync } from 'node:child_process';
+import { CLI, ROOT, runCli, sql } from './cli';
 import { parseRunbook, type RunEndRecord } from '../../src/format';
 import { runRunbook } from '../../src/run/runner';
 import { startSandbox, type Sandbox } from '../../src/engines/sandbox';
@@ -90,11 +91,31 @@ describe('monitoring sampler', function () {
     assert.equal(v.status, 0, v.stdout + v.stderr);
   });
 
+  it('draws the compact live line on a terminal only, and prints the peaks after the summary', () => {
+    const file = path.join(dir, 'tty.runbook');
+    fs.writeFileSync(file, `# tty\n\n${sql('SELECT pg_sleep(1.5);')}`);
+    const quote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
+    // script(1) gives the CLI a pseudo-terminal, as a DBA's terminal would.
+    const command = `stty cols 250 rows 40; ${[process.execPath, CLI, 'run', '--connection', db.url, '--monitor-interval', '200', file].map(quote).join(' ')}`;
+    const tty = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, RUNBOOK_OPERATOR: 'test-operator' } });
+    assert.equal(tty.status, 0, tty.stdout + tty.stderr);
+    // Redrawn in place (\r, erase line): the cell's progress, then the sampler's line.
+    assert.match(tty.stdout, /\r\x1b\[K\[1\/1\] #1 \(sql\) {2}[\d.]+ (ms|s)[^\r]* \| \d+ conns \(\d+ active, \d+ idle in tx\) · 0 waiting on locks · longest tx [\d.]+ s \(pid \d+ runbook\) · no replicas/);
+    assert.match(tty.stdout, /\nmonitoring: \d+ samples every 0\.2 s; peak \d+ connections/);
+    // Without a terminal: no live line, the peaks still printed.
+    fs.writeFileSync(file, `# tty\n\n${sql('SELECT pg_sleep(0.5);')}`);
+    const plain = runCli(['run', '--connection', db.url, '--monitor-interval', '200', file]);
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.doesNotMatch(plain.stdout, /conns \(/);
+    assert.match(plain.stdout, /\nmonitoring: \d+ samples every 0\.2 s/);
+  });
+
   it('on the PGlite sandbox, says what it cannot show instead of zeros', () => {
     const file = path.join(dir, 'sandbox.runbook');
     fs.writeFileSync(file, `# sandbox\n\n${sql('SELECT 1;')}`);
     const r = runCli(['run', file]);
     assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /\nmonitoring: unavailable: the PGlite sandbox serves one connection at a time/);
     const peaks = endOf(file).monitor as unknown as MonitorPeaks;
     assert.equal(peaks.available, false);
     assert.equal(peaks.samples, 0);
