@@ -100,6 +100,7 @@ describe('monitoring sampler', function () {
     const tty = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, RUNBOOK_OPERATOR: 'test-operator' } });
     assert.equal(tty.status, 0, tty.stdout + tty.stderr);
     // Redrawn in place (\r, erase line): the cell's progress, then the sampler's line.
+    // eslint-disable-next-line no-control-regex -- the terminal's own escape (erase line) is what is checked
     assert.match(tty.stdout, /\r\x1b\[K\[1\/1\] #1 \(sql\) {2}[\d.]+ (ms|s)[^\r]* \| \d+ conns \(\d+ active, \d+ idle in tx\) · 0 waiting on locks · longest tx [\d.]+ s \(pid \d+ runbook\) · no replicas/);
     assert.match(tty.stdout, /\nmonitoring: \d+ samples every 0\.2 s; peak \d+ connections/);
     // Without a terminal: no live line, the peaks still printed.
