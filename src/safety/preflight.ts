@@ -5,7 +5,7 @@ import type { Client } from 'pg';
 import { analyzeStatement, conflicts, fromPgLocksMode, isStrongLock, stronger, type LockMode, type TableLock } from '../sql/analyze';
 import { loadParser, splitCell } from '../sql/analyze-statements';
 import { redact } from '../connections/redact';
-import { dropInvalidIndexSql, invalidIndexesOn, type IndexState } from '../sql/catalog';
+import { dropInvalidIndexSql, formatAgeMs, invalidIndexesOn, type IndexState } from '../sql/catalog';
 import { timeoutOn } from '../sql/findings';
 
 /** A session seen by the pre-flight check. Ages are ms. */
@@ -187,13 +187,8 @@ export async function preflight(client: Client, locks: TableLock[], options: Pre
   return { ...result, text: preflightText(result, longMs) };
 }
 
-/** `12.3 s`, `4 min 5 s`. */
-export function formatAge(ms: number | null): string {
-  if (ms === null) return '–';
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  const s = Math.round(ms / 1000);
-  return s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-}
+/** `12.3 s`, `4 min 5 s` (the catalog module's {@link formatAgeMs}, under the name the safety modules use). */
+export const formatAge = formatAgeMs;
 
 function oneLine(q: string | null): string {
   // Redacted before it is cut: a cut `PASSWORD '…` no longer matches the pattern that finds it.

@@ -44,6 +44,11 @@ interface Live {
   /** The monitoring sampler's latest view. */
   monitor?: MonitorView;
   checklist?: WaitingChecklist;
+  /**
+   * The cell's final output is being written: no live view may replace it any more (a monitoring sample or a
+   * progress tick arriving while the output is written would otherwise leave the cell with its live view).
+   */
+  final?: boolean;
   streamed: string;
   lastUpdate: number;
   pending?: NodeJS.Timeout;
@@ -106,6 +111,7 @@ export class NotebookRun implements RunSink, RunReporter {
   async cellOutput(_c: RunnableCell, handle: unknown, output: Output, source?: string, ran?: CellRun, attempt?: LoggedEvent): Promise<void> {
     const cell = handle as vscode.NotebookCell;
     const live = this.live.get(cell);
+    if (live) live.final = true;
     if (live?.pending) clearTimeout(live.pending);
     if (source !== undefined && source !== cell.document.getText()) {
       // Ticked checklist items are written into the cell, so the file shows them as done.
@@ -258,12 +264,13 @@ export class NotebookRun implements RunSink, RunReporter {
   }
 
   private scheduleLive(live: Live): void {
-    if (live.pending) return;
+    if (live.pending || live.final) return;
     live.pending = setTimeout(() => this.showLive(live), Math.max(0, LIVE_UPDATE_MS - (Date.now() - live.lastUpdate)));
   }
 
   private showLive(live: Live): void {
     live.pending = undefined;
+    if (live.final) return;
     live.lastUpdate = Date.now();
     const payload: Record<string, unknown> = { record: { status: 'running', started: live.started.toISOString() }, body: live.streamed || undefined, progress: live.progress, live: true };
     if (live.locks) payload.locks = live.locks;
