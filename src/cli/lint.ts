@@ -9,7 +9,7 @@ import { formatJson, formatSarif, formatText } from '../sql/findings-format';
 import { Redactor } from '../connections/redact';
 import { escapeJsonUnsafe } from '../format';
 import { terminalLines } from './terminal-text';
-import { CATALOG_LOCK_TIMEOUT_MS } from '../safety/monitor';
+import { catalogClientConfig } from '../safety/monitor';
 
 /** Resolves a connection profile name or URI without connecting (src/connections `resolveConnection`). */
 export type ResolveForLint = (nameOrUri: string, opts: { startDir: string }) => Promise<{
@@ -86,7 +86,7 @@ export async function runLint(files: string[], opts: LintCommandOptions, deps: L
     err(`runbook lint: unknown --min-severity ${String(opts.minSeverity)} (use error, warning or info)`);
     return 2;
   }
-  const ctx: LintContext = {};
+  const ctx: LintContext = { note: (text) => err(`runbook lint: note: ${text}.`) };
   let client: Client | undefined;
   try {
     if (!opts.connection) {
@@ -110,7 +110,7 @@ export async function runLint(files: string[], opts: LintCommandOptions, deps: L
       const conn = await resolveConn(opts.connection, { startDir: dirname(resolve(files[0] ?? '.')) });
       if (typeof conn.clientConfig.password === 'string') redactor.addSecret(conn.clientConfig.password);
       // Catalog reads only, and none of them may queue behind a lock on a table (docs/safety.md).
-      client = new Client({ ...conn.clientConfig, lock_timeout: conn.clientConfig.lock_timeout ?? CATALOG_LOCK_TIMEOUT_MS });
+      client = new Client(catalogClientConfig(conn.clientConfig));
       await client.connect();
       ctx.client = client;
       ctx.serverVersion = (await client.query<{ v: string }>('SHOW server_version')).rows[0]?.v ?? undefined;

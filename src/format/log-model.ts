@@ -96,6 +96,11 @@ export interface RunEndRecord {
   reasons?: string[];
   /** Counts by cell status: `{"ok":5,"error":1}`. */
   cells?: Record<string, number>;
+  /**
+   * The monitoring sampler's peaks over the run (src/monitor/sampler.ts `MonitorPeaks`: connections, lock waits,
+   * longest transaction, replication lag, statements that grew; or why monitoring was unavailable). docs/run.md.
+   */
+  monitor?: Record<string, unknown>;
   [key: string]: unknown;
 }
 

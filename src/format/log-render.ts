@@ -166,6 +166,8 @@ export class LogRenderer {
     if (s.issues.length === 0) lines.push('**Issues:** none');
     else lines.push('**Issues:**', '', ...s.issues.map((i) => `- ${issueText(i, f)}`));
     lines.push('', `**Duration:** ${durationText(s, f)}`, '');
+    const mon = monitorText(end.monitor, f);
+    if (mon) lines.push(`**Monitoring:** ${mon}`, '');
     if (end.run === this.current) this.current = undefined;
     return { lines, indent: '' };
   }
@@ -293,6 +295,31 @@ export function runTimes(s: RunState): { durationMs?: number; estimateMs?: numbe
   }
   if (out.durationMs !== undefined && out.estimateMs !== undefined) out.verdict = compareWithEstimate(out.durationMs, out.estimateMs);
   return out;
+}
+
+/**
+ * The monitoring sampler's peaks in one line (src/monitor/sampler.ts `MonitorPeaks`, read defensively: the format
+ * imports nothing of ours, and an edited log may hold anything). Undefined when the end event has none.
+ */
+function monitorText(m: unknown, f: Fmt): string | undefined {
+  if (m === null || typeof m !== 'object') return undefined;
+  const p = m as Record<string, unknown>;
+  const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  if (p.available !== true) return `unavailable: ${f.text(typeof p.reason === 'string' ? p.reason : 'no reason recorded')}`;
+  const parts: string[] = [`${num(p.samples) ?? 0} samples`];
+  const c = p.connections as Record<string, unknown> | undefined;
+  if (c && num(c.max) !== undefined) parts.push(`peak ${num(c.max)} connections (${num(c.active) ?? 0} active, ${num(c.idleInTransaction) ?? 0} idle in transaction)`);
+  parts.push(`at most ${num(p.lockWaiting) ?? 0} waiting on locks`);
+  const lt = p.longestTransaction as Record<string, unknown> | undefined;
+  if (lt && num(lt.ms) !== undefined) parts.push(`longest transaction ${formatDuration(num(lt.ms)!)} (pid ${num(lt.pid) ?? '?'}${typeof lt.application === 'string' && lt.application ? `, ${f.text(lt.application)}` : ''})`);
+  const r = p.replication as Record<string, unknown> | undefined;
+  if (r && typeof r.none === 'string') parts.push(f.text(r.none));
+  else if (r && num(r.replicas) !== undefined) parts.push(`${num(r.replicas)} replica(s), max lag ${num(r.maxLagBytes) === undefined ? '?' : `${groupDigits(num(r.maxLagBytes)!)} bytes`}`);
+  const st = p.statements as Record<string, unknown> | undefined;
+  const top = st && Array.isArray(st.top) ? (st.top as Record<string, unknown>[]) : undefined;
+  if (top?.length) parts.push(`most time: ${top.slice(0, 3).map((t) => `${f.code(oneLine(String(t.query ?? '')).slice(0, 80))} ${formatDuration(num(t.ms) ?? 0)}`).join(', ')}`);
+  else if (st && typeof st.unavailable === 'string') parts.push('statement statistics unavailable (pg_stat_statements)');
+  return parts.join('; ');
 }
 
 function durationText(s: RunState, f: Fmt): string {

@@ -45,6 +45,19 @@ interface LiveResult {
   rows: (string | null)[][];
   total?: number;
 }
+/** A checklist waiting for confirmation, in the running cell's live output (src/vscode/notebookRun.ts). */
+interface LiveChecklist {
+  token: string;
+  items: { text: string; confirmedAt?: string }[];
+}
+/** The monitoring sampler's view, in the running cell's live output. */
+interface LiveMonitor {
+  available: boolean;
+  rows: [string, string][];
+  /** When the view was made, UTC ISO 8601. */
+  at: string;
+  intervalMs?: number;
+}
 interface Payload {
   record: OutputRecord;
   body?: string;
@@ -52,6 +65,10 @@ interface Payload {
   results?: LiveResult[];
   /** Set while the cell still runs: what it is doing now (elapsed time, rows so far, waits). */
   progress?: string;
+  /** Live: the lock view's latest text (whom the cell waits for, who waits behind it). */
+  locks?: string;
+  monitor?: LiveMonitor;
+  checklist?: LiveChecklist;
 }
 
 /** Type OIDs psql right-aligns (print.c column_type_alignment): integers, floats, numeric, oid, xid, cid, money. */
@@ -73,6 +90,22 @@ function formatMs(ms: number): string {
   return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
+/** `2026-11-28 02:08:03 UTC`: records are in UTC, and so is what the output shows. */
+export function utcText(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
+/** A time in UTC, with the local time on hover. */
+function timeEl(iso: string, cls = 'rb-meta'): HTMLElement {
+  const e = el('span', cls, utcText(iso));
+  const d = new Date(iso);
+  if (!Number.isNaN(d.getTime())) e.title = `Local time: ${d.toLocaleString(undefined, { timeZoneName: 'short' })}`;
+  e.classList.add('rb-time');
+  return e;
+}
+
 function header(rec: OutputRecord, progress?: string): HTMLElement {
   const h = el('div', 'rb-head');
   h.append(el('span', `rb-status rb-${progress ? 'running' : rec.status}`, progress ? 'running' : rec.status));
@@ -84,7 +117,7 @@ function header(rec: OutputRecord, progress?: string): HTMLElement {
   }
   if (rec.server) h.append(el('span', 'rb-meta', `PostgreSQL ${rec.server}`));
   if (rec.by) h.append(el('span', 'rb-meta', `by ${rec.by}`));
-  if (rec.started) h.append(el('span', 'rb-meta', new Date(rec.started).toLocaleString()));
+  if (rec.started) h.append(timeEl(rec.started));
   if (typeof rec.exit === 'number' && rec.exit !== 0) h.append(el('span', 'rb-meta', `exit ${rec.exit}`));
   if (rec.signal) h.append(el('span', 'rb-meta', `signal ${rec.signal}`));
   if (progress) h.append(el('span', 'rb-meta', progress));
@@ -200,18 +233,79 @@ function statementsSummary(stmts: StatementRecord[]): HTMLElement | undefined {
   return d;
 }
 
+/** Checkboxes for a waiting checklist: each click confirms its item (the extension records the time). */
+function checklistView(ctx: RendererContext, c: LiveChecklist): HTMLElement {
+  const box = el('div', 'rb-checklist');
+  box.append(el('div', 'rb-meta', ctx.postMessage ? 'Click each item when it is done: your name and the time of the click are recorded.' : 'Confirm in the picker (this view cannot send clicks).'));
+  c.items.forEach((it, index) => {
+    const label = el('label', 'rb-check');
+    const box1 = el('input');
+    box1.type = 'checkbox';
+    box1.checked = it.confirmedAt !== undefined;
+    box1.disabled = it.confirmedAt !== undefined || !ctx.postMessage;
+    box1.dataset.index = String(index);
+    box1.addEventListener('change', () => {
+      if (!box1.checked) return;
+      box1.disabled = true;
+      ctx.postMessage?.({ type: 'checklistItem', token: c.token, index });
+    });
+    label.append(box1, el('span', undefined, it.text));
+    if (it.confirmedAt) label.append(el('span', 'rb-meta', ' — confirmed '), timeEl(it.confirmedAt));
+    box.append(label);
+  });
+  if (ctx.postMessage) {
+    const stop = el('button', 'rb-copy rb-stop', 'Stop here (leave the rest unconfirmed)');
+    stop.addEventListener('click', () => {
+      stop.disabled = true;
+      ctx.postMessage?.({ type: 'checklistStop', token: c.token });
+    });
+    box.append(stop);
+  }
+  return box;
+}
+
+/** The live lock view and the monitoring view of a running cell. */
+function liveView(p: Payload): HTMLElement | undefined {
+  if (!p.locks && !p.monitor) return undefined;
+  const box = el('div', 'rb-live');
+  if (p.locks) {
+    const l = el('div', 'rb-locks');
+    l.append(el('span', 'rb-live-title', 'Locks '), el('span', 'rb-warn', p.locks));
+    box.append(l);
+  }
+  if (p.monitor) {
+    const m = el('div', 'rb-monitor');
+    const title = el('div', 'rb-live-title', 'Server ');
+    title.append(el('span', 'rb-meta', 'sampled '), timeEl(p.monitor.at));
+    if (p.monitor.intervalMs) title.append(el('span', 'rb-meta', ` · every ${p.monitor.intervalMs < 1000 ? `${p.monitor.intervalMs} ms` : `${p.monitor.intervalMs / 1000} s`}`));
+    m.append(title);
+    const t = el('table', 'rb-monitor-rows');
+    for (const [k, v] of p.monitor.rows) {
+      const tr = el('tr');
+      tr.append(el('th', undefined, k), el('td', undefined, v));
+      t.append(tr);
+    }
+    m.append(t);
+    box.append(m);
+  }
+  return box;
+}
+
 function render(ctx: RendererContext, p: Payload, root: HTMLElement): void {
   root.replaceChildren();
   const style = el('style');
   style.textContent = STYLE;
   const box = el('div', 'rb-output');
   box.append(header(p.record, p.progress));
+  if (p.checklist) box.append(checklistView(ctx, p.checklist));
+  const live = liveView(p);
+  if (live) box.append(live);
   if (p.record.error) box.append(errorBox(p.record.error));
   if (Array.isArray(p.record.items) && p.record.items.length) {
     const list = el('ul', 'rb-items');
     for (const it of p.record.items) {
       const li = el('li');
-      li.append(el('span', 'rb-ok', '✓ '), el('span', undefined, it.text), el('span', 'rb-meta', ` — ${it.by}, ${new Date(it.at).toLocaleString()}`));
+      li.append(el('span', 'rb-ok', '✓ '), el('span', undefined, it.text), el('span', 'rb-meta', ` — ${it.by}, `), timeEl(it.at));
       list.append(li);
     }
     box.append(list);

@@ -30,5 +30,16 @@ div.rb-error { border-left: 3px solid var(--vscode-errorForeground); padding: 4p
 .rb-warn { color: var(--vscode-editorWarning-foreground); }
 .rb-copy { background: var(--vscode-button-secondaryBackground); color: var(--vscode-button-secondaryForeground); border: none; padding: 1px 8px; border-radius: 2px; cursor: pointer; font: inherit; font-size: 0.9em; }
 .rb-copy:hover { background: var(--vscode-button-secondaryHoverBackground); }
-.rb-text { margin: 4px 0; white-space: pre; overflow-x: auto; font-family: var(--vscode-editor-font-family); }
+.rb-text { margin: 4px 0; white-space: pre-wrap; overflow-wrap: anywhere; font-family: var(--vscode-editor-font-family); }
+.rb-error-msg, .rb-error div, .rb-notice, .rb-warn { white-space: pre-wrap; overflow-wrap: anywhere; }
+.rb-time { cursor: help; text-decoration: underline dotted; }
+.rb-checklist { margin: 6px 0; display: flex; flex-direction: column; gap: 4px; }
+.rb-check { display: flex; gap: 0.5em; align-items: baseline; cursor: pointer; }
+.rb-check input { cursor: pointer; }
+.rb-stop { align-self: flex-start; margin-top: 4px; }
+.rb-live { margin: 6px 0; border-left: 3px solid var(--vscode-editorWarning-foreground); padding: 2px 8px; }
+.rb-live-title { font-weight: 600; }
+.rb-monitor-rows { border-collapse: collapse; margin-top: 2px; }
+.rb-monitor-rows th { text-align: left; font-weight: normal; color: var(--vscode-descriptionForeground); padding: 0 1em 0 0; vertical-align: top; white-space: nowrap; }
+.rb-monitor-rows td { padding: 0; text-align: left; white-space: pre-wrap; overflow-wrap: anywhere; }
 `;

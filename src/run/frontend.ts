@@ -5,6 +5,7 @@ import type { Cell, LogEvent, Output } from '../format';
 import type { ChecklistAnswer, ChecklistItem } from '../engines/checklist';
 import type { RunnableCell } from './cells';
 import type { CellRun } from './session';
+import type { MonitorView } from '../monitor/sampler';
 
 /**
  * Where a run's outputs and log events go: the runbook file through its journal (CLI), or the open notebook
@@ -87,4 +88,6 @@ export interface RunReporter {
   message?(text: string): void;
   /** A notice or warning the server sent while the cell ran (`NOTICE: relation "x" already exists, skipping`). */
   notice?(c: RunnableCell, text: string): void;
+  /** The monitoring sampler's latest sample of the server, or why there is none (src/monitor/sampler.ts). */
+  monitor?(view: MonitorView): void;
 }

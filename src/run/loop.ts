@@ -67,6 +67,11 @@ export interface RunObserver {
   beforeCell?(c: RunnableCell, ctx: { run: Run; plan: Plan }): Promise<{ stop?: string } | undefined> | { stop?: string } | undefined;
   cellStarted?(c: RunnableCell, run: Run): Promise<void> | void;
   cellFinished?(c: RunnableCell, output: Output, run: Run): Promise<void> | void;
+  /**
+   * The run's cells are done and its end event is about to be logged: fields to add to that event (the monitoring
+   * sampler's peaks under `monitor`). Not called for a refused run (it never started).
+   */
+  runEnding?(run: Run): Promise<Record<string, unknown> | undefined> | Record<string, unknown> | undefined;
   runFinished?(run: Run, summary: RunSummary): Promise<void> | void;
 }
 
@@ -97,6 +102,8 @@ export interface RunOutcome {
   productionConfirmed: boolean;
   /** The file the run wrote (the CLI; an executed copy with --output). */
   file?: string;
+  /** The monitoring sampler's peaks, as written on the run's end event (absent: no sampler, or the run was refused). */
+  monitor?: import('../monitor/sampler').MonitorPeaks;
 }
 
 /** Statuses that count as the cell having done what it was asked. */
@@ -421,7 +428,12 @@ class LoopContext {
     run.exit = run.status === 'cancelled' ? 130 : run.status === 'ok' ? 0 : 1;
     run.ended = new Date();
     const reasons = [...(this.stop ? [`stopped at ${cellLabel(this.stop.cell)}: ${this.stop.reason}`] : []), ...s.lost];
-    await this.o.sink.log({ e: 'end', end: runEndRecord(run, { reasons, cells: s.counts }) });
+    const fields: Record<string, unknown> = {};
+    for (const obs of this.o.observers ?? []) Object.assign(fields, await obs.runEnding?.(run));
+    const end = runEndRecord(run, { reasons, cells: s.counts });
+    // An observer adds fields; it never replaces the run's own.
+    for (const [k, v] of Object.entries(fields)) if (!(k in end)) end[k] = v;
+    await this.o.sink.log({ e: 'end', end });
     this.endLogged = true;
     await this.o.sink.flush();
     for (const obs of this.o.observers ?? []) await obs.runFinished?.(run, s);

@@ -42,5 +42,6 @@ export function redactingReporter(reporter: RunReporter | undefined, redactor: R
     cellEnd: reporter.cellEnd && ((c, status, ms, summary) => reporter.cellEnd!(c, status, ms, redactor.redact(summary))),
     message: reporter.message && ((text) => reporter.message!(redactor.redact(text))),
     notice: reporter.notice && ((c, text) => reporter.notice!(c, redactor.redact(text))),
+    monitor: reporter.monitor && ((view) => reporter.monitor!(redactor.redactValue(view))),
   };
 }

@@ -11,7 +11,9 @@ import { blockingProblems, runnableCells, RunRequestError, selectCells } from '.
 import type { LoggedEvent, RunAsker, RunReporter, RunSink } from './frontend';
 import { checkRunbookWritable, RunbookStore, RunbookWriteError } from './journal';
 import type { Redactor } from '../connections';
-import { executeRun, type RunHooks, type RunOutcome } from './loop';
+import { executeRun, type RunHooks, type RunObserver, type RunOutcome } from './loop';
+import { monitoringFor, type RunMonitoring } from '../monitor/for-session';
+import type { MonitorConnection } from '../safety/monitor';
 import { startRun } from './run';
 import { RunSession, runbookDir } from './session';
 
@@ -45,8 +47,12 @@ export interface RunOptions {
   flags?: string[];
   asker?: RunAsker;
   reporter?: RunReporter;
-  /** Builds the safety hooks from the runbook as read for this run. */
-  hooksFor?: (rb: Runbook) => RunHooks | undefined;
+  /** Builds the safety hooks from the runbook as read for this run, on the run's monitoring connection. */
+  hooksFor?: (rb: Runbook, ctx: { monitor?: MonitorConnection }) => RunHooks | undefined;
+  /** Time between the monitoring sampler's samples, ms (default 1 000, docs/run.md "Monitoring"); 0: no sampler. */
+  monitorIntervalMs?: number;
+  /** More watchers of the run (notifications, the window). */
+  observers?: RunObserver[];
   /** Aborting it cancels the running cell and stops the run. */
   signal?: AbortSignal;
   /** Journal fsync after each cell (default false: durable against kill, fsync at checkpoints). */
@@ -103,6 +109,7 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
   const rb = store.runbook;
   let session: RunSession | undefined = early;
   let hooks: RunHooks | undefined;
+  let monitoring: RunMonitoring | undefined;
   try {
     const all = runnableCells(rb.cells);
     const selected = selectCells(all, opts);
@@ -111,7 +118,8 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
       throw new RunRequestError(`${opts.file} has problems to fix before it runs (nothing was run):\n${blocking.map((p) => `  line ${p.line}: ${p.message}`).join('\n')}\n(runbook check ${opts.file} lists them all)`);
     }
     session ??= await openSession(opts, rb);
-    hooks = opts.hooksFor?.(rb);
+    monitoring = monitoringFor(session, { intervalMs: opts.monitorIntervalMs, onView: opts.reporter?.monitor && ((v) => opts.reporter!.monitor!(v)) });
+    hooks = opts.hooksFor?.(rb, { monitor: monitoring.connection });
     const sink = new FileSink(store);
     const outcome = await executeRun({
       run,
@@ -128,7 +136,9 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
       sessionOutlivesRun: false,
       recovered,
       unfinished,
+      observers: [...(opts.observers ?? []), ...(monitoring.sampler ? [monitoring.sampler] : [])],
     });
+    if (monitoring.sampler && !outcome.summary.refused) outcome.monitor = monitoring.sampler.peaks;
     if (opts.report) writeReport(opts.report, rb, opts.output !== undefined ? file : opts.file, run.id);
     outcome.file = file;
     return outcome;
@@ -139,6 +149,7 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
   } finally {
     store.close();
     await hooks?.close?.().catch(() => undefined);
+    await monitoring?.close();
     await session?.close();
   }
 }

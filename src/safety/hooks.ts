@@ -28,6 +28,8 @@ export interface SafetyHookOptions {
   noPreflight?: boolean;
   /** Close the monitoring connection after this long unused, ms (default 5 000; see {@link MonitorConnection}). */
   idleCloseMs?: number;
+  /** The run's monitoring connection, shared with the monitoring sampler (src/monitor/for-session.ts); default: one of its own. */
+  monitor?: MonitorConnection;
 }
 
 /** The runner's SQL cell hooks, plus the end of the run. */
@@ -157,7 +159,7 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
   let whole: Promise<RunbookLint> | undefined;
   // The cells `whole` was linted from: the plan's selection (others as Markdown), or the runbook's cells.
   let linted: LintCell[] = opts.cells;
-  let monitor: MonitorConnection | undefined;
+  let monitor: MonitorConnection | undefined = opts.monitor;
   // Per cell between before() and the end of watch(): the strong locks it takes, the tables of its index builds and,
   // before it runs, the relfilenodes of the locked tables (to tell afterwards which were rewritten).
   const cellState = new Map<number, CellState>();
@@ -266,7 +268,7 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
           });
           record.preflight = {
             tables: pre.tables.map((t) => `${t.table} ${t.mode}`),
-            blockers: pre.lockers.filter((s) => s.wouldBlockCell).map((s) => ({ pid: s.pid, state: s.state, xactAgeMs: s.xactAgeMs, query: s.query })),
+            blockers: pre.lockers.filter((s) => s.wouldBlockCell).map((s) => ({ pid: s.pid, application: s.application, state: s.state, xactAgeMs: s.xactAgeMs, queryAgeMs: s.queryAgeMs, query: s.query })),
             idleInTransaction: pre.idleInTransaction.length, longTransactions: pre.longTransactions.length,
             vacuums: pre.vacuums.map((v) => ({ pid: v.pid, table: v.table, phase: v.phase, autovacuum: v.autovacuum })),
             ...(pre.invalidIndexes.length ? { invalidIndexes: pre.invalidIndexes.map(invalidIndexRecord) } : {}),
@@ -349,6 +351,6 @@ export function createSafetyHooks(opts: SafetyHookOptions): SafetyHooks {
 }
 
 /** The factory `runbook run` registers (src/cli/run.ts `runHookFactories`): reads the runbook's cells from the file. */
-export function safetyHooksFor(flags: { connection?: string; file: string; runbook?: Runbook }): SafetyHooks {
-  return createSafetyHooks({ cells: lintCellsOf(flags.runbook ?? parseRunbook(readFileSync(flags.file))) });
+export function safetyHooksFor(flags: { connection?: string; file: string; runbook?: Runbook; monitor?: MonitorConnection }): SafetyHooks {
+  return createSafetyHooks({ cells: lintCellsOf(flags.runbook ?? parseRunbook(readFileSync(flags.file))), monitor: flags.monitor });
 }

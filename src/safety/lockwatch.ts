@@ -159,7 +159,7 @@ export function start(connection: SampleConnection, pid: number, options: LockWa
     try {
       const row = await onConnection(async (client) => {
         if (!sql) {
-          const v = await client.query<{ v: string }>('SHOW server_version_num');
+          const v = await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
           sql = sampleSql(Number(v.rows[0]?.v ?? 0) >= 140000);
         }
         return (await client.query<SampleRow>(sql, [pid])).rows[0];

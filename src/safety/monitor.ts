@@ -4,8 +4,27 @@
 import { Socket } from 'node:net';
 import { Client, type ClientConfig } from 'pg';
 
-/** `lock_timeout` of catalog connections (the monitoring connection, `runbook lint --connection`), ms. */
+/**
+ * `lock_timeout` of catalog connections (the monitoring connection: pre-flight, live lock view, monitoring sampler,
+ * the run's lint; and `runbook lint --connection`), ms. A catalog read that opens a table (pg_total_relation_size,
+ * EXPLAIN) gives up after this long behind a lock instead of queueing behind it (docs/safety.md, "Timeouts").
+ */
 export const CATALOG_LOCK_TIMEOUT_MS = 2_000;
+
+/**
+ * `statement_timeout` of catalog connections, ms: no catalog or statistics query of ours may run longer, whatever
+ * it waits for (a lock the lock_timeout does not cover, a slow catalog, I/O). Each of those queries takes
+ * milliseconds on a healthy server.
+ */
+export const CATALOG_STATEMENT_TIMEOUT_MS = 5_000;
+
+/**
+ * The client settings every catalog connection gets, over the profile's: its own short `lock_timeout` and
+ * `statement_timeout` (never the profile's, which may be `0`: off). pg sends them as startup parameters.
+ */
+export function catalogClientConfig(config: ClientConfig): ClientConfig {
+  return { ...config, lock_timeout: CATALOG_LOCK_TIMEOUT_MS, statement_timeout: CATALOG_STATEMENT_TIMEOUT_MS };
+}
 
 /** Options of {@link MonitorConnection}. */
 export interface MonitorOptions {
@@ -78,10 +97,10 @@ export class MonitorConnection {
     // pg's own Node stream is a plain net.Socket (pg/lib/stream.js); made here to keep a handle on it, under TLS too.
     const socket = new Socket();
     // lock_timeout: a catalog read that opens a relation (pg_total_relation_size) must never queue behind a lock on it,
-    // least of all one the runbook's own session holds; it fails after CATALOG_LOCK_TIMEOUT_MS instead.
+    // least of all one the runbook's own session holds; it fails after CATALOG_LOCK_TIMEOUT_MS instead. statement_timeout
+    // bounds every query of ours, whatever it waits for.
     const c = new Client({
-      ...this.config, application_name: this.options.applicationName ?? 'runbook monitor', stream: () => socket,
-      lock_timeout: this.config.lock_timeout ?? CATALOG_LOCK_TIMEOUT_MS,
+      ...catalogClientConfig(this.config), application_name: this.options.applicationName ?? 'runbook monitor', stream: () => socket,
     });
     // A connection the server ends (restart, pg_terminate_backend) must not crash the run: forget it, reopen on next use.
     const forget = (): void => { if (this.client === c) { this.client = undefined; this.socket = undefined; } };

@@ -5,7 +5,7 @@ import type { Client } from 'pg';
 import { analyzeStatement, conflicts, fromPgLocksMode, isStrongLock, stronger, type LockMode, type TableLock } from '../sql/analyze';
 import { loadParser, splitCell } from '../sql/analyze-statements';
 import { redact } from '../connections/redact';
-import { dropInvalidIndexSql, invalidIndexesOn, type IndexState } from '../sql/catalog';
+import { dropInvalidIndexSql, formatAgeMs, invalidIndexesOn, type IndexState } from '../sql/catalog';
 import { timeoutOn } from '../sql/findings';
 
 /** A session seen by the pre-flight check. Ages are ms. */
@@ -19,6 +19,8 @@ export interface PreflightSession {
   xactAgeMs: number | null;
   /** Time since its state last changed (ms): for `idle in transaction`, how long it has been idle. */
   stateAgeMs: number | null;
+  /** Time since its current (or, when idle, last) query started (ms), `pg_stat_activity.query_start`. */
+  queryAgeMs?: number | null;
   /** Its current or last query, cut to 500 characters. */
   query: string | null;
   /** Locks it holds or waits for on the cell's tables. */
@@ -98,20 +100,22 @@ function quoteName(name: string): string {
 
 interface ActivityRow {
   pid: number; usename: string | null; application_name: string | null; state: string | null; query: string | null;
-  xact_ms: number | null; state_ms: number | null;
+  xact_ms: number | null; state_ms: number | null; query_ms: number | null;
 }
 
 function toSession(r: ActivityRow): PreflightSession {
   return {
     pid: r.pid, user: r.usename, application: r.application_name, state: r.state,
     xactAgeMs: r.xact_ms === null ? null : Math.round(r.xact_ms), stateAgeMs: r.state_ms === null ? null : Math.round(r.state_ms),
+    queryAgeMs: r.query_ms === null ? null : Math.round(r.query_ms),
     query: r.query, locks: [], wouldBlockCell: false,
   };
 }
 
 const ACTIVITY_COLUMNS = `a.pid, a.usename::text, a.application_name, a.state, left(a.query, 500) AS query,
   (extract(epoch FROM clock_timestamp() - a.xact_start) * 1000)::float8 AS xact_ms,
-  (extract(epoch FROM clock_timestamp() - a.state_change) * 1000)::float8 AS state_ms`;
+  (extract(epoch FROM clock_timestamp() - a.state_change) * 1000)::float8 AS state_ms,
+  (extract(epoch FROM clock_timestamp() - a.query_start) * 1000)::float8 AS query_ms`;
 
 /**
  * Runs the pre-flight check on `client`, which must be a connection other than the runbook's session (the
@@ -183,13 +187,8 @@ export async function preflight(client: Client, locks: TableLock[], options: Pre
   return { ...result, text: preflightText(result, longMs) };
 }
 
-/** `12.3 s`, `4 min 5 s`. */
-export function formatAge(ms: number | null): string {
-  if (ms === null) return '–';
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  const s = Math.round(ms / 1000);
-  return s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-}
+/** `12.3 s`, `4 min 5 s` (the catalog module's {@link formatAgeMs}, under the name the safety modules use). */
+export const formatAge = formatAgeMs;
 
 function oneLine(q: string | null): string {
   // Redacted before it is cut: a cut `PASSWORD '…` no longer matches the pattern that finds it.
@@ -200,7 +199,9 @@ function oneLine(q: string | null): string {
 function sessionLine(s: PreflightSession): string {
   const age = s.state?.startsWith('idle in transaction') ? `idle for ${formatAge(s.stateAgeMs)}` : `transaction ${formatAge(s.xactAgeMs)}`;
   const locks = s.locks.length ? ` ${s.locks.map((l) => `${l.granted ? 'holds' : 'waits for'} ${l.mode} on ${l.table}`).join(', ')};` : '';
-  return `  pid ${s.pid}  ${s.user ?? '?'}  ${s.state ?? '?'} (${age});${locks} ${oneLine(s.query)}`;
+  const app = s.application ? ` application ${JSON.stringify(oneLine(s.application))}` : '';
+  const queryAge = s.queryAgeMs !== undefined && s.queryAgeMs !== null ? `, query started ${formatAge(s.queryAgeMs)} ago` : '';
+  return `  pid ${s.pid}  ${s.user ?? '?'}${app}  ${s.state ?? '?'} (${age}${queryAge});${locks} ${oneLine(s.query)}`;
 }
 
 /** The human-readable block of a pre-flight result. */

@@ -144,3 +144,68 @@ export async function invalidIndexesOn(client: Client, tables: string[]): Promis
 export function dropInvalidIndexSql(index: string): string {
   return `DROP INDEX CONCURRENTLY IF EXISTS ${index};`;
 }
+
+/** A session holding (or queued ahead with) an ACCESS EXCLUSIVE lock on a table a catalog read needed. */
+export interface LockHolder {
+  table: string;
+  pid: number;
+  /** `pg_stat_activity.application_name` ('' when the client set none). */
+  application: string | null;
+  user: string | null;
+  state: string | null;
+  /** false: it waits for the lock itself, queued ahead of every later request (PostgreSQL grants in arrival order). */
+  granted: boolean;
+  /** Age of its current (or, when idle, last) query, ms. */
+  queryAgeMs: number | null;
+  /** Age of its transaction, ms; null outside one. */
+  xactAgeMs: number | null;
+}
+
+/**
+ * The sessions whose ACCESS EXCLUSIVE lock (held, or requested ahead in the queue) on these tables makes a catalog
+ * read that opens them (`pg_total_relation_size()`, EXPLAIN) wait: asked after such a read failed with SQLSTATE 55P03
+ * at the catalog connection's `lock_timeout`, so the message can name who holds the table. Reads only pg_locks and
+ * pg_stat_activity (no lock on the tables). Names as written; those not found are ignored. Source: PostgreSQL docs,
+ * 53.12 "pg_locks", 27.2.3 "pg_stat_activity", 13.3.1 Table 13.2 (ACCESS SHARE conflicts with ACCESS EXCLUSIVE only).
+ */
+export async function lockHoldersOn(client: Client, tables: string[]): Promise<LockHolder[]> {
+  if (tables.length === 0) return [];
+  const r = await client.query<LockHolder>(
+    `SELECT n.name AS table, a.pid, a.application_name AS application, a.usename::text AS "user", a.state, l.granted,
+            (extract(epoch FROM clock_timestamp() - a.query_start) * 1000)::float8 AS "queryAgeMs",
+            (extract(epoch FROM clock_timestamp() - a.xact_start) * 1000)::float8 AS "xactAgeMs"
+       FROM unnest($1::text[], $2::text[]) AS n(name, quoted)
+       JOIN pg_locks l ON l.locktype = 'relation' AND l.relation = to_regclass(n.quoted) AND l.mode = 'AccessExclusiveLock'
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.pid <> pg_backend_pid()
+      ORDER BY n.name, l.granted DESC, a.pid`, [tables, tables.map(quoteName)]);
+  return r.rows.map((h) => ({ ...h, queryAgeMs: h.queryAgeMs === null ? null : Math.round(h.queryAgeMs), xactAgeMs: h.xactAgeMs === null ? null : Math.round(h.xactAgeMs) }));
+}
+
+/** `12.3 s`, `4 min 5 s`, `2 h 3 min`; `–` for null. */
+export function formatAgeMs(ms: number | null): string {
+  if (ms === null) return '–';
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  return s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/**
+ * One line naming the holders: `big is locked ACCESS EXCLUSIVE by pid 4711 (application psql, user app, idle in
+ * transaction, query started 3 min 2 s ago, transaction 3 min 5 s)`. Undefined when none was found (it ended since).
+ */
+export function lockHoldersText(holders: LockHolder[]): string | undefined {
+  if (holders.length === 0) return undefined;
+  const byTable = new Map<string, LockHolder[]>();
+  for (const h of holders) byTable.set(h.table, [...(byTable.get(h.table) ?? []), h]);
+  const who = (h: LockHolder): string => `pid ${h.pid} (application ${h.application ? JSON.stringify(h.application) : 'not set'}, user ${h.user ?? '?'}, ${h.state ?? '?'}, query started ${formatAgeMs(h.queryAgeMs)} ago${h.xactAgeMs !== null ? `, transaction ${formatAgeMs(h.xactAgeMs)}` : ''})`;
+  return [...byTable].map(([t, hs]) => {
+    const held = hs.filter((h) => h.granted);
+    const queued = hs.filter((h) => !h.granted);
+    const parts = [];
+    if (held.length) parts.push(`locked ACCESS EXCLUSIVE by ${held.map(who).join(', ')}`);
+    if (queued.length) parts.push(`${held.length ? 'with' : 'has'} ACCESS EXCLUSIVE requested ahead in the lock queue by ${queued.map(who).join(', ')}`);
+    return `${t} is ${parts.join(' ')}`.replace(/ is has /, ' has ');
+  }).join('; ');
+}

@@ -103,4 +103,9 @@ export interface LintContext {
   /** Rows (`pg_class.reltuples`) from which a table counts as large for the planner check; default 100,000
    *  (`LARGE_TABLE_ROWS` in src/sql/planner.ts). */
   largeTableRows?: number;
+  /**
+   * Told what the lint could not read from the connection and why, in words (`runbook lint` prints it to stderr as
+   * a note): e.g. table sizes not read because a session holds ACCESS EXCLUSIVE on the table, naming it.
+   */
+  note?: (text: string) => void;
 }

@@ -14,7 +14,7 @@ import {
 } from './findings';
 import { SQUAWK_EXCLUDED, runSquawk, squawkPgVersion, squawkRule, type SquawkViolation } from './squawk';
 import { REWORDED, squawkWording } from './squawk-wording';
-import { columnTypes, dropInvalidIndexSql, indexesByName, procedureBodies, quoteName, tableSizes, tablesExist } from './catalog';
+import { columnTypes, dropInvalidIndexSql, indexesByName, lockHoldersOn, lockHoldersText, procedureBodies, quoteName, tableSizes, tablesExist } from './catalog';
 import { planFindings, type PlanCandidate } from './planner';
 import type { ColumnType } from './type-change';
 import type { CatalogConnection, Finding, LintCell, LintContext, Severity, TableSize, TimeoutDefaults } from './findings-types';
@@ -345,7 +345,18 @@ async function lintUnits(units: Unit[], ctx: LintContext): Promise<UnitResult[]>
       const names = [...new Set(mapped.flatMap((m) => m.findings.map((f) => f.table?.name).filter((n): n is string => n !== undefined)))];
       // pg_total_relation_size() opens each table: behind a lock on one (55P03 at the catalog connection's
       // lock_timeout) the findings go out without sizes rather than not at all.
-      if (names.length) sizes = await onCatalog(conn, (c) => tableSizes(c, names)).catch((e: unknown) => { if ((e as { code?: string }).code === '55P03') return new Map<string, TableSize>(); throw e; });
+      if (names.length) {
+        sizes = await onCatalog(conn, async (c) => {
+          try {
+            return await tableSizes(c, names);
+          } catch (e) {
+            if ((e as { code?: string }).code !== '55P03') throw e;
+            const holders = lockHoldersText(await lockHoldersOn(c, names).catch(() => []));
+            ctx.note?.(`table sizes not read: a lock on the table stopped the catalog read at its lock_timeout${holders ? ` (${holders})` : ''}`);
+            return new Map<string, TableSize>();
+          }
+        });
+      }
     }
     return mapped.map((m, i) => ({
       analysis: prepared[i].analysis as RunbookAnalysis,

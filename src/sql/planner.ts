@@ -2,7 +2,7 @@
 // about a batch that scans a large table every time and an unbatched statement over many rows.
 
 import type { Client } from 'pg';
-import { rowEstimates } from './catalog';
+import { lockHoldersOn, lockHoldersText, rowEstimates } from './catalog';
 
 /**
  * A table is "large" from this many rows (`pg_class.reltuples`, the planner's estimate): a sequential scan of it
@@ -116,7 +116,12 @@ export async function planFindings(client: Client, candidates: PlanCandidate[], 
       const plan = (results[results.length - 1].rows[0] as { 'QUERY PLAN': { Plan: PlanNode }[] })['QUERY PLAN'];
       top = plan[0].Plan;
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
+      let reason = err instanceof Error ? err.message : String(err);
+      // Behind a lock (SQLSTATE 55P03 at the 1 s lock_timeout): name who holds it, so the reader knows why.
+      if ((err as { code?: string }).code === '55P03') {
+        const holders = lockHoldersText(await lockHoldersOn(client, c.tables).catch(() => []));
+        if (holders) reason = `${reason}: ${holders}`;
+      }
       if (!c.batched && !c.where && isLarge(sizes.get(c.target))) found.push(unbatched(c, undefined));
       else {
         found.push({

@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { Cell } from '../format/model';
 import type { EndedSpan } from '../run/spans';
+import type { ChecklistClicks } from './checklistClicks';
 import type { Connections } from './connections';
 import { CHECKLIST_LANGUAGE, fromNotebookDocument } from './notebookData';
 import { NotebookRun, notebookAsker } from './notebookRun';
@@ -44,6 +45,7 @@ export class RunbookController implements vscode.Disposable {
     private readonly connections: Connections,
     private readonly sessions: Sessions,
     private readonly prompts: Prompts,
+    private readonly clicks?: ChecklistClicks,
   ) {
     this.controller = vscode.notebooks.createNotebookController(CONTROLLER_ID, NOTEBOOK_TYPE, 'Runbook');
     this.controller.supportedLanguages = ['postgres', 'shellscript', CHECKLIST_LANGUAGE, 'sql']; // new cells take the first; `sql` (MS SQL) cells still run
@@ -104,17 +106,21 @@ export class RunbookController implements vscode.Disposable {
     const { startRun } = await import('../run/run');
     const { createSafetyHooks } = await import('../safety/hooks');
     const { lintCellsOf } = await import('../sql/lint');
+    const { monitoringFor } = await import('../monitor/for-session');
     const config = vscode.workspace.getConfiguration('runbook', notebook.uri);
-    const hooks = createSafetyHooks({ cells: lintCellsOf(runbook), intervalMs: config.get<number>('liveView.intervalMs', 250) });
     const key = notebook.uri.toString();
     const abort = new AbortController();
     const front = new NotebookRun(this.controller, notebook, abort, this.order.get(key) ?? 0);
+    // One monitoring connection for the run: the safety hooks' catalog reads and lock view, and the sampler.
+    const monitoring = monitoringFor(session, { intervalMs: config.get<number>('monitor.intervalMs', 1000), onView: (v) => front.monitor(v) });
+    const hooks = createSafetyHooks({ cells: lintCellsOf(runbook), intervalMs: config.get<number>('liveView.intervalMs', 250), monitor: monitoring.connection });
     const first = selected[0];
     const flags = cells.length === 1 ? ['--only', String(first.number)] : first.number > (selectCells(all, {})[0]?.number ?? 1) ? ['--from', String(first.number)] : [];
     try {
       const outcome = await executeRun({
         run: startRun('vscode', flags, await operatorFor(notebook)),
-        runbook, all, selected, session, sink: front, reporter: front, asker: notebookAsker(this.prompts), hooks,
+        runbook, all, selected, session, sink: front, reporter: front, asker: notebookAsker(this.prompts, front, this.clicks), hooks,
+        observers: monitoring.sampler ? [monitoring.sampler] : [],
         signal: abort.signal,
         maxRows: config.get<number>('maxRows', 200),
         sessionOutlivesRun: true,
@@ -133,6 +139,7 @@ export class RunbookController implements vscode.Disposable {
     } finally {
       this.order.set(key, front.executionOrder);
       await hooks.close();
+      await monitoring.close();
       this.sessions.notify(notebook);
     }
   }

@@ -1,6 +1,7 @@
 // Extension entry point: registers the serializer, controller, commands, renderer messaging and status bar; nothing else happens here.
 import * as vscode from 'vscode';
 import { ConnectionCellStatusBar } from './cellStatusBar';
+import { ChecklistClicks, isChecklistMessage } from './checklistClicks';
 import { registerCommands } from './commands';
 import { Connections } from './connections';
 import { RunbookController } from './controller';
@@ -29,6 +30,7 @@ export function activate(context: vscode.ExtensionContext): RunbookApi {
   const sessions = new Sessions(connections, prompts);
   const statusBar = new RunbookStatusBar(connections, sessions);
   const diagnostics = new RunbookDiagnostics(connections);
+  const clicks = new ChecklistClicks();
   context.subscriptions.push(
     diagnostics,
     new ConnectionCellStatusBar(connections),
@@ -36,12 +38,14 @@ export function activate(context: vscode.ExtensionContext): RunbookApi {
     connections,
     sessions,
     statusBar,
-    new RunbookController(connections, sessions, prompts),
+    new RunbookController(connections, sessions, prompts, clicks),
     ...registerCommands(context, connections, sessions, prompts),
-    // Copy as CSV / Markdown from the renderer: the webview may not write the clipboard itself.
+    // Copy as CSV / Markdown from the renderer (the webview may not write the clipboard itself), and checklist items
+    // clicked in a checklist's output (routed to the run waiting for them).
     vscode.notebooks.createRendererMessaging('runbook-notebooks.result').onDidReceiveMessage((e) => {
       const m = e.message as { type?: string; text?: unknown };
       if (m?.type === 'copy' && typeof m.text === 'string') void vscode.env.clipboard.writeText(m.text);
+      else if (isChecklistMessage(m)) clicks.receive(m);
     }),
   );
   return { connections, sessions, prompts, statusBar, diagnostics, activationMs: performance.now() - t0 };

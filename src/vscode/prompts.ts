@@ -35,15 +35,38 @@ export class Prompts {
     return { scripted: true, answer: this.answers.shift() };
   }
 
-  /** Multi-select quick pick; resolves the picked items (undefined when dismissed). */
-  async pickMany<T extends vscode.QuickPickItem>(items: T[], options: vscode.QuickPickOptions): Promise<T[] | undefined> {
+  /**
+   * Multi-select quick pick; resolves the picked items (undefined when dismissed). With `signal`, aborting it hides
+   * the pick (resolving undefined): another way of answering won (a checklist confirmed by clicking in its output).
+   */
+  async pickMany<T extends vscode.QuickPickItem>(items: T[], options: vscode.QuickPickOptions, signal?: AbortSignal): Promise<T[] | undefined> {
     const s = this.note({ kind: 'quickPick', title: options.title ?? '', options: items.map((i) => i.label) });
     if (s.scripted) {
       if (s.answer === undefined) return undefined;
       const labels = new Set(Array.isArray(s.answer) ? (s.answer as string[]) : [String(s.answer)]);
       return items.filter((i) => labels.has(i.label));
     }
-    return vscode.window.showQuickPick(items, { ...options, canPickMany: true });
+    if (!signal) return vscode.window.showQuickPick(items, { ...options, canPickMany: true });
+    if (signal.aborted) return undefined;
+    const qp = vscode.window.createQuickPick<T>();
+    qp.items = items;
+    qp.canSelectMany = true;
+    qp.title = options.title;
+    qp.placeholder = options.placeHolder;
+    qp.ignoreFocusOut = options.ignoreFocusOut ?? false;
+    return new Promise((resolve) => {
+      let settled = false;
+      const done = (v: T[] | undefined): void => {
+        if (settled) return;
+        settled = true;
+        qp.dispose();
+        resolve(v);
+      };
+      qp.onDidAccept(() => done([...qp.selectedItems]));
+      qp.onDidHide(() => done(undefined));
+      signal.addEventListener('abort', () => done(undefined), { once: true });
+      qp.show();
+    });
   }
 
   /** Single-select quick pick; resolves the picked item (undefined when dismissed). A scripted answer is the item's label.

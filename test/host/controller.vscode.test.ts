@@ -169,16 +169,16 @@ describe('NotebookController', function () {
     assert.strictEqual((payloadOf(shell) as { live?: boolean }).live, undefined, 'the final output replaced the live one');
   });
 
-  it('asks in a modal for a checklist of one item and records who confirmed it', async () => {
+  it('asks in the multi-select (beside the checkbox in the output) for a checklist of one item and records who confirmed it', async () => {
     const a = await api();
     const { doc, file } = await openExec('stream.runbook');
     created.push(file);
     const checklist = codeCells(doc)[0];
-    a.prompts.answerNext('Confirm');
+    a.prompts.answerNext(['Backup verified']);
     await runCells(doc, checklist.index, checklist.index + 1);
     await waitFor(() => checklist.executionSummary?.success !== undefined, 'the checklist');
     const asked = a.prompts.shown[a.prompts.shown.length - 1];
-    assert.deepStrictEqual([asked.kind, asked.title, asked.options], ['message', 'Confirm: Backup verified', ['Confirm']]);
+    assert.deepStrictEqual([asked.kind, asked.title, asked.options], ['quickPick', 'Confirm the checklist items that are done', ['Backup verified']]);
     assert.strictEqual(checklist.executionSummary?.success, true);
     assert.strictEqual(checklist.document.getText(), '- [x] Backup verified');
     const items = payloadOf(checklist)?.record.items as { text: string; by: string; at: string }[];

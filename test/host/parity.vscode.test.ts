@@ -27,9 +27,10 @@ function blank(value: unknown): unknown {
 
 /**
  * Parts of a log event that differ between two runs of the same runbook: the hash chain (it hashes times), times,
- * the run id, the operator, and how the run was asked for (the CLI's command and flags, VS Code's cell selection).
+ * the run id, the operator, how the run was asked for (the CLI's command and flags, VS Code's cell selection), and the
+ * monitoring sampler's peaks (`monitor`: samples taken and what they saw depend on timing, like `locks`).
  */
-const EVENT_VARYING = new Set(['h', 'prev', 'rec', 'out', 'after', 'at', 'id', 'ended', 'command', 'flags', 'by', 'started', 'ms', 'run', 'xid']);
+const EVENT_VARYING = new Set(['h', 'prev', 'rec', 'out', 'after', 'at', 'id', 'ended', 'command', 'flags', 'by', 'started', 'ms', 'run', 'xid', 'monitor']);
 
 function blankEvent(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(blankEvent);

@@ -53,6 +53,33 @@ const CHATTER = /^(Resolving connection token|Creation of workbench contribution
 /** What an interrupted run must still stop: the server runs in its own process group, so Ctrl-C does not reach it. */
 const stopOnSignal = [];
 
+/**
+ * The UI bridge: a host test that must click in the rendered output (a webview the extension host cannot reach)
+ * logs `[runbook-ui] click {"selector": …, "id": …}`; this runner clicks the first visible match in any frame of the
+ * workbench page with playwright, and logs `[runbook-ui] clicked ID` or `[runbook-ui] failed ID: why` to the
+ * output. The test waits for what the click does (the notebook's outputs), so the reply is only for the log.
+ */
+const UI_CLICK = /^\[runbook-ui\] click (\{.*\})$/;
+async function uiClick(page, request) {
+  const { selector, id } = JSON.parse(request);
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    for (const frame of page.frames()) {
+      const match = frame.locator(selector);
+      const n = await match.count().catch(() => 0);
+      for (let i = 0; i < n; i++) {
+        const el = match.nth(i);
+        if (!(await el.isVisible().catch(() => false)) || !(await el.isEnabled().catch(() => false))) continue;
+        await el.scrollIntoViewIfNeeded().catch(() => undefined);
+        await el.click({ timeout: 5_000 });
+        return `[runbook-ui] clicked ${id}`;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return `[runbook-ui] failed ${id}: no visible, enabled ${selector} in any frame`;
+}
+
 /** Counts from mocha's spec summary (`N passing`, `N failing`, `N pending`) in the forwarded output. */
 function mochaSummary(output) {
   const count = (what) => Number(new RegExp(`^\\s*(\\d+) ${what}\\b`, 'm').exec(output)?.[1] ?? 0);
@@ -101,6 +128,8 @@ async function runInServerHost(ws, env) {
       const line = util.format(...(Array.isArray(logArgs) ? logArgs : [logArgs])); // console.log-style arguments
       output += line + '\n';
       if (verbose || !CHATTER.test(line)) (type === 'error' || type === 'warn' ? process.stderr : process.stdout).write(line + '\n');
+      const click = UI_CLICK.exec(line);
+      if (click) void uiClick(page, click[1]).then((r) => { output += r + '\n'; process.stdout.write(r + '\n'); }, (e) => process.stdout.write(`[runbook-ui] failed: ${e}\n`));
     });
     await page.goto(workbenchUrl(server.authority, { folder: ws, extensionDevelopmentPath: root, extensionTestsPath: testsPath }));
     const r = await Promise.race([exited, result]);
@@ -177,6 +206,8 @@ const stopping = async (sig, status) => {
 process.once('SIGINT', () => void stopping('SIGINT', 130));
 process.once('SIGTERM', () => void stopping('SIGTERM', 143));
 const env = { ...process.env, ...writeProfile(ws, db.url), RUNBOOK_HOST_WORKSPACE: ws, RUNBOOK_HOST_CONNECTION: 'host-test' };
+// The server host drives a real page: tests may ask it to click in the rendered outputs (uiClick above).
+if (!electron) env.RUNBOOK_HOST_UI_BRIDGE = '1';
 if (db.throwaway) env.RUNBOOK_HOST_THROWAWAY_SERVER = '1';
 if (grep) env.RUNBOOK_HOST_GREP = grep;
 delete env.DATABASE_URL; // the suite must reach the server through the profile, as a user would

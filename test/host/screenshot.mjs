@@ -6,8 +6,11 @@
 // DATABASE_URL (else the integration harness starts a throwaway server), CHROMIUM_PATH.
 // Writes test-output/runbook-notebook.png (top of the notebook after Run All) and
 // test-output/runbook-results.png (the validation queries' result tables), and
-// test-output/runbook-checklist-prompt.png (the checklist multi-select), and test-output/runbook-log-preview.png
-// (the saved file's migration log in VS Code's Markdown preview).
+// test-output/runbook-checklist-prompt.png (the checklist multi-select), test-output/runbook-log-preview.png
+// (the saved file's migration log in VS Code's Markdown preview), and from test/host/workspace/exec/monitor.runbook:
+// test-output/runbook-checklist-click.png (a checklist's checkboxes in its output, one clicked),
+// test-output/runbook-monitoring.png (the live monitoring view of a long cell while another session waits on a lock),
+// test-output/runbook-cell-status.png (the cells' status bars: where each last ran, and where it would run now).
 /* global process, console, setTimeout */ // Node globals: the ESLint config sets none for .mjs files.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import pg from 'pg';
 import { vscodeDir } from './tooling/vscode-server.mjs';
 import { database, prepareWorkspace, writeProfile } from './workspace.mjs';
 
@@ -54,6 +58,87 @@ async function shootLogPreview(page) {
   await sleep(4000);
   await page.screenshot({ path: path.join(outDir, 'runbook-log-preview.png') });
   step(`wrote ${path.relative(root, path.join(outDir, 'runbook-log-preview.png'))}`);
+}
+
+/** The first visible match of `selector` in any frame of the page (outputs live in the notebook's webview frames). */
+async function inFrames(page, selector, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const frame of page.frames()) {
+      const m = frame.locator(selector);
+      const n = await m.count().catch(() => 0);
+      for (let i = 0; i < n; i++) if (await m.nth(i).isVisible().catch(() => false)) return m.nth(i);
+    }
+    await sleep(200);
+  }
+  throw new Error(`no visible ${selector} in any frame after ${timeoutMs} ms`);
+}
+
+/** Runs a command from the command palette. */
+async function command(page, title) {
+  await page.keyboard.press('F1');
+  await page.keyboard.type(title);
+  await sleep(800);
+  await page.keyboard.press('Enter');
+}
+
+/**
+ * exec/monitor.runbook: its checklist confirmed by clicking in the output, its long cell's live monitoring view while
+ * another session waits on a lock, and the cells' status bars once the notebook's connection changed.
+ */
+async function monitorShots(page) {
+  step('open exec/monitor.runbook');
+  await page.keyboard.press('Control+P');
+  await page.keyboard.type('monitor.runbook');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'monitor.runbook' }).first().waitFor({ timeout: 30_000 });
+  await page.keyboard.press('Enter');
+  await sleep(2500);
+  const holder = new pg.Client({ connectionString: db.url, application_name: 'nightly-report' });
+  const waiter = new pg.Client({ connectionString: db.url, application_name: 'billing-worker' });
+  await holder.connect();
+  await waiter.connect();
+  await holder.query('CREATE TABLE IF NOT EXISTS shot_monitor (id int PRIMARY KEY, n int); INSERT INTO shot_monitor VALUES (1, 0) ON CONFLICT DO NOTHING');
+  try {
+    step('Run All: the checklist waits in its output');
+    await command(page, 'Notebook: Run All');
+    await sleep(2000);
+    // The multi-select opens beside the checkboxes: dismissed, the checkboxes still wait.
+    if (await page.locator('.quick-input-widget:visible').count()) await page.keyboard.press('Escape');
+    const first = await inFrames(page, '.rb-checklist input[type=checkbox][data-index="0"]');
+    await first.click();
+    await sleep(1200);
+    await page.mouse.move(10, 500);
+    await page.screenshot({ path: path.join(outDir, 'runbook-checklist-click.png') });
+    step('wrote test-output/runbook-checklist-click.png');
+    await holder.query('BEGIN; UPDATE shot_monitor SET n = n + 1 WHERE id = 1');
+    void waiter.query('UPDATE shot_monitor SET n = n + 1 WHERE id = 1').catch(() => undefined);
+    await (await inFrames(page, '.rb-checklist input[type=checkbox][data-index="1"]')).click();
+    step('the long cell runs: the monitoring view');
+    await inFrames(page, '.rb-monitor');
+    await sleep(1800);
+    await (await inFrames(page, '.rb-monitor')).scrollIntoViewIfNeeded();
+    await page.mouse.move(10, 500);
+    await page.screenshot({ path: path.join(outDir, 'runbook-monitoring.png') });
+    step('wrote test-output/runbook-monitoring.png');
+  } finally {
+    await holder.query('ROLLBACK').catch(() => undefined);
+    await holder.end().catch(() => undefined);
+    await waiter.end().catch(() => undefined);
+  }
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && (await page.locator('.notebook-editor .codicon-notebook-state-executing').count())) await sleep(500);
+  step('Select Connection → host-prod: the status bars say where each cell last ran and where it would run now');
+  await command(page, 'Runbook: Select Connection');
+  await sleep(1500);
+  await page.keyboard.type('host-prod');
+  await sleep(500);
+  await page.keyboard.press('Enter');
+  await sleep(2000);
+  await page.keyboard.press('Control+Home');
+  await page.mouse.move(10, 500);
+  await sleep(800);
+  await page.screenshot({ path: path.join(outDir, 'runbook-cell-status.png') });
+  step('wrote test-output/runbook-cell-status.png');
 }
 
 const ws = prepareWorkspace(root);
@@ -190,6 +275,7 @@ try {
   await page.screenshot({ path: path.join(outDir, 'runbook-results.png') });
   step(`wrote ${path.relative(root, path.join(outDir, 'runbook-results.png'))}`);
   await shootLogPreview(page);
+  await monitorShots(page);
   code = 0;
 } catch (e) {
   console.error(`[screenshot] failed: ${e instanceof Error ? e.stack : e}`);
