@@ -9,6 +9,7 @@ import { Prompts } from './prompts';
 import { registerSerializer } from './serializer';
 import { Sessions } from './sessions';
 import { RunbookStatusBar } from './statusBar';
+import { WebhookSecrets } from './webhooks';
 
 /** What `activate` returns: the extension's parts, for the extension-host tests. */
 export interface RunbookApi {
@@ -29,6 +30,7 @@ export function activate(context: vscode.ExtensionContext): RunbookApi {
   const sessions = new Sessions(connections, prompts);
   const statusBar = new RunbookStatusBar(connections, sessions);
   const diagnostics = new RunbookDiagnostics(connections);
+  const webhooks = new WebhookSecrets(context.secrets);
   context.subscriptions.push(
     diagnostics,
     new ConnectionCellStatusBar(connections),
@@ -36,8 +38,8 @@ export function activate(context: vscode.ExtensionContext): RunbookApi {
     connections,
     sessions,
     statusBar,
-    new RunbookController(connections, sessions, prompts),
-    ...registerCommands(context, connections, sessions, prompts),
+    new RunbookController(connections, sessions, prompts, webhooks),
+    ...registerCommands(context, connections, sessions, prompts, webhooks),
     // Copy as CSV / Markdown from the renderer: the webview may not write the clipboard itself.
     vscode.notebooks.createRendererMessaging('runbook-notebooks.result').onDidReceiveMessage((e) => {
       const m = e.message as { type?: string; text?: unknown };
