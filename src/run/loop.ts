@@ -15,7 +15,7 @@ import type { UnfinishedCell } from './journal';
 import { settleEarlierRuns } from './recovery';
 import { redactingReporter, redactingSink } from './redacting';
 import { describeRecord, errorText } from './summary';
-import { windowWatch, type WatchTools } from './window-watch';
+import { rehearsalDurations, windowWatch, type WatchTools } from './window-watch';
 import { notifier } from './notify';
 import { describeWindow } from '../format';
 import { windowWhere } from './plan';
@@ -267,7 +267,7 @@ class LoopContext {
     const window = frontMatterWindow(data);
     const tools = this.tools();
     const out: RunObserver[] = [];
-    if (window || est?.ok) out.push(windowWatch({ estimateMs: est?.ok ? est.ms : undefined, window, production: this.records.target.environment === 'production', selected: o.selected, tools }));
+    if (window || est?.ok) out.push(windowWatch({ estimateMs: est?.ok ? est.ms : undefined, window, production: this.records.target.environment === 'production', selected: o.selected, rehearsed: rehearsalDurations(o.runbook.log?.events ?? [], o.all), tools }));
     const targets = notifyTargetsOf(o);
     if (targets.length && o.webhookUrl) {
       const title = typeof data?.title === 'string' ? data.title : undefined;

@@ -1,7 +1,7 @@
 // While a run goes on: says when its elapsed time passes the estimate, and asks before the next mutating cell when
 // the rest would overrun the maintenance window (the person may stop there).
 
-import { formatDuration, parseEstimate, type RunWindow } from '../format';
+import { formatDuration, parseEstimate, sourceHash, type LogEvent, type RunWindow } from '../format';
 import { cellLabel, type RunnableCell } from './cells';
 import type { RunObserver } from './loop';
 import type { Plan } from './plan';
@@ -25,21 +25,41 @@ export interface WindowWatchOptions {
   /** The window's overrun question is asked on production runs only (docs/run.md, "The window"). */
   production: boolean;
   selected: RunnableCell[];
+  /** How long each cell took in its latest rehearsal (by cell index, ms): used for cells without an `estimate`. */
+  rehearsed?: ReadonlyMap<number, number>;
   tools: WatchTools;
   /** Clock, ms since the epoch (tests). */
   now?: () => number;
 }
 
-/** A cell's own `estimate` option, ms, when it has a valid one. */
-function cellEstimateMs(c: RunnableCell): number | undefined {
-  if (c.cell.options.estimate === undefined) return undefined;
-  const e = parseEstimate(c.cell.options.estimate);
-  return e.ok ? e.ms : undefined;
+/** A cell's own `estimate` option, ms, when it has a valid one; else what its latest rehearsal took. */
+function cellEstimateMs(c: RunnableCell, rehearsed?: ReadonlyMap<number, number>): number | undefined {
+  if (c.cell.options.estimate !== undefined) {
+    const e = parseEstimate(c.cell.options.estimate);
+    if (e.ok) return e.ms;
+  }
+  return rehearsed?.get(c.index);
+}
+
+/**
+ * What each cell took in its latest rehearsal: the latest `ok` attempt of a run on a non-production target whose
+ * cell source is the cell's as it is now (the attempt's `src` hash), by cell index, ms.
+ */
+export function rehearsalDurations(events: readonly LogEvent[], cells: RunnableCell[]): Map<number, number> {
+  const rehearsals = new Set(events.flatMap((e) => (e.e === 'run' && e.run.environment !== 'production' ? [e.run.id] : [])));
+  const byNumber = new Map(cells.map((c) => [c.number, c]));
+  const out = new Map<number, number>();
+  for (const e of events) {
+    if (e.e !== 'attempt' || e.attempt.status !== 'ok' || typeof e.attempt.ms !== 'number' || !rehearsals.has(e.attempt.run)) continue;
+    const c = byNumber.get(e.attempt.cell);
+    if (c && e.src !== undefined && e.src === sourceHash(c.cell)) out.set(c.index, e.attempt.ms);
+  }
+  return out;
 }
 
 /**
  * The time the rest of a run should still take, ms, from the cell about to run on: the sum of the cells' own
- * estimates when every one of them has one; else the front matter's estimate minus the time elapsed (at least what
+ * estimates (a cell without one: its latest rehearsal's duration) when every one of them has one; else the front matter's estimate minus the time elapsed (at least what
  * the cells with estimates add up to); else what the cells with estimates add up to (a lower bound); undefined when
  * nothing is estimated.
  *
@@ -47,8 +67,8 @@ function cellEstimateMs(c: RunnableCell): number | undefined {
  * @param elapsedMs the run's time so far
  * @param totalMs the front matter's estimate
  */
-export function remainingEstimateMs(rest: RunnableCell[], elapsedMs: number, totalMs: number | undefined): number | undefined {
-  const own = rest.map(cellEstimateMs);
+export function remainingEstimateMs(rest: RunnableCell[], elapsedMs: number, totalMs: number | undefined, rehearsed?: ReadonlyMap<number, number>): number | undefined {
+  const own = rest.map((c) => cellEstimateMs(c, rehearsed));
   const known = own.filter((x): x is number => x !== undefined);
   const sum = known.reduce((a, b) => a + b, 0);
   if (rest.length > 0 && known.length === rest.length) return sum;
@@ -105,7 +125,7 @@ export function windowWatch(o: WindowWatchOptions): RunObserver {
       if (!ctx.plan.cells.find((p) => p.c.index === c.index)?.mutating) return undefined;
       const t = now();
       const rest = o.selected.slice(o.selected.findIndex((x) => x.index === c.index));
-      const remaining = remainingEstimateMs(rest, t - started, o.estimateMs);
+      const remaining = remainingEstimateMs(rest, t - started, o.estimateMs, o.rehearsed);
       if (t + (remaining ?? 0) <= w.endMs) return undefined;
       const what = t >= w.endMs
         ? `The window closed at ${clock(w.endMs)} (${formatDuration(t - w.endMs)} ago), and ${cellLabel(c)} changes production`

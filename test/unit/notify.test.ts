@@ -10,7 +10,8 @@ import type { RunSummary } from '../../src/run/loop';
 import { eventText, notifier, notifyBody, type NotifyEvent } from '../../src/run/notify';
 import type { Plan } from '../../src/run/plan';
 import { startRun } from '../../src/run/run';
-import { remainingEstimateMs } from '../../src/run/window-watch';
+import { rehearsalDurations, remainingEstimateMs } from '../../src/run/window-watch';
+import { sourceHash, type LogEvent } from '../../src/format';
 
 const SECRET = 'S3cr3t-canary-pw';
 
@@ -121,6 +122,21 @@ describe('window: the rest of a run\'s estimate', () => {
     assert.equal(remainingEstimateMs([c(1, '1m'), c(2)], 0, undefined), 60_000, 'a lower bound');
     assert.equal(remainingEstimateMs([c(1), c(2)], 0, undefined), undefined);
     assert.equal(remainingEstimateMs([c(1)], 20 * 60_000, 15 * 60_000), 0);
+    assert.equal(remainingEstimateMs([c(1, '1m'), c(2)], 0, undefined, new Map([[2, 30_000]])), 90_000, 'a rehearsal\'s duration stands in for a missing estimate');
+  });
+
+  it('takes each cell\'s latest ok rehearsal of the same source, never a production run\'s', () => {
+    const cells = [c(1), c(2)];
+    const run = (id: string, environment: string): LogEvent => ({ e: 'run', run: { id, command: 'runbook run', by: 'a', started: '2026-12-01T00:00:00.000Z', connection: 'x', environment } });
+    const attempt = (runId: string, cell: number, ms: number, src: string, status = 'ok'): LogEvent => ({ e: 'attempt', attempt: { run: runId, cell, status, ms }, src });
+    const src = (n: number): string => sourceHash(cells[n - 1].cell);
+    const events = [
+      run('r1', 'staging'), attempt('r1', 1, 1000, src(1)), attempt('r1', 2, 2000, src(2)),
+      run('r2', 'staging'), attempt('r2', 1, 1500, src(1)), attempt('r2', 2, 9000, src(2), 'error'),
+      run('r3', 'production'), attempt('r3', 1, 99_000, src(1)),
+      run('r4', 'staging'), attempt('r4', 2, 7000, 'another-source-hash'),
+    ];
+    assert.deepEqual([...rehearsalDurations(events, cells)], [[1, 1500], [2, 2000]]);
   });
 });
 
