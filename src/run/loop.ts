@@ -1,7 +1,7 @@
 // The one run loop, used by `runbook run` and the VS Code controller alike: plan, then cell by cell through the
 // engines, following transaction spans, recording every output and log event through the front end's sink.
 
-import { attemptOf, frontMatterWindow, parseEstimate, parseNotifyTargets, windowVerdict, type Cell, type NotifyTarget, type Output, type OutputRecord, type RunRecord, type Runbook, type WindowEndRecord } from '../format';
+import { attemptOf, describeWindow, frontMatterWindow, parseEstimate, parseNotifyTargets, windowVerdict, type Cell, type NotifyTarget, type Output, type OutputRecord, type RunRecord, type Runbook, type WindowEndRecord } from '../format';
 import type { AcceptRecord } from '../engines/checklist';
 import type { LintCell, RunbookLint } from '../sql/lint';
 import { cellLabel, type RunnableCell } from './cells';
@@ -17,7 +17,6 @@ import { redactingReporter, redactingSink } from './redacting';
 import { describeRecord, errorText } from './summary';
 import { rehearsalDurations, windowWatch, type WatchTools } from './window-watch';
 import { notifier } from './notify';
-import { describeWindow } from '../format';
 import { windowWhere } from './plan';
 
 /** Safety hooks with the plan's lint of the selection (src/safety/hooks.ts). */
@@ -146,7 +145,7 @@ export async function executeRun(options: LoopOptions): Promise<RunOutcome> {
     if (refusals.length) return await ctx.refuse(outcome, refusals);
     if (plan.questions.some((q) => q.kind === 'production') || o.confirmProduction !== undefined) outcome.productionConfirmed = true;
     await ctx.recordWindowOverride(plan);
-    o.observers = [...ctx.builtInObservers(plan), ...(options.observers ?? [])];
+    o.observers = [...ctx.builtInObservers(), ...(options.observers ?? [])];
     for (const obs of o.observers) await obs.runStarted?.(run, plan);
     await ctx.runCells(plan);
     await ctx.endOpenTransaction();
@@ -260,7 +259,7 @@ class LoopContext {
   }
 
   /** The watchers every run has: the window and estimate watch, and notifications when there are targets and a way to find their URLs. */
-  builtInObservers(plan: Plan): RunObserver[] {
+  builtInObservers(): RunObserver[] {
     const o = this.o;
     const data = o.runbook.frontMatter?.data;
     const est = data?.estimate !== undefined ? parseEstimate(data.estimate) : undefined;
@@ -277,7 +276,6 @@ class LoopContext {
         estimate: est?.ok ? String(data?.estimate) : undefined, window, warn: tools.warn, timeoutMs: o.notifyTimeoutMs,
       }));
     }
-    void plan;
     return out;
   }
 
