@@ -6,6 +6,7 @@ import { benchLint } from './lint';
 import { benchRunLog } from './run-log';
 import { benchAppend, benchVerify } from './log';
 import { benchMonitor } from './monitor';
+import { benchNotify } from './notify';
 
 type Bench = { name: string; run: () => Promise<BenchResult[]> };
 
@@ -16,6 +17,7 @@ const benches: Bench[] = [
   { name: 'run-log', run: benchRunLog },
   { name: 'log', run: async () => [benchVerify(), benchAppend()] },
   { name: 'monitor', run: benchMonitor },
+  { name: 'notify', run: benchNotify },
 ];
 
 /** Optional benchmarks written by other modules register here (engine, lint). */

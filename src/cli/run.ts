@@ -23,7 +23,7 @@ import { lintRunbookForRun } from '../sql/lint';
 import { formatText } from '../sql/findings-format';
 
 /** Options as commander hands them over (strings where the runner takes numbers or names). */
-type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | 'confirmChecklists' | 'confirmProduction' | 'rerun' | 'confirmTarget' | 'sandboxDir' | 'followSymlink'> & {
+type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | 'confirmChecklists' | 'confirmProduction' | 'rerun' | 'confirmTarget' | 'outsideWindow' | 'sandboxDir' | 'followSymlink'> & {
   maxRows?: string;
   dryRun?: boolean;
   output?: string;
@@ -50,6 +50,7 @@ export function registerRun(program: Command): void {
     .option('--confirm-production <name>', 'answer the production guard in advance: the connection name')
     .option('--rerun', 'run again cells that already succeeded on production, without asking')
     .option('--confirm-target <name>', 'run although the front matter\'s environment differs from the target\'s: the target\'s name')
+    .option('--outside-window', 'start a production run outside the runbook\'s window (front matter `window`); recorded with your name')
     .option('--max-rows <n>', 'rows kept per statement in the output; the rest are counted', '200')
     .option('--dry-run', 'parse and split everything and print what would run; touch no database')
     .option('--sandbox-dir <dir>', 'keep the embedded sandbox\'s data in this folder (default: ephemeral)')
@@ -141,6 +142,7 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
       confirmProduction: flags.confirmProduction,
       rerun: flags.rerun,
       confirmTarget: flags.confirmTarget,
+      outsideWindow: flags.outsideWindow,
       maxRows,
       sandboxDir: flags.sandboxDir,
       sandboxEngine: flags.sandboxEngine as SandboxEngine | undefined,
@@ -181,6 +183,7 @@ function recordedFlags(flags: RunFlags, maxRows: number): string[] {
   if (flags.confirmProduction) out.push('--confirm-production', flags.confirmProduction);
   if (flags.rerun) out.push('--rerun');
   if (flags.confirmTarget) out.push('--confirm-target', flags.confirmTarget);
+  if (flags.outsideWindow) out.push('--outside-window');
   if (maxRows !== 200) out.push('--max-rows', String(maxRows));
   if (flags.sandboxEngine) out.push('--sandbox-engine', flags.sandboxEngine);
   if (flags.sandboxDir) out.push('--sandbox-dir', flags.sandboxDir);
@@ -296,7 +299,7 @@ async function dryRun(file: string, flags: RunFlags): Promise<number> {
     target: resolved ? { connection: resolved.profile.name, environment: resolved.profile.environment } : { connection: 'sandbox', environment: 'sandbox' },
     txState: 'idle', sessionEndsWithRun: true, acceptConfirmation: () => false, runs: new Map(),
     lint: (cells, initialTxState) => lintRunbookForRun(cells, { initialTxState, lockTimeoutDefault: resolved?.profile.lockTimeout, statementTimeoutDefault: resolved?.profile.statementTimeout }),
-    answers: { confirmProduction: flags.confirmProduction, rerun: flags.rerun, confirmChecklists: flags.confirmChecklists, confirmTarget: flags.confirmTarget },
+    answers: { confirmProduction: flags.confirmProduction, rerun: flags.rerun, confirmChecklists: flags.confirmChecklists, confirmTarget: flags.confirmTarget, outsideWindow: flags.outsideWindow },
     canAsk: { typeName: Boolean(process.stdin.isTTY), confirm: Boolean(process.stdin.isTTY), checklist: Boolean(process.stdin.isTTY) },
   });
   // What the safety checks would say (errors and warnings; `runbook lint` shows the advice too).

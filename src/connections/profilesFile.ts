@@ -3,10 +3,12 @@
 import { existsSync, promises as fs, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
+import { isMap, isNode, isScalar, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
 import { ConnectionConfigError, ENVIRONMENTS, SSL_MODES, type ConnectionProfile, type Environment, type SslMode } from './types';
 import { isConnectionUri, parseConnectionUri } from './uri';
 import { redact, stripUriPassword } from './redact';
+// The shape check of `notify` is shared with the front matter (pure, no I/O: the format module's only export used here).
+import { parseNotifyTargets } from '../format/notify-targets';
 
 /** The file name looked for in the runbook's folder and each folder above it. */
 export const PROFILES_FILE_NAME = 'runbook.connections.yaml';
@@ -14,7 +16,7 @@ export const PROFILES_FILE_NAME = 'runbook.connections.yaml';
 /** Every key a profile may have, in the order docs/connections.md lists them. */
 export const PROFILE_KEYS = [
   'environment', 'url', 'host', 'port', 'database', 'user', 'service', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey',
-  'lock_timeout', 'statement_timeout', 'connect_timeout', 'application_name',
+  'lock_timeout', 'statement_timeout', 'connect_timeout', 'application_name', 'notify',
 ] as const;
 
 /** Keys that would hold a secret: refused with directions to where secrets belong. */
@@ -157,6 +159,12 @@ class Loader {
         );
       }
       const valueNode = pair.value as Node;
+      if (key === 'notify') {
+        const n = parseNotifyTargets(isNode(valueNode) ? valueNode.toJSON() : valueNode);
+        if (!n.ok) this.fail(valueNode ?? keyNode, `"notify" of connection "${name}": ${n.error}.`);
+        p.notify = n.targets;
+        continue;
+      }
       const text = this.scalarText(pair, key, name);
       switch (key) {
         case 'environment':

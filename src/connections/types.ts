@@ -1,6 +1,7 @@
 // Shapes shared by the connections module: environments, connection profiles, resolved connections, errors.
 
 import type { ClientConfig } from 'pg';
+import type { NotifyTarget } from '../format/notify-targets';
 
 /** Where a connection points, in increasing order of care. `production` turns on the guards. */
 export type Environment = 'sandbox' | 'development' | 'staging' | 'production';
@@ -45,6 +46,8 @@ export interface ConnectionProfile {
   connectTimeout?: number;
   /** A `postgres://` / `postgresql://` URI without a password; fields above override its parts. */
   url?: string;
+  /** Webhooks told about runs on this connection (docs/connections.md, "Notifications"); each names the variable holding its URL. */
+  notify?: NotifyTarget[];
   /** Where the profile was defined, for error messages: `file:line`. Absent for ad-hoc URIs. */
   source?: string;
 }

@@ -1,6 +1,9 @@
 // Reads the YAML of a runbook's front matter in time linear in its size, duplicate keys still refused.
 
 import { isMap, isScalar, parseDocument, visit } from 'yaml';
+import { parseEstimate } from './estimate';
+import { parseNotifyTargets } from './notify-targets';
+import { parseWindow, type RunWindow } from './window';
 
 /** What the front matter's YAML holds, or why it could not be read. */
 export type FrontMatterYaml =
@@ -60,4 +63,41 @@ export function parseFrontMatterYaml(text: string): FrontMatterYaml {
     // An alias expanding past maxAliasCount ("billion laughs"), or a bad tag value.
     return { ok: false, message: (e as Error).message.split('\n')[0], line: 0 };
   }
+}
+
+/** A problem with a front matter key the tool reads; `key` is the key at fault (for its line). */
+export interface FrontMatterProblem {
+  key: string;
+  severity: 'error' | 'warning';
+  code: string;
+  message: string;
+}
+
+/**
+ * Checks the front matter keys the tool reads: `estimate` (a warning: only the log's comparison needs it), `window`
+ * and `notify` (errors: a production run must not go ahead without the window it was written for, nor without the
+ * notifications it promises). Never throws.
+ */
+export function frontMatterProblems(data: Record<string, unknown>): FrontMatterProblem[] {
+  const out: FrontMatterProblem[] = [];
+  if (data.estimate !== undefined) {
+    const e = parseEstimate(data.estimate);
+    if (!e.ok) out.push({ key: 'estimate', severity: 'warning', code: 'invalid-estimate', message: `front matter: ${e.error} (the migration log cannot compare the run's duration with it)` });
+  }
+  if (data.window !== undefined) {
+    const w = parseWindow(data.window);
+    if (!w.ok) out.push({ key: 'window', severity: 'error', code: 'invalid-window', message: `front matter: ${w.error}` });
+  }
+  if (data.notify !== undefined) {
+    const n = parseNotifyTargets(data.notify);
+    if (!n.ok) out.push({ key: 'notify', severity: 'error', code: 'invalid-notify', message: `front matter: ${n.error}` });
+  }
+  return out;
+}
+
+/** The front matter's window, when it has a valid one. */
+export function frontMatterWindow(data: Record<string, unknown> | undefined): RunWindow | undefined {
+  if (data?.window === undefined) return undefined;
+  const w = parseWindow(data.window);
+  return w.ok ? w.window : undefined;
 }

@@ -16,3 +16,6 @@ export { LOG_MARKER, EVENT_MARKER, LOG_PREAMBLE, LogRenderer, renderLogMarkdown,
 export { HASH_HEX_DIGITS, shortHash, sourceHash, recordHash, bodyHash, eventHash } from './log-chain';
 export { verifyRunbook, type VerifyResult, type VerifyOptions, type LogBreak, type BreakKind } from './verify';
 export { outputSummary, OUTPUT_SUMMARY_PREFIX, commentJson } from './output-block';
+export { parseWindow, windowPosition, windowStatusText, windowVerdict, describeWindow, type RunWindow, type WindowParse, type WindowPosition, type WindowVerdict } from './window';
+export { parseNotifyTargets, WEBHOOK_URL_HELP, type NotifyTarget, type NotifyParse } from './notify-targets';
+export { frontMatterProblems, frontMatterWindow, type FrontMatterProblem } from './front-matter';

@@ -4,6 +4,7 @@ import type { Cell, OutputRecord, Runbook } from './model';
 import type { AttemptRecord, CellHashes, LogEvent, SpanRecord } from './log-model';
 import { bodyHash, eventHash, recordHash, sealEvent, sourceHash } from './log-chain';
 import { parseEstimate } from './estimate';
+import { frontMatterWindow } from './front-matter';
 import { oneLine } from './md-text';
 import { LOG_MARKER } from './log-render';
 import { parseRunbook } from './parse';
@@ -62,7 +63,8 @@ function completeEvent(rb: Runbook, event: LogEvent, ctx: AppendContext): Record
   switch (event.e) {
     case 'run': {
       const estimate = event.run.estimate ?? validEstimate(rb.frontMatter?.data?.estimate);
-      out.run = estimate === undefined ? { ...event.run } : { ...event.run, estimate };
+      const window = event.run.window ?? frontMatterWindow(rb.frontMatter?.data)?.iso;
+      out.run = { ...event.run, ...(estimate === undefined ? {} : { estimate }), ...(window === undefined ? {} : { window }) };
       break;
     }
     case 'attempt': {

@@ -52,6 +52,8 @@ export interface RunRecord extends RunTargetRecord {
   started: string;
   /** The runbook's `estimate` (front matter) when the run started, as written (`15m`); filled in by `appendLogEvent`. */
   estimate?: string;
+  /** The runbook's maintenance `window` (front matter) as an ISO 8601 interval in UTC; filled in by `appendLogEvent`. */
+  window?: string;
 }
 
 /** One cell attempt in a run, as the log keeps it (a summary of the cell's output record). */
@@ -101,7 +103,33 @@ export interface RunEndRecord {
    * longest transaction, replication lag, statements that grew; or why monitoring was unavailable). docs/run.md.
    */
   monitor?: Record<string, unknown>;
+  /** How the run went against the runbook's window, when it has one. */
+  window?: WindowEndRecord;
   [key: string]: unknown;
+}
+
+/** A run against its maintenance window, as its end records it. */
+export interface WindowEndRecord {
+  /** The window, ISO 8601 interval in UTC. */
+  interval: string;
+  /** `within` it, `started outside` it (on an override), `overran` it (ended after it closed). */
+  verdict: string;
+  /** Who let a production run start outside the window, and how (`--outside-window`, `asked`). */
+  override?: { by: string; with: string };
+}
+
+/**
+ * Something a run's watchers noticed that the person must know and that did not stop the run: a notification that
+ * could not be delivered, the estimate passed, the window about to be overrun (and what was answered).
+ */
+export interface WarningRecord {
+  run: string;
+  /** UTC ISO 8601 with ms. */
+  at: string;
+  /** `notify`, `window`, `estimate`. */
+  about: string;
+  /** In words, redacted. */
+  message: string;
 }
 
 /**
@@ -140,6 +168,7 @@ export type LogEvent =
       /** Each cell's output as the span's fate left it (written into the records before this event). */
       after?: ({ cell: number } & CellHashes)[];
     } & ChainFields)
+  | ({ e: 'warning'; warning: WarningRecord } & ChainFields)
   | ({ e: 'end'; end: RunEndRecord } & ChainFields);
 
 /** The log section of a runbook (`Runbook.log`). */

@@ -3,7 +3,8 @@
 // The text is a pure function of the events (no clock, no locale, no front matter), so the log section's
 // visible text can be checked against its hidden events on every read (docs/format.md, "The migration log").
 
-import type { AttemptRecord, LogEvent, RunEndRecord, RunRecord, SpanRecord } from './log-model';
+import type { AttemptRecord, LogEvent, RunEndRecord, RunRecord, SpanRecord, WarningRecord } from './log-model';
+import { describeWindow, parseWindow } from './window';
 import { commentJson } from './output-block';
 import { eventJson } from './log-chain';
 import { compareWithEstimate, formatDuration, parseEstimate, type EstimateVerdict } from './estimate';
@@ -51,6 +52,8 @@ export interface RunState {
   spans: { span: SpanRecord; cells: number[]; at?: string }[];
   end?: RunEndRecord;
   issues: LogIssue[];
+  /** What the run's watchers warned about (notifications, the window, the estimate). */
+  warnings: WarningRecord[];
   /** Timeline items rendered so far (attempts and spans). */
   items: number;
   /** `2026-11-28 ` of the run's start ('' when unknown), once computed. */
@@ -74,7 +77,7 @@ export class LogRenderer {
   private state(id: string): RunState {
     let s = this.runs.get(id);
     if (!s) {
-      s = { id, attempts: [], spans: [], issues: [], items: 0 };
+      s = { id, attempts: [], spans: [], issues: [], warnings: [], items: 0 };
       this.runs.set(id, s);
     }
     return s;
@@ -93,6 +96,8 @@ export class LogRenderer {
         return this.attemptChunk(event.attempt);
       case 'span':
         return this.spanChunk(event.run, event.span, event.cells, event.at);
+      case 'warning':
+        return this.warningChunk(event.warning);
       case 'end':
         return this.endChunk(event.end);
       default:
@@ -112,6 +117,10 @@ export class LogRenderer {
     if (run.estimate !== undefined) {
       const e = parseEstimate(run.estimate);
       lines.push(`- Estimate: ${e.ok ? formatDuration(e.ms) : `${f.text(String(run.estimate))} (not a duration)`}`);
+    }
+    if (run.window !== undefined) {
+      const w = parseWindow(run.window);
+      lines.push(`- Window: ${w.ok ? describeWindow(w.window) : `${f.text(String(run.window))} (not an interval)`}`);
     }
     lines.push('');
     return { lines, indent: '' };
@@ -154,6 +163,17 @@ export class LogRenderer {
     return { lines, indent: '  ' };
   }
 
+  private warningChunk(w: WarningRecord): { lines: string[]; indent: string } {
+    const s = this.state(w.run);
+    s.warnings.push(w);
+    const lines = this.timelineHead(s);
+    const parts = [timeOfDay(w.at, s, MD)];
+    if (w.run !== this.current) parts.push(`run ${MD.code(w.run)}`);
+    parts.push(`${MD.strong('warning')} (${MD.text(w.about)}): ${MD.text(w.message)}`);
+    lines.push(`- ${parts.join(' · ')}`);
+    return { lines, indent: '  ' };
+  }
+
   private endChunk(end: RunEndRecord): { lines: string[]; indent: string } {
     const s = this.state(end.run);
     s.end = end;
@@ -163,6 +183,7 @@ export class LogRenderer {
     if (end.run !== this.current) lines.push('', `**End of run ${f.code(end.run)}** (recorded after a later run started)`);
     if (s.items === 0) lines.push('', '**Timeline:** no cell ran.');
     lines.push('', `**Result:** ${resultText(end, s, f)}`, '');
+    if (end.window && typeof end.window === 'object') lines.push(`**Window:** ${windowText(end.window, f)}`, '');
     if (s.issues.length === 0) lines.push('**Issues:** none');
     else lines.push('**Issues:**', '', ...s.issues.map((i) => `- ${issueText(i, f)}`));
     lines.push('', `**Duration:** ${durationText(s, f)}`, '');
@@ -283,6 +304,15 @@ function resultText(end: RunEndRecord, s: RunState, f: Fmt): string {
   return `${f.strong(f.text(end.status))}, exit status ${end.exit}, ended ${f.time(end.ended)}${cells}`;
 }
 
+/** The run against its window: `2026-12-03 02:00:00 UTC – … (2 h): within it`, with who overrode it. */
+function windowText(w: NonNullable<RunEndRecord['window']>, f: Fmt): string {
+  const parsed = parseWindow(String(w.interval));
+  const interval = parsed.ok ? describeWindow(parsed.window) : f.text(String(w.interval));
+  const verdict = w.verdict === 'within' ? 'ended within it' : w.verdict === 'overran' ? f.strong('overran it') : w.verdict === 'started outside' ? f.strong('started outside it') : f.text(String(w.verdict));
+  const override = w.override && typeof w.override === 'object' ? `, allowed by ${f.text(String(w.override.by))} (${f.code(String(w.override.with))})` : '';
+  return `${interval}: ${verdict}${override}`;
+}
+
 /** A run's duration (start to end, ms) and its estimate (ms), when the log holds them. */
 export function runTimes(s: RunState): { durationMs?: number; estimateMs?: number; verdict?: EstimateVerdict } {
   const out: { durationMs?: number; estimateMs?: number; verdict?: EstimateVerdict } = {};
@@ -380,6 +410,8 @@ export interface RunSummary {
   estimate?: EstimateVerdict;
   /** Failures, refusals, rollbacks, in plain text. */
   issues: string[];
+  /** What the run's watchers warned about (undelivered notifications, the window, the estimate). */
+  warnings?: WarningRecord[];
 }
 
 /** The runs of a log, in the order they started, with their attempts, spans, end and issues. */
@@ -391,6 +423,7 @@ export function summarizeRuns(events: readonly LogEvent[]): RunSummary[] {
     const sum: RunSummary = { id: s.id, attempts: s.attempts, spans: s.spans, issues: s.issues.map((i) => issueText(i, PLAIN)) };
     if (s.run) sum.run = s.run;
     if (s.end) sum.end = s.end;
+    if (s.warnings.length) sum.warnings = s.warnings;
     if (t.durationMs !== undefined) sum.durationMs = t.durationMs;
     if (t.estimateMs !== undefined) sum.estimateMs = t.estimateMs;
     if (t.verdict !== undefined) sum.estimate = t.verdict;

@@ -48,7 +48,7 @@ export function eventProblem(v: unknown): string | undefined {
     case 'run': {
       const r = v.run;
       if (!isObj(r) || !isStr(r.id) || !isStr(r.connection) || !isStr(r.by) || !isStr(r.command) || !isStr(r.started)) return 'a run event needs "run" with string "id", "connection", "by", "command" and "started"';
-      if (!optStr(r.environment) || !optStr(r.server) || !optStr(r.database) || !optStr(r.system) || !optStr(r.estimate) || !optStrs(r.flags)) return 'a run event has a field of the wrong type';
+      if (!optStr(r.environment) || !optStr(r.server) || !optStr(r.database) || !optStr(r.system) || !optStr(r.estimate) || !optStr(r.window) || !optStrs(r.flags)) return 'a run event has a field of the wrong type';
       return undefined;
     }
     case 'attempt': {
@@ -66,7 +66,12 @@ export function eventProblem(v: unknown): string | undefined {
     case 'end': {
       const n = v.end;
       if (!isObj(n) || !isStr(n.run) || !isStr(n.ended) || !isStr(n.status) || typeof n.exit !== 'number') return 'an end event needs "end" with string "run", "ended", "status" and a number "exit"';
-      if (!optStrs(n.reasons) || !(n.cells === undefined || isObj(n.cells))) return 'an end event has a field of the wrong type';
+      if (!optStrs(n.reasons) || !(n.cells === undefined || isObj(n.cells)) || !(n.window === undefined || (isObj(n.window) && isStr(n.window.interval) && isStr(n.window.verdict)))) return 'an end event has a field of the wrong type';
+      return undefined;
+    }
+    case 'warning': {
+      const w = v.warning;
+      if (!isObj(w) || !isStr(w.run) || !isStr(w.at) || !isStr(w.about) || !isStr(w.message)) return 'a warning event needs "warning" with string "run", "at", "about" and "message"';
       return undefined;
     }
     default:

@@ -3,11 +3,10 @@
 import MarkdownIt from 'markdown-it';
 type Token = ReturnType<InstanceType<typeof MarkdownIt>['parse']>[number];
 import type { Cell, CellKind, FrontMatter, Output, Problem, RawCell, RawOutput, Runbook } from './model';
-import { parseFrontMatterYaml } from './front-matter';
+import { frontMatterProblems, parseFrontMatterYaml } from './front-matter';
 import { checkOptions, kindOfLanguage, parseInfoString } from './options';
 import { isOutputMarker, isOutputSummaryLine, outputSummary, parseRecordLine } from './output-block';
 import { decodeUtf8Lossless } from './utf8';
-import { parseEstimate } from './estimate';
 import { logMarkerOffsets, parseLogSection } from './log';
 import { LOG_MARKER } from './log-render';
 import { countLineBreaks as lineBreaksIn } from './lines';
@@ -482,14 +481,15 @@ function parseText(text: string, problems: Problem[], options: ParseOptions, ski
   return { frontMatter, cells, trailing, eol, problems };
 }
 
-/** Checks the front matter keys the tool reads (`estimate`), reporting the line of the key. */
+/** Checks the front matter keys the tool reads (`estimate`, `window`, `notify`), reporting the line of the key. */
 function checkFrontMatter(data: Record<string, unknown>, lines: Line[], close: number, problems: Problem[]): void {
-  if (data.estimate === undefined) return;
-  const e = parseEstimate(data.estimate);
-  if (e.ok) return;
-  let line = 2;
-  for (let i = 1; i < close; i++) if (/^estimate[ \t]*:/.test(lines[i].text)) line = lines[i].no + 1;
-  problems.push({ line, severity: 'warning', code: 'invalid-estimate', message: `front matter: ${e.error} (the migration log cannot compare the run's duration with it)` });
+  const lineOf = (key: string): number => {
+    let line = 2;
+    const re = new RegExp(`^${key}[ \\t]*:`);
+    for (let i = 1; i < close; i++) if (re.test(lines[i].text)) line = lines[i].no + 1;
+    return line;
+  };
+  for (const { key, ...p } of frontMatterProblems(data)) problems.push({ ...p, line: lineOf(key) });
 }
 
 function lineAt(lines: Line[], offset: number): number {

@@ -93,7 +93,7 @@ function checkRuns(events: Located[], breaks: LogBreak[]): void {
       started.add(event.run.id);
       continue;
     }
-    const run = event.e === 'attempt' ? event.attempt.run : event.e === 'span' ? event.run : event.end.run;
+    const run = event.e === 'attempt' ? event.attempt.run : event.e === 'span' ? event.run : event.e === 'warning' ? event.warning.run : event.end.run;
     if (!started.has(run)) breaks.push({ line, kind: 'unknown-run', message: `the log event at line ${line} belongs to run ${JSON.stringify(run)}, which does not start earlier in the log` });
   }
 }

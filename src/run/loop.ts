@@ -1,7 +1,7 @@
 // The one run loop, used by `runbook run` and the VS Code controller alike: plan, then cell by cell through the
 // engines, following transaction spans, recording every output and log event through the front end's sink.
 
-import { attemptOf, type Cell, type Output, type OutputRecord, type RunRecord, type Runbook } from '../format';
+import { attemptOf, describeWindow, frontMatterWindow, parseEstimate, parseNotifyTargets, windowVerdict, type Cell, type NotifyTarget, type Output, type OutputRecord, type RunRecord, type Runbook, type WindowEndRecord } from '../format';
 import type { AcceptRecord } from '../engines/checklist';
 import type { LintCell, RunbookLint } from '../sql/lint';
 import { cellLabel, type RunnableCell } from './cells';
@@ -15,6 +15,9 @@ import type { UnfinishedCell } from './journal';
 import { settleEarlierRuns } from './recovery';
 import { redactingReporter, redactingSink } from './redacting';
 import { describeRecord, errorText } from './summary';
+import { rehearsalDurations, windowWatch, type WatchTools } from './window-watch';
+import { notifier } from './notify';
+import { windowWhere } from './plan';
 
 /** Safety hooks with the plan's lint of the selection (src/safety/hooks.ts). */
 export interface RunHooks extends SqlCellHooks {
@@ -54,6 +57,17 @@ export interface LoopOptions {
   unfinished?: UnfinishedCell[];
   /** Watchers of the run (notifications, the monitoring sampler, the window): told of its steps, never in its way. */
   observers?: RunObserver[];
+  /** Start a production run outside the runbook's window (`--outside-window`): recorded with the operator's name. */
+  outsideWindow?: boolean;
+  /** The runbook's file (for notifications: which runbook), as the person knows it. */
+  file?: string;
+  /**
+   * The webhook URL of a notification target: the environment variable it names (CLI) or the secret stored under that
+   * name (VS Code); undefined when unset. Absent: no notifications are sent (the front end has no way to find URLs).
+   */
+  webhookUrl?: (target: NotifyTarget) => Promise<string | undefined> | string | undefined;
+  /** ms per notification attempt (default 3 s, src/run/notify.ts). */
+  notifyTimeoutMs?: number;
 }
 
 /**
@@ -137,7 +151,9 @@ export async function executeRun(options: LoopOptions): Promise<RunOutcome> {
     const refusals = plan.refusals.length ? plan.refusals : await askPlanQuestions(plan, o.asker);
     if (refusals.length) return await ctx.refuse(outcome, refusals);
     if (plan.questions.some((q) => q.kind === 'production') || o.confirmProduction !== undefined) outcome.productionConfirmed = true;
-    for (const obs of o.observers ?? []) await obs.runStarted?.(run, plan);
+    await ctx.recordWindowOverride(plan);
+    o.observers = [...ctx.builtInObservers(), ...(options.observers ?? [])];
+    for (const obs of o.observers) await obs.runStarted?.(run, plan);
     await ctx.runCells(plan);
     await ctx.endOpenTransaction();
     await ctx.markNotRun();
@@ -159,6 +175,8 @@ class LoopContext {
   private endLogged = false;
   /** The cells this run ran, in order (their final statuses are counted at the end, after spans marked them). */
   private readonly ran: RunnableCell[] = [];
+  /** How the run stands against the runbook's window, for its end record. */
+  private window: WindowEndRecord | undefined;
 
   constructor(
     private readonly o: LoopOptions,
@@ -206,7 +224,7 @@ class LoopContext {
       acceptConfirmation: this.acceptConfirmation(),
       lint: hooks?.lint ? (cells, initialTxState) => hooks.lint!(cells, { session: this.session, initialTxState }) : undefined,
       runs: runsOf(o.runbook),
-      answers: { confirmProduction: o.confirmProduction, rerun: o.rerun, confirmChecklists: o.confirmChecklists, confirmTarget: o.confirmTarget, productionConfirmed: o.productionConfirmed },
+      answers: { confirmProduction: o.confirmProduction, rerun: o.rerun, confirmChecklists: o.confirmChecklists, confirmTarget: o.confirmTarget, productionConfirmed: o.productionConfirmed, outsideWindow: o.outsideWindow },
       canAsk: { typeName: !!o.asker.typeName, confirm: !!o.asker.confirm, checklist: !!o.asker.confirmChecklist || !!o.confirmChecklists },
     });
   }
@@ -220,6 +238,52 @@ class LoopContext {
     return (r: OutputRecord) =>
       r.run === this.o.run.id ||
       (t.environment !== 'production' && r.environment === t.environment && r.connection === t.connection && (r.database === undefined || t.database === undefined || r.database === t.database));
+  }
+
+  /** What the run's watchers use: a warning is a log event (through the redacting sink) and a message to the person. */
+  private tools(): WatchTools {
+    const o = this.o;
+    return {
+      warn: async (about, message, at) => {
+        await o.sink.log({ e: 'warning', warning: { run: o.run.id, at: (at ?? new Date()).toISOString(), about, message } });
+        o.reporter?.message?.(message);
+      },
+      say: (message) => o.reporter?.message?.(message),
+      confirm: o.asker.confirm ? (q) => o.asker.confirm!(q) : undefined,
+    };
+  }
+
+  /** A production run allowed outside its window: a warning event names who allowed it and how; the end record keeps it. */
+  async recordWindowOverride(plan: Plan): Promise<void> {
+    const w = plan.window;
+    if (!w) return;
+    this.window = { interval: w.window.iso, verdict: 'within' };
+    const asked = plan.questions.some((q) => q.kind === 'window');
+    if (!w.override && !asked) return;
+    const how = w.override?.with ?? 'asked';
+    this.window.override = { by: this.o.run.operator, with: how };
+    await this.tools().warn('window', `production run started outside its window ${describeWindow(w.window)} (${windowWhere(w.position)}): allowed by ${this.o.run.operator} (${how === 'asked' ? 'answered yes when asked' : how})`);
+  }
+
+  /** The watchers every run has: the window and estimate watch, and notifications when there are targets and a way to find their URLs. */
+  builtInObservers(): RunObserver[] {
+    const o = this.o;
+    const data = o.runbook.frontMatter?.data;
+    const est = data?.estimate !== undefined ? parseEstimate(data.estimate) : undefined;
+    const window = frontMatterWindow(data);
+    const tools = this.tools();
+    const out: RunObserver[] = [];
+    if (window || est?.ok) out.push(windowWatch({ estimateMs: est?.ok ? est.ms : undefined, window, production: this.records.target.environment === 'production', selected: o.selected, rehearsed: rehearsalDurations(o.runbook.log?.events ?? [], o.all), tools }));
+    const targets = notifyTargetsOf(o);
+    if (targets.length && o.webhookUrl) {
+      const title = typeof data?.title === 'string' ? data.title : undefined;
+      out.push(notifier({
+        targets, url: o.webhookUrl, redactor: this.session.redactor, runbook: { ...(title ? { title } : {}), ...(o.file ? { file: o.file } : {}) },
+        target: { connection: this.records.target.connection, environment: this.records.target.environment },
+        estimate: est?.ok ? String(data?.estimate) : undefined, window, warn: tools.warn, timeoutMs: o.notifyTimeoutMs,
+      }));
+    }
+    return out;
   }
 
   async refuse(outcome: RunOutcome, reasons: string[]): Promise<RunOutcome> {
@@ -428,15 +492,21 @@ class LoopContext {
     run.exit = run.status === 'cancelled' ? 130 : run.status === 'ok' ? 0 : 1;
     run.ended = new Date();
     const reasons = [...(this.stop ? [`stopped at ${cellLabel(this.stop.cell)}: ${this.stop.reason}`] : []), ...s.lost];
+    s.ms = run.ended.getTime() - run.started.getTime();
+    // The watchers hear of the end before it is logged, so what they record (an undelivered notification) is part of the run.
+    for (const obs of this.o.observers ?? []) await obs.runFinished?.(run, s);
+    if (this.window) {
+      const w = frontMatterWindow(this.o.runbook.frontMatter?.data);
+      if (w) this.window.verdict = windowVerdict(w, run.started.getTime(), run.ended.getTime());
+    }
     const fields: Record<string, unknown> = {};
     for (const obs of this.o.observers ?? []) Object.assign(fields, await obs.runEnding?.(run));
-    const end = runEndRecord(run, { reasons, cells: s.counts });
+    const end = runEndRecord(run, { reasons, cells: s.counts, window: this.window });
     // An observer adds fields; it never replaces the run's own.
     for (const [k, v] of Object.entries(fields)) if (!(k in end)) end[k] = v;
     await this.o.sink.log({ e: 'end', end });
     this.endLogged = true;
     await this.o.sink.flush();
-    for (const obs of this.o.observers ?? []) await obs.runFinished?.(run, s);
     void outcome;
   }
 
@@ -460,6 +530,20 @@ class LoopContext {
 /** The target could not be reached: nothing ran (the CLI exits 1 and records nothing). */
 export class TargetUnreachableError extends Error {
   override readonly name = 'TargetUnreachableError';
+}
+
+/** The notification targets of a run: the connection profile's, then the front matter's (one per variable and format). */
+function notifyTargetsOf(o: LoopOptions): NotifyTarget[] {
+  const fromProfile = o.session.target.connection?.profile.notify ?? [];
+  const fm = parseNotifyTargets(o.runbook.frontMatter?.data?.notify);
+  const all = [...fromProfile, ...(fm.ok ? fm.targets : [])];
+  const seen = new Set<string>();
+  return all.filter((t) => {
+    const k = `${t.url_env}\u0000${t.format}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 /** The runs in a runbook's log, by id. */

@@ -1,7 +1,7 @@
 // The plan: every selected cell weighed against the target before the first statement — what would be refused, what
 // must be asked, which findings stand — so that a run that cannot finish safely never starts.
 
-import type { OutputRecord, RunRecord, RunTargetRecord, Runbook } from '../format';
+import { describeWindow, formatDuration, frontMatterWindow, windowPosition, type OutputRecord, type RunRecord, type RunTargetRecord, type RunWindow, type Runbook, type WindowPosition } from '../format';
 import { pendingItems, type AcceptRecord } from '../engines/checklist';
 import { acknowledgedRules, lintCellsOf, unacknowledgedErrors, type Finding, type LintCell, type RunbookLint } from '../sql/lint';
 import { cellLabel, flowOf, isMutating, type RunnableCell } from './cells';
@@ -9,7 +9,7 @@ import { endInsideSpan, startInsideSpan, staticSpans, type StaticSpan } from './
 
 /** A question the plan must have answered before anything runs. */
 export interface PlanQuestion {
-  kind: 'production' | 'rerun' | 'target';
+  kind: 'production' | 'rerun' | 'target' | 'window';
   /** The question, naming cells by the numbers --from takes. */
   text: string;
   /** For `production`: the connection name to type. */
@@ -42,6 +42,17 @@ export interface Plan {
   lint?: RunbookLint;
   /** Why the safety checks could not run, when they could not. */
   lintError?: string;
+  /** The runbook's maintenance window and where the run's start stands against it, when the front matter has one. */
+  window?: PlanWindow;
+}
+
+/** The window as the plan saw it. */
+export interface PlanWindow {
+  window: RunWindow;
+  /** Where the plan's moment stands against it. */
+  position: WindowPosition;
+  /** A production run outside the window allowed by the flag (the loop adds who, and `asked` when it was a question). */
+  override?: { with: string };
 }
 
 /** What the plan weighs the selection against. */
@@ -61,7 +72,9 @@ export interface PlanInput {
   /** Runs of the log by id (to tell which target an earlier output ran on). */
   runs: ReadonlyMap<string, RunRecord>;
   /** What the person said in advance (flags) and what this front end can ask. */
-  answers: { confirmProduction?: string; rerun?: boolean; confirmChecklists?: boolean; confirmTarget?: string; productionConfirmed?: boolean };
+  answers: { confirmProduction?: string; rerun?: boolean; confirmChecklists?: boolean; confirmTarget?: string; productionConfirmed?: boolean; outsideWindow?: boolean };
+  /** The plan's moment, ms since the epoch (default: now). */
+  now?: number;
   canAsk: { typeName: boolean; confirm: boolean; checklist: boolean };
 }
 
@@ -106,10 +119,36 @@ export async function makePlan(input: PlanInput): Promise<Plan> {
   for (const p of checklistsNobodyConfirms) {
     refusals.push(`${cellLabel(p.c)} is a checklist with ${p.pending!.length} item${p.pending!.length === 1 ? '' : 's'} to confirm (${p.pending!.join('; ')}) and nobody can be asked here: run it at a terminal, or pass --confirm-checklists.`);
   }
+  const window = windowOf(input);
+  addWindowQuestion(input, window, questions, refusals);
   addTargetQuestion(input, questions, refusals);
   addRerunQuestion(input, cells, questions, refusals);
   addProductionQuestion(input, cells, questions, refusals);
-  return { cells, refusals, questions, spans, lint, lintError };
+  return { cells, refusals, questions, spans, lint, lintError, ...(window ? { window } : {}) };
+}
+
+function windowOf(input: PlanInput): PlanWindow | undefined {
+  const w = frontMatterWindow(input.runbook.frontMatter?.data);
+  return w ? { window: w, position: windowPosition(w, input.now ?? Date.now()) } : undefined;
+}
+
+/** Where the run's start stands against the window, in words: `the window opens in 3 h`, `it closed 10 min ago`. */
+export function windowWhere(p: WindowPosition): string {
+  if (p.state === 'before') return `it opens in ${formatDuration(p.opensInMs)}`;
+  if (p.state === 'after') return `it closed ${formatDuration(p.closedMs)} ago`;
+  return `${formatDuration(p.leftMs)} of it left`;
+}
+
+/** A production run outside its window is refused, unless allowed (`--outside-window`, or yes when asked). */
+function addWindowQuestion(input: PlanInput, w: PlanWindow | undefined, questions: PlanQuestion[], refusals: string[]): void {
+  if (!w || w.position.state === 'inside' || input.target.environment !== 'production') return;
+  if (input.answers.outsideWindow) {
+    w.override = { with: '--outside-window' };
+    return;
+  }
+  const what = `This production run on ${input.target.connection} is outside the runbook's window, ${describeWindow(w.window)}: ${windowWhere(w.position)}`;
+  if (!input.canAsk.confirm) refusals.push(`${what}. A production run outside its window is refused: run it in the window, or pass --outside-window (recorded with your name).`);
+  else questions.push({ kind: 'window', text: `${what}. Run it outside the window anyway (recorded with your name)?`, flag: '--outside-window' });
 }
 
 async function lintSelection(input: PlanInput): Promise<{ lint?: RunbookLint; lintError?: string }> {

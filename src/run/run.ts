@@ -1,7 +1,7 @@
 // A run as a first-class object: id, command and flags, operator, target, start, end and exit status.
 
 import { randomBytes } from 'node:crypto';
-import type { RunEndRecord, RunRecord, RunStatus, RunTargetRecord } from '../format';
+import type { RunEndRecord, RunRecord, RunStatus, RunTargetRecord, WindowEndRecord } from '../format';
 
 /** One run of a runbook (a `runbook run`, a Run All or a single cell in VS Code). */
 export interface Run {
@@ -43,9 +43,10 @@ export function runRecord(run: Run): RunRecord {
 }
 
 /** The run's `end` log event. */
-export function runEndRecord(run: Run, extra: { reasons?: string[]; cells?: Record<string, number> } = {}): RunEndRecord {
+export function runEndRecord(run: Run, extra: { reasons?: string[]; cells?: Record<string, number>; window?: WindowEndRecord } = {}): RunEndRecord {
   const r: RunEndRecord = { run: run.id, ended: (run.ended ?? new Date()).toISOString(), status: run.status ?? 'failed', exit: run.exit ?? 1 };
   if (extra.reasons?.length) r.reasons = extra.reasons;
   if (extra.cells && Object.keys(extra.cells).length) r.cells = extra.cells;
+  if (extra.window) r.window = extra.window;
   return r;
 }

@@ -36,6 +36,10 @@ export interface RunOptions {
   rerun?: boolean;
   /** Run on a target whose environment differs from the front matter's `environment`: must equal the target's name. */
   confirmTarget?: string;
+  /** Start a production run outside the runbook's window (recorded with the operator's name). */
+  outsideWindow?: boolean;
+  /** ms per notification attempt (default 3 s). */
+  notifyTimeoutMs?: number;
   maxRows?: number;
   sandboxDir?: string;
   sandboxEngine?: SandboxEngine;
@@ -133,6 +137,11 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
       rerun: opts.rerun,
       confirmChecklists: opts.confirmChecklists,
       confirmTarget: opts.confirmTarget,
+      outsideWindow: opts.outsideWindow,
+      file: opts.file,
+      // Notification URLs come from the environment only (docs/run.md, "Notifications").
+      webhookUrl: (t) => (opts.env ?? process.env)[t.url_env],
+      notifyTimeoutMs: opts.notifyTimeoutMs,
       sessionOutlivesRun: false,
       recovered,
       unfinished,

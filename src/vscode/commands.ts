@@ -7,6 +7,7 @@ import { fromNotebookDocument, toNotebookData } from './notebookData';
 import type { Prompts } from './prompts';
 import { NOTEBOOK_TYPE } from './serializer';
 import type { Sessions } from './sessions';
+import { setNotificationWebhook, type WebhookSecrets } from './webhooks';
 
 /** The runbook notebook a command applies to: the one given (from a menu), else the active one. */
 function targetNotebook(arg?: unknown): vscode.NotebookDocument | undefined {
@@ -50,8 +51,10 @@ const logView = new (class implements vscode.TextDocumentContentProvider {
  * Registers the commands. Commands that tests and keybindings drive take their choice as an
  * argument instead of asking: `runbook.selectConnection` `{ connection: 'prod-main' }`.
  */
-export function registerCommands(context: vscode.ExtensionContext, connections: Connections, sessions: Sessions, prompts: Prompts): vscode.Disposable[] {
+export function registerCommands(context: vscode.ExtensionContext, connections: Connections, sessions: Sessions, prompts: Prompts, webhooks: WebhookSecrets): vscode.Disposable[] {
   return [
+    vscode.commands.registerCommand('runbook.setNotificationWebhook', (arg?: { name?: string; url?: string }) => setNotificationWebhook(webhooks, prompts, arg)),
+
     vscode.commands.registerCommand('runbook.newRunbook', async () => {
       const template = await vscode.workspace.fs.readFile(vscode.Uri.joinPath(context.extensionUri, 'media', 'templates', 'production-change.runbook'));
       const doc = await vscode.workspace.openNotebookDocument(NOTEBOOK_TYPE, toNotebookData(parseRunbook(template)));

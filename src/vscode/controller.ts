@@ -9,6 +9,7 @@ import { NotebookRun, notebookAsker } from './notebookRun';
 import type { Prompts } from './prompts';
 import { NOTEBOOK_TYPE } from './serializer';
 import { operatorFor, type Sessions } from './sessions';
+import type { WebhookSecrets } from './webhooks';
 
 /** Id of the controller (shown as the notebook's kernel). */
 export const CONTROLLER_ID = 'runbook-notebooks.runner';
@@ -46,6 +47,7 @@ export class RunbookController implements vscode.Disposable {
     private readonly sessions: Sessions,
     private readonly prompts: Prompts,
     private readonly clicks?: ChecklistClicks,
+    private readonly webhooks?: WebhookSecrets,
   ) {
     this.controller = vscode.notebooks.createNotebookController(CONTROLLER_ID, NOTEBOOK_TYPE, 'Runbook');
     this.controller.supportedLanguages = ['postgres', 'shellscript', CHECKLIST_LANGUAGE, 'sql']; // new cells take the first; `sql` (MS SQL) cells still run
@@ -126,6 +128,9 @@ export class RunbookController implements vscode.Disposable {
         sessionOutlivesRun: true,
         productionConfirmed: entry.productionConfirmed,
         effectiveCell: (cell) => withSettingDefaults(cell, session.target.connection?.timeoutSource, notebook.uri),
+        file: vscode.workspace.asRelativePath(notebook.uri),
+        // Webhook URLs come from SecretStorage only ("Runbook: Set Notification Webhook").
+        webhookUrl: this.webhooks ? async (t) => this.webhooks!.get(t.url_env) : undefined,
       });
       entry.productionConfirmed = outcome.productionConfirmed;
       const s = outcome.summary;

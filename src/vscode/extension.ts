@@ -10,6 +10,7 @@ import { Prompts } from './prompts';
 import { registerSerializer } from './serializer';
 import { Sessions } from './sessions';
 import { RunbookStatusBar } from './statusBar';
+import { WebhookSecrets } from './webhooks';
 
 /** What `activate` returns: the extension's parts, for the extension-host tests. */
 export interface RunbookApi {
@@ -31,6 +32,7 @@ export function activate(context: vscode.ExtensionContext): RunbookApi {
   const statusBar = new RunbookStatusBar(connections, sessions);
   const diagnostics = new RunbookDiagnostics(connections);
   const clicks = new ChecklistClicks();
+  const webhooks = new WebhookSecrets(context.secrets);
   context.subscriptions.push(
     diagnostics,
     new ConnectionCellStatusBar(connections),
@@ -38,8 +40,8 @@ export function activate(context: vscode.ExtensionContext): RunbookApi {
     connections,
     sessions,
     statusBar,
-    new RunbookController(connections, sessions, prompts, clicks),
-    ...registerCommands(context, connections, sessions, prompts),
+    new RunbookController(connections, sessions, prompts, clicks, webhooks),
+    ...registerCommands(context, connections, sessions, prompts, webhooks),
     // Copy as CSV / Markdown from the renderer (the webview may not write the clipboard itself), and checklist items
     // clicked in a checklist's output (routed to the run waiting for them).
     vscode.notebooks.createRendererMessaging('runbook-notebooks.result').onDidReceiveMessage((e) => {

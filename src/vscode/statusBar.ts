@@ -4,6 +4,11 @@ import type { TransactionState } from '../format/model';
 import type { Connections } from './connections';
 import { environmentLabel } from './connectionPicker';
 import { NOTEBOOK_TYPE } from './serializer';
+import type { NotebookMeta } from './notebookData';
+import { describeWindow, frontMatterWindow, windowStatusText } from '../format/index';
+
+/** ms between two refreshes of the window's time left while a runbook with a window is active. */
+const WINDOW_REFRESH_MS = 30_000;
 
 /** What the status bar needs to know about a notebook's session, supplied by the session manager. */
 export interface SessionStateSource {
@@ -23,6 +28,7 @@ export class RunbookStatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('runbook.connection', vscode.StatusBarAlignment.Left, 100);
   private readonly subscriptions: vscode.Disposable[] = [];
   private generation = 0;
+  private readonly clock: NodeJS.Timeout;
 
   constructor(
     private readonly connections: Connections,
@@ -34,7 +40,15 @@ export class RunbookStatusBar implements vscode.Disposable {
       vscode.window.onDidChangeActiveNotebookEditor(() => void this.update()),
       connections.onDidChange(() => void this.update()),
       sessions.onDidChangeState(() => void this.update()),
+      vscode.workspace.onDidChangeNotebookDocument((e) => {
+        if (e.notebook === vscode.window.activeNotebookEditor?.notebook && e.metadata) void this.update();
+      }),
     );
+    // The window's time left moves with the clock: refreshed while a runbook is active.
+    this.clock = setInterval(() => {
+      if (vscode.window.activeNotebookEditor?.notebook.notebookType === NOTEBOOK_TYPE) void this.update();
+    }, WINDOW_REFRESH_MS);
+    this.clock.unref?.();
     void this.update();
   }
 
@@ -62,11 +76,15 @@ export class RunbookStatusBar implements vscode.Disposable {
     const tx = this.sessions.txState(nb, name);
     const txText = tx ? ` · ${TX_ICON[tx]}${tx}` : ' · no session';
     const prod = env === 'production';
-    this.item.text = `$(database) ${prod ? '$(warning) PRODUCTION · ' : ''}${name}${prod ? '' : ` · ${environmentLabel(env)}`}${txText}`;
+    // The window and where now stands against it are computed in src/format (window.ts); only shown here.
+    const window = frontMatterWindow((nb.metadata?.runbook as NotebookMeta | undefined)?.frontMatter?.data);
+    const windowText = window ? ` · $(clock) ${windowStatusText(window, Date.now())}` : '';
+    this.item.text = `$(database) ${prod ? '$(warning) PRODUCTION · ' : ''}${name}${prod ? '' : ` · ${environmentLabel(env)}`}${txText}${windowText}`;
     this.item.backgroundColor = prod ? new vscode.ThemeColor('statusBarItem.errorBackground') : env === 'staging' ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
     const md = new vscode.MarkdownString(
       `**Runbook connection:** ${name} (${environmentLabel(env)})\n\n` +
         `Session: ${tx ?? 'not open'}${tx === 'failed' ? ' — the transaction failed: ROLLBACK before running more statements' : ''}\n\n` +
+        (window ? `Window: ${describeWindow(window)} — ${windowStatusText(window, Date.now())}\n\n` : '') +
         'Click to change the connection.',
     );
     this.item.tooltip = md;
@@ -75,6 +93,7 @@ export class RunbookStatusBar implements vscode.Disposable {
   }
 
   dispose(): void {
+    clearInterval(this.clock);
     for (const s of this.subscriptions) s.dispose();
     this.item.dispose();
   }
