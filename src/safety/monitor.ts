@@ -83,6 +83,9 @@ export class MonitorConnection {
     if (this.idle) { clearTimeout(this.idle); this.idle = undefined; }
     const pending = this.connecting;
     const c = this.client;
+    // Closing is work the process must wait for: an unreferenced socket would let it exit before the server's goodbye
+    // (with nothing else left, e.g. after the session was lost, the CLI ended mid-close with exit status 0).
+    this.socket?.ref();
     this.client = undefined;
     this.socket = undefined;
     this.connecting = undefined;

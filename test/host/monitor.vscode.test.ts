@@ -93,6 +93,32 @@ describe('notebook as a Jupyter user expects', function () {
     assert.ok(rb.log?.events.some((e) => e.e === 'attempt' && e.attempt.status === 'ok'), 'the attempt is in the migration log');
   });
 
+  it('shows the live lock view in the output of a cell that waits for a lock: whom it waits for', async () => {
+    const file = scratchCopy(path.join(workspaceRoot(), 'exec', 'lockview.runbook'), 'locks');
+    created.push(file);
+    await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(file), 'runbook');
+    const doc = vscode.window.activeNotebookEditor!.notebook;
+    await vscode.commands.executeCommand('notebook.selectKernel', { id: CONTROLLER_ID, extension: EXTENSION_ID });
+    const cell = doc.getCells().find((c) => c.kind === vscode.NotebookCellKind.Code)!;
+    const holder = await observer();
+    await holder.query('CREATE TABLE IF NOT EXISTS host_lockview (id int PRIMARY KEY, n int); INSERT INTO host_lockview VALUES (1, 0) ON CONFLICT DO NOTHING');
+    const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    await holder.query('BEGIN; UPDATE host_lockview SET n = n + 1 WHERE id = 1');
+    try {
+      const running = vscode.commands.executeCommand('notebook.cell.execute', { ranges: [{ start: cell.index, end: cell.index + 1 }], document: doc.uri });
+      const waits = new RegExp(`^waiting [\\d.]+ s for pid ${holderPid} \\(idle in transaction`);
+      await waitFor(() => waits.test((payloadOf(cell) as { locks?: string } | undefined)?.locks ?? ''), 'the live lock view to name the session the cell waits for', 15_000);
+      assert.strictEqual(cell.executionSummary?.success, undefined, 'the cell is still running');
+      await holder.query('ROLLBACK');
+      await running;
+      await waitFor(() => cell.executionSummary?.success !== undefined, 'the cell to finish');
+      assert.strictEqual(cell.executionSummary?.success, true);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await holder.end();
+    }
+  });
+
   it('updates the monitoring view in the running cell\'s output during a long cell, and logs the peaks', async () => {
     const { doc, file, long } = await openMonitor();
     await vscode.workspace.getConfiguration('runbook').update('monitor.intervalMs', 300, vscode.ConfigurationTarget.Workspace);

@@ -116,7 +116,8 @@ async function monitorShots(page) {
     step('the long cell runs: the monitoring view');
     await inFrames(page, '.rb-monitor');
     await sleep(1800);
-    await (await inFrames(page, '.rb-monitor')).scrollIntoViewIfNeeded();
+    // Each sample redraws the output: the element found may be replaced before it scrolls (then it is in view anyway).
+    await (await inFrames(page, '.rb-monitor')).scrollIntoViewIfNeeded({ timeout: 2_000 }).catch(() => undefined);
     await page.mouse.move(10, 500);
     await page.screenshot({ path: path.join(outDir, 'runbook-monitoring.png') });
     step('wrote test-output/runbook-monitoring.png');
