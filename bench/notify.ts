@@ -2,8 +2,7 @@
 // (a local HTTP server), against the same run without notifications.
 
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
@@ -22,14 +21,22 @@ const RUNS = 5;
 /** A webhook must not slow the migration: at most 5% more, with a step event after every cell. */
 const TARGET = 1.05;
 
-function runbookText(notify: boolean): string {
+/** The webhook: a small HTTP server in a child process (as a remote one would be, it does not share the run's thread). */
+const HOOK_SERVER = `
+let posts = 0;
+const s = require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => { posts++; res.writeHead(204).end(); }); });
+s.listen(0, '127.0.0.1', () => process.stdout.write(String(s.address().port) + '\\n'));
+process.stdin.on('data', () => process.stdout.write(String(posts) + '\\n'));
+`;
+
+function runbookText(notify: boolean, steps: boolean): string {
   const cells = Array.from({ length: CELLS }, (_, i) => `\n\`\`\`sql\nINSERT INTO bench_notify VALUES (${i});\n\`\`\`\n`);
-  const front = notify ? 'notify:\n  - url_env: BENCH_HOOK\n    format: json\n    steps: true\n' : '';
+  const front = notify ? `notify:\n  - url_env: BENCH_HOOK\n    format: json\n    steps: ${steps}\n` : '';
   return `---\ntitle: ${CELLS} cells\n${front}---\n\n# ${CELLS} cells\n${cells.join('')}`;
 }
 
-async function oneRun(url: string, file: string, hook: string | undefined): Promise<number> {
-  fs.writeFileSync(file, runbookText(hook !== undefined));
+async function oneRun(url: string, file: string, hook: string | undefined, steps = true): Promise<number> {
+  fs.writeFileSync(file, runbookText(hook !== undefined, steps));
   const t0 = performance.now();
   const { store } = RunbookStore.open(file);
   const session = await RunSession.open({ runbookDir: path.dirname(file), connection: url, operator: 'bench' });
@@ -54,45 +61,65 @@ async function oneRun(url: string, file: string, hook: string | undefined): Prom
 export async function benchNotify(): Promise<BenchResult[]> {
   const server = await openBenchServer(serverKind());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-bench-notify-'));
-  let posts = 0;
-  const hook = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      posts++;
-      res.writeHead(204).end();
-    });
+  const hook = spawn(process.execPath, ['-e', HOOK_SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  let waiting: ((l: string) => void) | undefined;
+  let buf = '';
+  hook.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const l = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (waiting) {
+        const w = waiting;
+        waiting = undefined;
+        w(l);
+      } else lines.push(l);
+    }
   });
-  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
-  const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+  const nextLine = (): Promise<string> => (lines.length ? Promise.resolve(lines.shift()!) : new Promise((r) => (waiting = r)));
+  const hookUrl = `http://127.0.0.1:${await nextLine()}/hook`;
+  let counted = 0;
+  const postsSince = async (): Promise<number> => {
+    hook.stdin!.write('\n');
+    const total = Number(await nextLine());
+    const n = total - counted;
+    counted = total;
+    return n;
+  };
   const admin = new Client(server.clientConfig);
   try {
     await admin.connect();
     await admin.query('CREATE TABLE bench_notify (id int)');
-    const withNotify: number[] = [];
+    const withSteps: number[] = [];
+    const startFinish: number[] = [];
     const without: number[] = [];
     for (let i = 0; i <= RUNS; i++) {
       await admin.query('TRUNCATE bench_notify');
-      posts = 0;
-      const a = await oneRun(server.url, path.join(dir, `with-${i}.runbook`), hookUrl);
-      if (posts !== CELLS + 2) throw new Error(`the webhook got ${posts} posts, expected ${CELLS + 2}`);
+      const a = await oneRun(server.url, path.join(dir, `steps-${i}.runbook`), hookUrl, true);
+      const n = await postsSince();
+      if (n !== CELLS + 2) throw new Error(`the webhook got ${n} posts, expected ${CELLS + 2}`);
+      await admin.query('TRUNCATE bench_notify');
+      const c = await oneRun(server.url, path.join(dir, `ends-${i}.runbook`), hookUrl, false);
+      if ((await postsSince()) !== 2) throw new Error('expected the start and finish posts only');
       await admin.query('TRUNCATE bench_notify');
       const b = await oneRun(server.url, path.join(dir, `without-${i}.runbook`), undefined);
       if (i === 0) continue; // warm-up
-      withNotify.push(a);
+      withSteps.push(a);
+      startFinish.push(c);
       without.push(b);
     }
-    const a = median(withNotify);
+    const a = median(withSteps);
+    const c = median(startFinish);
     const b = median(without);
-    return [{
-      name: `notify: ${CELLS} one-statement cells through the run loop, a local webhook told of every step vs no notifications (median of ${RUNS}, no process start)`,
-      ratio: a / b,
-      target: TARGET,
-      details: { with_notify_ms: Math.round(a), without_ms: Math.round(b), per_cell_us: Math.round(((a - b) / CELLS) * 1000) },
-    }];
+    const name = (what: string): string => `notify: ${CELLS} one-statement cells through the run loop, ${what} vs no notifications (median of ${RUNS}, no process start, webhook in a child process)`;
+    return [
+      { name: name('a webhook told of the start and the finish'), ratio: c / b, target: TARGET, details: { with_notify_ms: Math.round(c), without_ms: Math.round(b) } },
+      { name: name('a webhook told of every step (steps: true)'), ratio: a / b, target: TARGET, details: { with_notify_ms: Math.round(a), without_ms: Math.round(b), per_cell_us: Math.round(((a - b) / CELLS) * 1000) } },
+    ];
   } finally {
     await admin.end().catch(() => undefined);
-    hook.closeAllConnections();
-    await new Promise<void>((r) => hook.close(() => r()));
+    hook.kill();
     fs.rmSync(dir, { recursive: true, force: true });
     await server.close();
   }
