@@ -4,6 +4,7 @@
 import type { Cell, StatementRecord } from '../format';
 import { groupDigits } from '../format';
 import { optionDurationMs, type BatchOptionValue } from '../format/options';
+import { Client, type ClientConfig } from 'pg';
 import type { CellResult, PostgresSession } from '../engines/postgres';
 import { rangeVarName } from '../sql/analyze';
 import { splitStatements } from '../sql/split';
@@ -81,28 +82,49 @@ export function rowsFromPlan(root: PlanNode): number | undefined {
  * The planner's estimate of the rows the whole backfill touches: `EXPLAIN (FORMAT JSON)` of the statement (not
  * ANALYZE: nothing runs), taking the rows estimated under its first Limit node (in `WHERE id IN (SELECT … LIMIT n)`
  * that is the rows matching the predicate), else the rows the plan feeds the UPDATE/DELETE; when EXPLAIN fails,
- * `pg_class.reltuples` of the target table (-1, never analyzed, gives none). Undefined when neither is known.
+ * `pg_class.reltuples` of the target table (-1, never analyzed, gives none). `second`: a config for a second
+ * connection, where the EXPLAIN runs (none on a one-connection sandbox: the catalog only). Undefined when neither is known.
  * Sources: PostgreSQL docs, EXPLAIN; 14.2 "Statistics Used by the Planner"; 52.11 pg_class.
  */
-export async function estimateRows(pg: PostgresSession, st: BatchStatement): Promise<RowEstimate | undefined> {
-  try {
-    const rows = await pg.inspect(`EXPLAIN (FORMAT JSON) ${st.text}`);
-    const text = Object.values(rows[0] ?? {})[0];
-    const plan = (JSON.parse(text ?? '[]') as { Plan?: PlanNode }[])[0]?.Plan;
-    const n = plan ? rowsFromPlan(plan) : undefined;
-    if (typeof n === 'number' && Number.isFinite(n)) return { rows: Math.round(n), source: 'planner estimate (EXPLAIN)' };
-  } catch {
-    // Fall through to the catalog.
-  }
+export async function estimateRows(pg: PostgresSession, st: BatchStatement, second?: ClientConfig): Promise<RowEstimate | undefined> {
+  const n = second ? await explainRows(second, st.text) : undefined;
+  if (n !== undefined) return { rows: n, source: 'planner estimate (EXPLAIN)' };
   try {
     const quoted = st.table.split('.').map((p) => `"${p.replace(/"/g, '""')}"`).join('.');
+    // Reading pg_class takes no lock on the table: it cannot queue behind a lock holder.
     const rows = await pg.inspect('SELECT reltuples::bigint::text AS n FROM pg_class WHERE oid = to_regclass($1)', [quoted]);
-    const n = Number(rows[0]?.n);
-    if (Number.isFinite(n) && n >= 0) return { rows: n, source: 'pg_class.reltuples' };
+    const r = Number(rows[0]?.n);
+    if (Number.isFinite(r) && r >= 0) return { rows: r, source: 'pg_class.reltuples' };
   } catch {
     // No estimate.
   }
   return undefined;
+}
+
+/** Longest the EXPLAIN of a batch's statement may wait for a lock or run, ms: it must never hold the backfill up. */
+const EXPLAIN_LOCK_TIMEOUT_MS = 1000;
+const EXPLAIN_STATEMENT_TIMEOUT_MS = 5000;
+
+/**
+ * Rows the planner expects the backfill to touch, by `EXPLAIN (FORMAT JSON)` on a second connection with a short
+ * lock_timeout (planning an UPDATE takes ROW EXCLUSIVE on its table, so on the run's own session it could queue behind
+ * the lock holder a retry is waiting out). Undefined when it cannot tell.
+ */
+async function explainRows(config: ClientConfig, text: string): Promise<number | undefined> {
+  const client = new Client({ ...config, connectionTimeoutMillis: 5000, application_name: 'runbook estimate' });
+  try {
+    await client.connect();
+    await client.query(`SET lock_timeout = ${EXPLAIN_LOCK_TIMEOUT_MS}; SET statement_timeout = ${EXPLAIN_STATEMENT_TIMEOUT_MS}`);
+    const r = await client.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${text}`);
+    const raw = r.rows[0]?.['QUERY PLAN'];
+    const doc = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan?: PlanNode }[];
+    const n = doc[0]?.Plan ? rowsFromPlan(doc[0].Plan) : undefined;
+    return typeof n === 'number' && Number.isFinite(n) ? Math.round(n) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 /** The aggregate a batch cell's record keeps (`batch` in the record). ms are wall times. */

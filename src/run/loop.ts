@@ -382,8 +382,9 @@ class LoopContext {
     if (retry.span) {
       const pg = this.session.session!;
       await pg.executeCell('ROLLBACK').catch(() => undefined);
-      const me: SpanCell = { number: c.number, name: c.name, index: c.index, run: o.run.id, handle };
-      const ended = this.session.tx.end('rolled back', `${cellLabel(c)} failed: ${error} (SQLSTATE 55P03, ${tries}): the runner rolled the transaction back to run it again from ${cellLabel(retry.span.opener)}`, { by: me });
+      const me: SpanCell = this.session.tx.openCells().find((x) => x.number === c.number) ?? { number: c.number, name: c.name, index: c.index, run: o.run.id, handle };
+      // Rolled back on purpose, to be run again: not a loss for the run's summary (each try is in the record).
+      const ended = this.session.tx.end('rolled back', `${cellLabel(c)} failed: ${error} (SQLSTATE 55P03, ${tries}): the runner rolled the transaction back to run it again from ${cellLabel(retry.span.opener)}`, { by: me, intended: true });
       if (ended) await this.applySpanEnd(ended);
     }
     o.reporter?.message?.(`${cellLabel(c)}: ${error} (${tries}); ${retry.span ? `transaction rolled back, running it again from ${cellLabel(retry.span.opener)}` : 'trying it again'} in ${wait} ms`);
@@ -418,7 +419,7 @@ class LoopContext {
       estimate: async () => {
         const st = await batchStatement(cell);
         const pg = this.session.session;
-        return st.ok && pg && !pg.closed ? estimateRows(pg, st.statement) : undefined;
+        return st.ok && pg && !pg.closed ? estimateRows(pg, st.statement, this.session.secondConnection()) : undefined;
       },
       progress: (p) => o.reporter?.progress?.(c, p),
       message: (m) => o.reporter?.message?.(`${cellLabel(c)}: ${m}`),
