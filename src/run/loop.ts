@@ -300,12 +300,14 @@ class LoopContext {
       c.cell.outputs = [output];
       await o.sink.cellOutput(c, handle, output, source, cellRun, { event: { e: 'attempt', attempt: attemptOf(output.record, c) }, ctx: { source: c.cell.source, body: output.body } });
       const status = String(output.record.status);
-      o.sink.cellEnded(handle, DONE.has(status) && !retry);
+      // A try to be retried keeps its execution open through the wait (VS Code: its stop button cancels the wait).
+      if (!retry) o.sink.cellEnded(handle, DONE.has(status));
       // A cell that was a whole committed transaction by itself says so in its statements; other spans are marked and logged.
       for (const e of ended) if (!(ownCommitted && e.span.from === c.number)) await this.applySpanEnd(e);
       for (const st of output.record.statements ?? []) for (const n of st.notices ?? []) o.reporter?.notice?.(c, n);
       if (retry && wait !== undefined) {
         const next = await this.retryAfter(c, handle, cellRun, output, retry, wait);
+        o.sink.cellEnded(handle, false);
         if (next === 'cancelled') return false;
         if (retry.span) return next as number;
         // Autocommit: the statements before the failed one committed; the cell goes on from the failed one.
@@ -388,6 +390,7 @@ class LoopContext {
       if (ended) await this.applySpanEnd(ended);
     }
     o.reporter?.message?.(`${cellLabel(c)}: ${error} (${tries}); ${retry.span ? `transaction rolled back, running it again from ${cellLabel(retry.span.opener)}` : 'trying it again'} in ${wait} ms`);
+    o.reporter?.progress?.(c, { elapsedMs: 0, text: `lock_timeout (${tries}): next try in ${(wait / 1000).toFixed(1)} s` });
     const w = await waitOrCancel(wait, o.signal);
     if (!w.cancelled) return retry.span ? retry.span.index : true;
     // Cancelled during the backoff: the record says so, with every try and the wait that was cut short.
@@ -395,9 +398,7 @@ class LoopContext {
     const record: OutputRecord = { ...baseRecord(this.records, 'cancelled', new Date(), 0), attempts: [...history], retries: history.length - 1, error: { message: `cancelled while waiting ${w.waitedMs} of ${wait} ms to try again after ${tries} failed: ${error}` } };
     const out: Output = { record, body: `Cancelled during the wait before the next try (${tries} failed with lock_timeout). Nothing of the next try ran.` };
     c.cell.outputs = [out];
-    await o.sink.cellStarted(c, handle, o.run.id);
     await o.sink.cellOutput(c, handle, out, undefined, undefined, { event: { e: 'attempt', attempt: attemptOf(record, c) }, ctx: { source: c.cell.source, body: out.body } });
-    o.sink.cellEnded(handle, false);
     this.markRan(c);
     o.reporter?.cellEnd?.(c, 'cancelled', 0, describeRecord(record));
     for (const obs of o.observers ?? []) await obs.cellFinished?.(c, out, o.run);
