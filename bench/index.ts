@@ -7,6 +7,7 @@ import { benchRunLog } from './run-log';
 import { benchAppend, benchVerify } from './log';
 import { benchMonitor } from './monitor';
 import { benchNotify } from './notify';
+import { benchBatches } from './batches';
 
 type Bench = { name: string; run: () => Promise<BenchResult[]> };
 
@@ -18,6 +19,7 @@ const benches: Bench[] = [
   { name: 'log', run: async () => [benchVerify(), benchAppend()] },
   { name: 'monitor', run: benchMonitor },
   { name: 'notify', run: benchNotify },
+  { name: 'batches', run: benchBatches },
 ];
 
 /** Optional benchmarks written by other modules register here (engine, lint). */

@@ -9,6 +9,7 @@ import { isConnectionUri, parseConnectionUri } from './uri';
 import { redact, stripUriPassword } from './redact';
 // The shape check of `notify` is shared with the front matter (pure, no I/O: the format module's only export used here).
 import { parseNotifyTargets } from '../format/notify-targets';
+import { retryOptionProblems, type RetryOptionValue } from '../format/options';
 
 /** The file name looked for in the runbook's folder and each folder above it. */
 export const PROFILES_FILE_NAME = 'runbook.connections.yaml';
@@ -16,7 +17,7 @@ export const PROFILES_FILE_NAME = 'runbook.connections.yaml';
 /** Every key a profile may have, in the order docs/connections.md lists them. */
 export const PROFILE_KEYS = [
   'environment', 'url', 'host', 'port', 'database', 'user', 'service', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey',
-  'lock_timeout', 'statement_timeout', 'connect_timeout', 'application_name', 'notify',
+  'lock_timeout', 'statement_timeout', 'connect_timeout', 'application_name', 'notify', 'retry',
 ] as const;
 
 /** Keys that would hold a secret: refused with directions to where secrets belong. */
@@ -138,6 +139,15 @@ class Loader {
     return text;
   }
 
+  /** The `retry:` mapping of a profile (the default of the `retry` cell option), checked as the cell option is. */
+  retry(node: Node | null, profile: string): RetryOptionValue {
+    if (!isMap(node)) this.fail(node, `"retry" of connection "${profile}" must be a mapping such as {attempts: 3} (optionally backoff: 500ms, max_delay: 10s).`);
+    const value: unknown = node.toJSON();
+    const problems = retryOptionProblems(value);
+    if (problems.length) this.fail(node, `"retry" of connection "${profile}": ${problems.join('; ')}.`);
+    return value as RetryOptionValue;
+  }
+
   profile(name: string, nameNode: Node, body: Node | null): ConnectionProfile {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
       this.fail(nameNode, `The connection name "${name}" may only hold letters, digits, ".", "_" and "-", and must start with a letter or digit.`);
@@ -163,6 +173,10 @@ class Loader {
         const n = parseNotifyTargets(isNode(valueNode) ? valueNode.toJSON() : valueNode);
         if (!n.ok) this.fail(valueNode ?? keyNode, `"notify" of connection "${name}": ${n.error}.`);
         p.notify = n.targets;
+        continue;
+      }
+      if (key === 'retry') {
+        p.retry = this.retry(valueNode, name);
         continue;
       }
       const text = this.scalarText(pair, key, name);

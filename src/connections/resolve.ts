@@ -149,7 +149,7 @@ export async function resolveConnection(nameOrUri: string, opts: ResolveOptions)
     // server is production, with its guards and timeouts.
     matched = await profileForServer(explicit, opts.startDir, env);
     profile = matched
-      ? { name: shown, environment: matched.environment, url: shown, lockTimeout: matched.lockTimeout, statementTimeout: matched.statementTimeout, ...(matched.notify ? { notify: matched.notify } : {}) }
+      ? { name: shown, environment: matched.environment, url: shown, lockTimeout: matched.lockTimeout, statementTimeout: matched.statementTimeout, ...(matched.notify ? { notify: matched.notify } : {}), ...(matched.retry ? { retry: matched.retry } : {}) }
       : { name: shown, environment: environmentFromEnv(env), url: shown };
   } else {
     if (input === '') {

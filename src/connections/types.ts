@@ -2,6 +2,7 @@
 
 import type { ClientConfig } from 'pg';
 import type { NotifyTarget } from '../format/notify-targets';
+import type { RetryOptionValue } from '../format/options';
 
 /** Where a connection points, in increasing order of care. `production` turns on the guards. */
 export type Environment = 'sandbox' | 'development' | 'staging' | 'production';
@@ -42,6 +43,11 @@ export interface ConnectionProfile {
   statementTimeout?: string;
   /** Shown in `pg_stat_activity.application_name`. */
   applicationName?: string;
+  /**
+   * Default of the `retry` cell option for SQL cells on this connection (`retry: {attempts: 3}` in the file): retry
+   * on lock_timeout, SQLSTATE 55P03 (docs/run.md, "Lock-timeout retries"). A cell's own `retry` wins.
+   */
+  retry?: RetryOptionValue;
   /** Seconds to wait for the connection to open (libpq's `connect_timeout`); 0 waits forever. */
   connectTimeout?: number;
   /** A `postgres://` / `postgresql://` URI without a password; fields above override its parts. */

@@ -4,7 +4,7 @@ export * from './model';
 export * from './log-model';
 export { parseRunbook, type ParseOptions } from './parse';
 export { serializeRunbook, serializeRunbookBytes, renderCellSource } from './serialize';
-export { KNOWN_OPTIONS, knownOption, parseInfoString, renderInfoString, kindOfLanguage, checkOptions } from './options';
+export { KNOWN_OPTIONS, knownOption, parseInfoString, renderInfoString, kindOfLanguage, checkOptions, retryOptionProblems, batchOptionProblems, optionDurationMs, MAX_RETRY_ATTEMPTS, MAX_RETRY_DELAY_MS, type RetryOptionValue, type BatchOptionValue } from './options';
 export { parseRecordLine, recordJson, escapeJsonUnsafe, isOutput, renderOutput, fenceFor, groupDigits, OUTPUT_MARKER } from './output-block';
 export { decodeUtf8Lossless, encodeUtf8Lossless } from './utf8';
 export { cellSignature, outputUnchanged } from './signature';

@@ -19,7 +19,74 @@ export const KNOWN_OPTIONS: Readonly<Record<string, { kinds: readonly CellKind[]
   max_rows: { kinds: ['sql'], type: 'number', doc: 'Rows kept per statement in the output (the rest are counted).' },
   skip: { kinds: ['sql', 'shell', 'checklist'], type: 'boolean', doc: 'Never run this cell; its output records status "skipped".' },
   estimate: { kinds: ['sql', 'shell', 'checklist'], type: 'duration', doc: 'Expected duration of the cell ("90s", "15m", "1h30m"); the migration log compares each attempt with it.' },
+  retry: { kinds: ['sql'], type: 'retry', doc: 'Retry on lock_timeout (SQLSTATE 55P03): {"attempts":N} (1–20, the first try included), optional "backoff" (first wait, default 500ms) and "max_delay" (longest wait, default 10s); jittered exponential backoff (docs/run.md).' },
+  batch: { kinds: ['sql'], type: 'batch', doc: 'Run the cell\'s one UPDATE or DELETE again and again, each time in its own transaction, until it affects 0 rows: true, or {"pause":"100ms","max":N,"rows":TOTAL} (docs/run.md).' },
 };
+
+/** A `retry` option as written, checked: `{"attempts":N,"backoff":"500ms","max_delay":"10s"}`. */
+export interface RetryOptionValue {
+  /** Tries in all, the first included: 1–{@link MAX_RETRY_ATTEMPTS}. */
+  attempts: number;
+  /** First wait, a duration (`"500ms"`, `"2s"` or ms). */
+  backoff?: string | number;
+  /** Longest wait, a duration. */
+  max_delay?: string | number;
+}
+
+/** A `batch` option as written, checked: `true` or `{"pause":"100ms","max":N,"rows":TOTAL}`. */
+export interface BatchOptionValue {
+  /** Wait between two batches, a duration. */
+  pause?: string | number;
+  /** At most this many batches (a whole number ≥ 1). */
+  max?: number;
+  /** Rows the whole backfill will touch, for the ETA (else the planner's estimate). */
+  rows?: number;
+}
+
+/** The most tries a `retry` option may ask for (a bound, so a typo cannot retry for hours). */
+export const MAX_RETRY_ATTEMPTS = 20;
+/** The longest `max_delay` (and `backoff`) a `retry` option may ask for, ms (5 min). */
+export const MAX_RETRY_DELAY_MS = 300_000;
+
+const DURATION = /^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$/;
+const DURATION_UNITS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** ms of a duration written as a number of ms or PostgreSQL-style text (`"500ms"`, `"2s"`, `"1min"`); undefined when it is not one. */
+export function optionDurationMs(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const m = DURATION.exec(value);
+  return m ? Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms'] : undefined;
+}
+
+/** Why a `retry` value is wrong (one message each), empty when it is right. Shape: {@link RetryOptionValue}. */
+export function retryOptionProblems(value: unknown): string[] {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return ['must be an object such as {"attempts":3}'];
+  const v = value as Record<string, unknown>;
+  const out: string[] = [];
+  for (const k of Object.keys(v)) if (!['attempts', 'backoff', 'max_delay'].includes(k)) out.push(`unknown key ${JSON.stringify(k)} (known: attempts, backoff, max_delay)`);
+  if (!Number.isInteger(v.attempts) || (v.attempts as number) < 1 || (v.attempts as number) > MAX_RETRY_ATTEMPTS) out.push(`"attempts" must be a whole number from 1 to ${MAX_RETRY_ATTEMPTS} (tries in all, the first included), got ${JSON.stringify(v.attempts)}`);
+  for (const k of ['backoff', 'max_delay'] as const) {
+    if (v[k] === undefined) continue;
+    const ms = optionDurationMs(v[k]);
+    if (ms === undefined) out.push(`"${k}" must be a duration such as "500ms", "2s" or a number of ms, got ${JSON.stringify(v[k])}`);
+    else if (ms > MAX_RETRY_DELAY_MS) out.push(`"${k}" may be at most 5min, got ${JSON.stringify(v[k])}`);
+  }
+  return out;
+}
+
+/** Why a `batch` value is wrong, empty when it is right. Shape: `true` or {@link BatchOptionValue}. */
+export function batchOptionProblems(value: unknown): string[] {
+  if (value === true) return [];
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return ['must be true or an object such as {"pause":"100ms","max":1000,"rows":5000000}'];
+  const v = value as Record<string, unknown>;
+  const out: string[] = [];
+  for (const k of Object.keys(v)) if (!['pause', 'max', 'rows'].includes(k)) out.push(`unknown key ${JSON.stringify(k)} (known: pause, max, rows)`);
+  if (v.pause !== undefined && optionDurationMs(v.pause) === undefined) out.push(`"pause" must be a duration such as "100ms", got ${JSON.stringify(v.pause)}`);
+  if (v.max !== undefined && (!Number.isInteger(v.max) || (v.max as number) < 1)) out.push(`"max" must be a whole number of batches ≥ 1, got ${JSON.stringify(v.max)}`);
+  if (v.rows !== undefined && (!Number.isInteger(v.rows) || (v.rows as number) < 0)) out.push(`"rows" must be a whole number of rows ≥ 0, got ${JSON.stringify(v.rows)}`);
+  return out;
+}
 
 /**
  * The documented option named `key`, or undefined. An own-property lookup: `KNOWN_OPTIONS[key]` would
@@ -83,6 +150,10 @@ export function checkOptions(kind: CellKind, options: CellOptions): { code: 'unk
       continue;
     }
     if (!known.kinds.includes(kind)) out.push({ code: 'invalid-cell-options', message: `cell option ${JSON.stringify(key)} does not apply to ${kind} cells` });
+    if (known.type === 'retry' || known.type === 'batch') {
+      for (const m of known.type === 'retry' ? retryOptionProblems(value) : batchOptionProblems(value)) out.push({ code: 'invalid-cell-options', message: `cell option "${key}": ${m}` });
+      continue;
+    }
     if (known.type === 'duration') {
       const e = parseEstimate(value);
       if (!e.ok) out.push({ code: 'invalid-cell-options', message: `cell option "${key}": ${e.error}` });

@@ -7,7 +7,7 @@ import type { LintCell, RunbookLint } from '../sql/lint';
 import { cellLabel, type RunnableCell } from './cells';
 import type { RunAsker, RunReporter, RunSink } from './frontend';
 import { askPlanQuestions, makePlan, type Plan } from './plan';
-import { buildOutput, notRunOutput, withSpan, type RecordContext } from './record';
+import { baseRecord, buildOutput, notRunOutput, withSpan, type RecordContext } from './record';
 import { runEndRecord, runRecord, type Run } from './run';
 import { SessionLostError, type CellRun, type RunSession, type SqlCellHooks } from './session';
 import { transactionEffect, type EndedSpan, type SpanCell } from './spans';
@@ -18,6 +18,9 @@ import { describeRecord, errorText } from './summary';
 import { rehearsalDurations, windowWatch, type WatchTools } from './window-watch';
 import { notifier } from './notify';
 import { windowWhere } from './plan';
+import { backoffMs, isLockTimeout, retryPolicy, waitOrCancel, type AttemptEntry, type RetryPolicy } from './retry';
+import { batchPolicy, batchStatement, estimateRows, runBatches } from './batch';
+import type { CellProgress } from './frontend';
 
 /** Safety hooks with the plan's lint of the selection (src/safety/hooks.ts). */
 export interface RunHooks extends SqlCellHooks {
@@ -177,6 +180,8 @@ class LoopContext {
   private readonly ran: RunnableCell[] = [];
   /** How the run stands against the runbook's window, for its end record. */
   private window: WindowEndRecord | undefined;
+  /** Failed tries so far, by retry scope (`cell:INDEX` in autocommit, `span:NUMBER` for a span replayed from its first cell). */
+  private readonly retryHistory = new Map<string, AttemptEntry[]>();
 
   constructor(
     private readonly o: LoopOptions,
@@ -301,9 +306,8 @@ class LoopContext {
 
   async runCells(plan: Plan): Promise<void> {
     const o = this.o;
-    let position = 0;
-    for (const c of o.selected) {
-      position++;
+    for (let i = 0; i < o.selected.length; i++) {
+      const c = o.selected[i];
       if (o.signal?.aborted) {
         this.stop = { cell: c, reason: 'cancelled', status: 'cancelled' };
         break;
@@ -318,12 +322,15 @@ class LoopContext {
         await this.sessionLost(c, this.session.lost);
         break;
       }
-      if (!(await this.runCell(c, handle, position, plan))) break;
+      const next = await this.runCell(c, handle, i + 1, plan);
+      if (next === false) break;
+      // A span rolled back to be tried again: go back to the cell that opens it.
+      if (typeof next === 'number') i = next - 1;
     }
   }
 
-  /** Runs one cell; false when the run must stop. */
-  private async runCell(c: RunnableCell, handle: unknown, position: number, plan: Plan): Promise<boolean> {
+  /** Runs one cell (again, while it retries in autocommit); false when the run must stop, a selection index to replay a span from. */
+  private async runCell(c: RunnableCell, handle: unknown, position: number, plan: Plan): Promise<boolean | number> {
     const o = this.o;
     for (const obs of o.observers ?? []) {
       const r = await obs.beforeCell?.(c, { run: o.run, plan });
@@ -332,58 +339,184 @@ class LoopContext {
         return false;
       }
     }
-    o.reporter?.cellStart?.(c, position, o.selected.length);
-    await o.sink.cellStarted(c, handle, o.run.id);
-    for (const obs of o.observers ?? []) await obs.cellStarted?.(c, o.run);
-    let cellRun: CellRun;
-    try {
-      cellRun = await this.execute(c);
-    } catch (e) {
-      if (!(e instanceof SessionLostError)) throw e;
-      o.sink.cellEnded(handle, false);
-      await this.sessionLost(c, this.session.lost ?? e.message);
-      return false;
+    let fromStatement = 0;
+    let done: CellRun | undefined;
+    for (;;) {
+      o.reporter?.cellStart?.(c, position, o.selected.length);
+      await o.sink.cellStarted(c, handle, o.run.id);
+      for (const obs of o.observers ?? []) await obs.cellStarted?.(c, o.run);
+      let cellRun: CellRun;
+      try {
+        cellRun = await this.execute(c, fromStatement);
+      } catch (e) {
+        if (!(e instanceof SessionLostError)) throw e;
+        o.sink.cellEnded(handle, false);
+        await this.sessionLost(c, this.session.lost ?? e.message);
+        return false;
+      }
+      if (done) cellRun = continuedRun(done, cellRun);
+      if (cellRun.kind === 'checklist' && o.confirmChecklists && cellRun.source !== undefined) cellRun.confirmedWith = '--confirm-checklists';
+      const retry = this.retryFor(c, cellRun);
+      const { ended, span } = await this.follow(c, handle, cellRun);
+      // A cell that is its own committed transaction (autocommit:false, BEGIN … COMMIT in one cell) needs no span: its
+      // statements say it all.
+      const ownCommitted = span && span.fate === 'committed' && span.from === c.number && span.to === c.number;
+      const { output, source } = buildOutput(this.records, cellRun, ownCommitted ? undefined : span);
+      const scope = retry?.scope ?? this.scopeOf(c);
+      const history = this.retryHistory.get(scope) ?? [];
+      const wait = retry ? backoffMs(retry.policy, history.length + 1) : undefined;
+      const failed = String(output.record.status) !== 'ok' && String(output.record.status) !== 'uncommitted';
+      if (retry || (history.length && (failed || history.some((h) => h.cell === undefined || h.cell === c.number)))) addAttempts(output.record, history, c, cellRun, wait, scope.startsWith('span:'));
+      if (source !== undefined) c.cell.source = source;
+      c.cell.outputs = [output];
+      await o.sink.cellOutput(c, handle, output, source, cellRun, { event: { e: 'attempt', attempt: attemptOf(output.record, c) }, ctx: { source: c.cell.source, body: output.body } });
+      const status = String(output.record.status);
+      // A try to be retried keeps its execution open through the wait (VS Code: its stop button cancels the wait).
+      if (!retry) o.sink.cellEnded(handle, DONE.has(status));
+      // A cell that was a whole committed transaction by itself says so in its statements; other spans are marked and logged.
+      for (const e of ended) if (!(ownCommitted && e.span.from === c.number)) await this.applySpanEnd(e);
+      for (const st of output.record.statements ?? []) for (const n of st.notices ?? []) o.reporter?.notice?.(c, n);
+      if (retry && wait !== undefined) {
+        const next = await this.retryAfter(c, handle, cellRun, output, retry, wait);
+        o.sink.cellEnded(handle, false);
+        if (next === 'cancelled') return false;
+        if (retry.span) return next as number;
+        // Autocommit: the statements before the failed one committed; the cell goes on from the failed one.
+        if (cellRun.kind === 'sql' && c.cell.options.autocommit !== false) {
+          fromStatement = Math.max(0, cellRun.result.statements.length - 1);
+          done = committedPart(cellRun);
+        }
+        continue;
+      }
+      // A span's tries are counted until the run ends (each cell of a replay must see them); a cell's end with it.
+      if (scope.startsWith('cell:')) this.retryHistory.delete(scope);
+      this.markRan(c);
+      o.reporter?.cellEnd?.(c, status, typeof output.record.ms === 'number' ? output.record.ms : 0, describeRecord(output.record));
+      for (const obs of o.observers ?? []) await obs.cellFinished?.(c, output, o.run);
+      return this.decide(c, cellRun, output, ended);
     }
-    if (cellRun.kind === 'checklist' && o.confirmChecklists && cellRun.source !== undefined) cellRun.confirmedWith = '--confirm-checklists';
-    const { ended, span } = await this.follow(c, handle, cellRun);
-    // A cell that is its own committed transaction (autocommit:false, BEGIN … COMMIT in one cell) needs no span: its
-    // statements say it all.
-    const ownCommitted = span && span.fate === 'committed' && span.from === c.number && span.to === c.number;
-    const { output, source } = buildOutput(this.records, cellRun, ownCommitted ? undefined : span);
-    if (source !== undefined) c.cell.source = source;
-    c.cell.outputs = [output];
-    await o.sink.cellOutput(c, handle, output, source, cellRun, { event: { e: 'attempt', attempt: attemptOf(output.record, c) }, ctx: { source: c.cell.source, body: output.body } });
-    const status = String(output.record.status);
-    o.sink.cellEnded(handle, DONE.has(status));
-    // A cell that was a whole committed transaction by itself says so in its statements; other spans are marked and logged.
-    for (const e of ended) if (!(ownCommitted && e.span.from === c.number)) await this.applySpanEnd(e);
-    this.summary.ran++;
-    this.ran.push(c);
-    o.reporter?.cellEnd?.(c, status, typeof output.record.ms === 'number' ? output.record.ms : 0, describeRecord(output.record));
-    for (const st of output.record.statements ?? []) for (const n of st.notices ?? []) o.reporter?.notice?.(c, n);
-    for (const obs of o.observers ?? []) await obs.cellFinished?.(c, output, o.run);
-    return this.decide(c, cellRun, output, ended);
   }
 
-  /** Runs the cell on the session (the place where execution policies such as retries and batches wrap it). */
-  private execute(c: RunnableCell): Promise<CellRun> {
+  /** Counts a cell as run once, however often it was tried. */
+  private markRan(c: RunnableCell): void {
+    if (!this.ran.includes(c)) this.ran.push(c);
+    this.summary.ran = this.ran.length;
+  }
+
+  /** Where a cell's tries are counted: the span it runs in (replayed as a whole), else the cell itself. */
+  private scopeOf(c: RunnableCell): string {
+    const open = this.session.tx.openCells()[0];
+    return open && open.run === this.o.run.id ? `span:${open.number}` : `cell:${c.index}`;
+  }
+
+  /**
+   * Whether a cell that just ran is to be tried again: it failed with lock_timeout (55P03), its policy (cell option,
+   * else the profile's `retry`) allows another try, and — inside a transaction — the span began in this run, with its
+   * opener selected and only SQL cells from there (the plan refuses an explicit option otherwise). Batch cells retry
+   * their batches themselves.
+   */
+  private retryFor(c: RunnableCell, cellRun: CellRun): { policy: RetryPolicy; scope: string; span?: { opener: RunnableCell; index: number } } | undefined {
+    if (cellRun.kind !== 'sql' || cellRun.result.status !== 'error' || !isLockTimeout(cellRun.result.error)) return undefined;
+    if (batchPolicy(c.cell)) return undefined;
+    const policy = retryPolicy(c.cell, this.session.target.connection?.profile.retry);
+    if (!policy) return undefined;
+    const pg = this.session.session;
+    if (!pg || pg.closed) return undefined;
+    let span: { opener: RunnableCell; index: number } | undefined;
+    let scope = `cell:${c.index}`;
+    if (pg.txState !== 'idle') {
+      const first = this.session.tx.openCells()[0] ?? { number: c.number, run: this.o.run.id };
+      if (first.run !== this.o.run.id) return undefined;
+      const index = this.o.selected.findIndex((x) => x.number === first.number);
+      if (index < 0) return undefined;
+      const cells = this.o.selected.slice(index, this.o.selected.indexOf(c) + 1);
+      if (cells.some((x) => x.cell.kind !== 'sql')) return undefined;
+      span = { opener: this.o.selected[index], index };
+      scope = `span:${first.number}`;
+    }
+    const tries = (this.retryHistory.get(scope)?.length ?? 0) + 1;
+    if (tries >= policy.attempts) return undefined;
+    return { policy, scope, span };
+  }
+
+  /**
+   * After a try that will be retried: rolls the span back (its cells are marked with why), waits the backoff (a cancel
+   * ends the wait and the run, recorded as cancelled), and says what happens next. Resolves the selection index to
+   * replay from (span), true (the cell again), or 'cancelled'.
+   */
+  private async retryAfter(c: RunnableCell, handle: unknown, cellRun: CellRun, output: Output, retry: NonNullable<ReturnType<LoopContext['retryFor']>>, wait: number): Promise<number | true | 'cancelled'> {
+    const o = this.o;
+    const history = this.retryHistory.get(retry.scope) ?? [];
+    const entry = (output.record.attempts as AttemptEntry[])[(output.record.attempts as AttemptEntry[]).length - 1];
+    history.push(entry);
+    this.retryHistory.set(retry.scope, history);
+    const tries = `try ${history.length} of ${retry.policy.attempts}`;
+    const error = cellRun.kind === 'sql' ? cellRun.result.error?.message ?? 'lock_timeout' : 'lock_timeout';
+    if (retry.span) {
+      const pg = this.session.session!;
+      await pg.executeCell('ROLLBACK').catch(() => undefined);
+      const me: SpanCell = this.session.tx.openCells().find((x) => x.number === c.number) ?? { number: c.number, name: c.name, index: c.index, run: o.run.id, handle };
+      // Rolled back on purpose, to be run again: not a loss for the run's summary (each try is in the record).
+      const ended = this.session.tx.end('rolled back', `${cellLabel(c)} failed: ${error} (SQLSTATE 55P03, ${tries}): the runner rolled the transaction back to run it again from ${cellLabel(retry.span.opener)}`, { by: me, intended: true });
+      if (ended) await this.applySpanEnd(ended);
+    }
+    o.reporter?.message?.(`${cellLabel(c)}: ${error} (${tries}); ${retry.span ? `transaction rolled back, running it again from ${cellLabel(retry.span.opener)}` : 'trying it again'} in ${wait} ms`);
+    o.reporter?.progress?.(c, { elapsedMs: 0, text: `lock_timeout (${tries}): next try in ${(wait / 1000).toFixed(1)} s` });
+    const w = await waitOrCancel(wait, o.signal);
+    if (!w.cancelled) return retry.span ? retry.span.index : true;
+    // Cancelled during the backoff: the record says so, with every try and the wait that was cut short.
+    entry.wait_ms = w.waitedMs;
+    const record: OutputRecord = { ...baseRecord(this.records, 'cancelled', new Date(), 0), attempts: [...history], retries: history.length - 1, error: { message: `cancelled while waiting ${w.waitedMs} of ${wait} ms to try again after ${tries} failed: ${error}` } };
+    const out: Output = { record, body: `Cancelled during the wait before the next try (${tries} failed with lock_timeout). Nothing of the next try ran.` };
+    c.cell.outputs = [out];
+    await o.sink.cellOutput(c, handle, out, undefined, undefined, { event: { e: 'attempt', attempt: attemptOf(record, c) }, ctx: { source: c.cell.source, body: out.body } });
+    this.markRan(c);
+    o.reporter?.cellEnd?.(c, 'cancelled', 0, describeRecord(record));
+    for (const obs of o.observers ?? []) await obs.cellFinished?.(c, out, o.run);
+    this.stop = { cell: c, reason: 'cancelled', status: 'cancelled' };
+    return 'cancelled';
+  }
+
+  /** Runs the cell on the session: once, or batch after batch for a `batch` cell. */
+  private execute(c: RunnableCell, fromStatement = 0): Promise<CellRun> {
+    const o = this.o;
+    const cell = o.effectiveCell ? o.effectiveCell(c.cell) : c.cell;
+    const batch = cell.kind === 'sql' ? batchPolicy(cell) : undefined;
+    if (!batch) return this.executeOnce(c, cell, (p) => o.reporter?.progress?.(c, p), fromStatement);
+    return runBatches({
+      policy: batch,
+      retry: retryPolicy(cell, this.session.target.connection?.profile.retry),
+      signal: o.signal,
+      once: (onProgress) => this.executeOnce(c, cell, onProgress, 0),
+      estimate: async () => {
+        const st = await batchStatement(cell);
+        const pg = this.session.session;
+        return st.ok && pg && !pg.closed ? estimateRows(pg, st.statement, this.session.secondConnection()) : undefined;
+      },
+      progress: (p) => o.reporter?.progress?.(c, p),
+      message: (m) => o.reporter?.message?.(`${cellLabel(c)}: ${m}`),
+    });
+  }
+
+  private executeOnce(c: RunnableCell, cell: Cell, onProgress: (p: CellProgress) => void, fromStatement: number): Promise<CellRun> {
     const o = this.o;
     const handle = this.handles.get(c.index);
-    return this.session.execute(o.effectiveCell ? o.effectiveCell(c.cell) : c.cell, {
+    return this.session.execute(cell, {
       onCommitXid: (xid) => o.sink.commitXid?.(c, handle, o.run.id, xid),
-        signal: o.signal,
-        maxRows: o.maxRows,
-        index: c.index,
-        sqlHooks: o.hooks,
-        runId: o.run.id,
-        acceptConfirmation: this.acceptConfirmation(),
-        onProgress: (p) => o.reporter?.progress?.(c, p),
-        onOutput: (chunk) => o.reporter?.output?.(c, chunk),
-        confirmChecklist: async (cell, pending) => {
-          if (o.confirmChecklists) return pending.map((item) => ({ item, at: new Date() }));
-          return o.asker.confirmChecklist ? o.asker.confirmChecklist(cell, pending) : undefined;
-        },
-      });
+      signal: o.signal,
+      maxRows: o.maxRows,
+      index: c.index,
+      sqlHooks: o.hooks,
+      runId: o.run.id,
+      fromStatement,
+      acceptConfirmation: this.acceptConfirmation(),
+      onProgress,
+      onOutput: (chunk) => o.reporter?.output?.(c, chunk),
+      confirmChecklist: async (x, pending) => {
+        if (o.confirmChecklists) return pending.map((item) => ({ item, at: new Date() }));
+        return o.asker.confirmChecklist ? o.asker.confirmChecklist(x, pending) : undefined;
+      },
+    });
   }
 
   /** Follows the cell's statements through the session's spans; a connection lost in the cell ends its span. */
@@ -525,6 +658,36 @@ class LoopContext {
     await this.o.sink.log({ e: 'end', end: runEndRecord(run, { reasons: [err instanceof Error ? err.message : String(err)] }) }).catch(() => undefined);
     await this.o.sink.flush().catch(() => undefined);
   }
+}
+
+/**
+ * Adds the tries to a record: `attempts`, every try so far (the earlier ones from `history`, then this one with its
+ * status, error and — when another follows — the wait before it, ms), and `retries`, how many tries came after the
+ * first. In a span (`inSpan`) each try names the cell it failed or ended in.
+ */
+function addAttempts(record: OutputRecord, history: AttemptEntry[], c: RunnableCell, cellRun: CellRun, wait: number | undefined, inSpan: boolean): void {
+  const e: AttemptEntry = { attempt: history.length + 1, started: String(record.started), ms: typeof record.ms === 'number' ? record.ms : 0, status: String(record.status) };
+  if (inSpan) e.cell = c.number;
+  const err = cellRun.kind === 'sql' ? cellRun.result.error : record.error;
+  if (err) e.error = { message: err.message, ...(err.sqlstate ? { sqlstate: err.sqlstate } : {}) };
+  if (wait !== undefined) e.wait_ms = wait;
+  record.attempts = [...history, e];
+  record.retries = history.length;
+}
+
+/** The statements of a failed autocommit try that committed (all but the failed last one), for the next try to continue. */
+function committedPart(run: Extract<CellRun, { kind: 'sql' }>): Extract<CellRun, { kind: 'sql' }> {
+  const results = run.result.results.slice(0, -1);
+  return { ...run, result: { ...run.result, statements: run.result.statements.slice(0, -1), results, body: results.map((r) => r.body).filter(Boolean).join('\n\n') } };
+}
+
+/** A try that went on from the failed statement, joined to the statements earlier tries committed. */
+function continuedRun(done: CellRun, next: CellRun): CellRun {
+  if (done.kind !== 'sql' || next.kind !== 'sql') return next;
+  const d = done.result;
+  const n = next.result;
+  const result = { ...n, statements: [...d.statements, ...n.statements], results: [...d.results, ...n.results], body: [d.body, n.body].filter(Boolean).join('\n\n'), ms: d.ms + n.ms, timeouts: d.timeouts };
+  return { ...next, result };
 }
 
 /** The target could not be reached: nothing ran (the CLI exits 1 and records nothing). */

@@ -6,6 +6,7 @@ import { pendingItems, type AcceptRecord } from '../engines/checklist';
 import { acknowledgedRules, lintCellsOf, unacknowledgedErrors, type Finding, type LintCell, type RunbookLint } from '../sql/lint';
 import { cellLabel, flowOf, isMutating, type RunnableCell } from './cells';
 import { endInsideSpan, startInsideSpan, staticSpans, type StaticSpan } from './spans';
+import { batchStatement } from './batch';
 
 /** A question the plan must have answered before anything runs. */
 export interface PlanQuestion {
@@ -98,6 +99,7 @@ export async function makePlan(input: PlanInput): Promise<Plan> {
     const end = endInsideSpan(spans, selected);
     if (end) refusals.push(end);
   }
+  refusals.push(...(await policyRefusals(spans, selected)));
   if (input.txState === 'failed') refusals.push('the session\'s transaction has failed: nothing but ROLLBACK can run on it. Run a ROLLBACK first.');
 
   const { lint, lintError } = await lintSelection(input);
@@ -149,6 +151,32 @@ function addWindowQuestion(input: PlanInput, w: PlanWindow | undefined, question
   const what = `This production run on ${input.target.connection} is outside the runbook's window, ${describeWindow(w.window)}: ${windowWhere(w.position)}`;
   if (!input.canAsk.confirm) refusals.push(`${what}. A production run outside its window is refused: run it in the window, or pass --outside-window (recorded with your name).`);
   else questions.push({ kind: 'window', text: `${what}. Run it outside the window anyway (recorded with your name)?`, flag: '--outside-window' });
+}
+
+/**
+ * Cells whose `batch` or `retry` option cannot be honoured: a batch cell must hold one UPDATE or DELETE and stand
+ * outside any transaction span (each batch is its own transaction); a retry inside a span replays the span from its
+ * first cell, which only SQL cells can be (a shell command or a confirmed checklist cannot be taken back).
+ */
+async function policyRefusals(spans: StaticSpan[], selected: RunnableCell[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const c of selected) {
+    if (c.cell.kind !== 'sql') continue;
+    const span = spans.find((s) => s.cells.includes(c));
+    const batch = c.cell.options.batch;
+    if (batch !== undefined && batch !== false) {
+      const st = await batchStatement(c.cell);
+      if (!st.ok) out.push(`${cellLabel(c)} has the batch option, but ${st.why}. Write the one UPDATE or DELETE that does one batch, e.g. UPDATE t SET x = 1 WHERE id IN (SELECT id FROM t WHERE x IS NULL LIMIT 10000).`);
+      else if (span) out.push(`${cellLabel(c)} has the batch option inside the transaction that ${cellLabel(span.opener)} opens: each batch must commit on its own. Move the cell out of the transaction (before ${cellLabel(span.opener)} or after its COMMIT).`);
+    }
+    if (c.cell.options.retry !== undefined && span) {
+      const others = span.cells.filter((x) => x.cell.kind !== 'sql');
+      if (others.length) {
+        out.push(`${cellLabel(c)} has the retry option inside the transaction that ${cellLabel(span.opener)} opens, which holds ${others.map((x) => `${cellLabel(x)} (${x.cell.kind})`).join(', ')}: a retry rolls the transaction back and runs it again from ${cellLabel(span.opener)}, and a ${others[0].cell.kind} cell cannot be taken back. Keep only SQL cells in the transaction, or remove the retry option.`);
+      }
+    }
+  }
+  return out;
 }
 
 async function lintSelection(input: PlanInput): Promise<{ lint?: RunbookLint; lintError?: string }> {

@@ -133,6 +133,12 @@ export function notRunOutput(ctx: RecordContext, reason: string, at: Date = new 
  */
 export function withSpan(output: Output, span: SpanRecord): Output {
   const record: OutputRecord = { ...output.record, status: statusInSpan(String(output.record.status), span), span };
+  // The last try of a retried cell is this record: it takes the span's fate too (earlier tries keep theirs).
+  const tries = output.record.attempts;
+  if (Array.isArray(tries) && tries.length > 0) {
+    const last = tries[tries.length - 1] as { status?: unknown };
+    record.attempts = [...tries.slice(0, -1), { ...last, status: statusInSpan(String(last.status), span) }];
+  }
   return { ...output, record };
 }
 

@@ -10,6 +10,7 @@ import { startSandbox, type Sandbox, type SandboxEngine } from '../engines/sandb
 import { runShell, type ShellResult } from '../engines/shell';
 import { durationMs } from './duration';
 import { TxTracker } from './spans';
+import { splitStatements, type SqlStatement } from '../sql/split';
 
 /** What a run executes against. */
 export interface RunTarget {
@@ -66,6 +67,11 @@ export interface ExecuteCellOptions {
   runId?: string;
   /** Called, synchronously, with the transaction id just before a COMMIT is sent (to journal it first). */
   onCommitXid?: (xid: string) => void;
+  /**
+   * SQL cells in autocommit: run from this 0-based statement on (a retry after the earlier statements committed).
+   * Ignored for `autocommit: false` cells, which always run whole. Line numbers stay the cell's.
+   */
+  fromStatement?: number;
 }
 
 /** Context handed to SQL hooks. */
@@ -326,8 +332,9 @@ export class RunSession {
     const autocommitOff = cell.options.autocommit === false;
     let result: CellResult;
     try {
-      const exec = (sql: string): Promise<CellResult> =>
+      const exec = (sql: string, statements?: SqlStatement[]): Promise<CellResult> =>
         session.executeCell(sql, {
+          statements,
           signal: controller.signal,
           maxRows,
           statementTimeout: timeout === undefined ? undefined : typeof timeout === 'number' ? timeout : String(timeout),
@@ -340,6 +347,9 @@ export class RunSession {
         result = await exec(cell.source);
         const end = session.closed ? undefined : implicit(await exec(result.status === 'ok' ? 'COMMIT' : 'ROLLBACK'));
         result = mergeResults(end ? [begin, result, end] : [begin, result], end && end.status !== 'ok' ? end.status : result.status, result.error ?? end?.error);
+      } else if (options.fromStatement) {
+        const split = await splitStatements(cell.source);
+        result = split.ok ? await exec(cell.source, split.statements.slice(options.fromStatement)) : await exec(cell.source);
       } else {
         result = await exec(cell.source);
       }

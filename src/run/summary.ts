@@ -24,6 +24,15 @@ export function describeRecord(record: Record<string, unknown>): string {
 }
 
 function describeResult(record: Record<string, unknown>): string {
+  const tries = typeof record.retries === 'number' && record.retries > 0 ? ` (try ${record.retries + 1}: ${record.retries} retr${record.retries === 1 ? 'y' : 'ies'} on lock_timeout)` : '';
+  return describeRun(record) + tries;
+}
+
+function describeRun(record: Record<string, unknown>): string {
+  const batch = record.batch as { batches?: number; rows?: number; done?: boolean; max_reached?: boolean } | undefined;
+  if (batch && typeof batch.batches === 'number') {
+    return `${groupDigits(batch.batches)} batch${batch.batches === 1 ? '' : 'es'}, ${groupDigits(batch.rows ?? 0)} rows${batch.done ? ', done' : batch.max_reached ? ', stopped at max' : ''}`;
+  }
   if (Array.isArray(record.statements)) {
     const st = record.statements as { rows?: number; tag?: string }[];
     let rows = 0;
