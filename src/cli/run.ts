@@ -198,6 +198,7 @@ function printSummary(file: string, outcome: RunOutcome, redactor: Redactor): vo
   const written = summary.ran > 0 ? (copy ? ` Outputs written to ${line(copy)} (the template is unchanged).` : ' Outputs written to the file.') : '';
   process.stdout.write(`\n${line(file)}: ${parts.join(', ')} of ${summary.selected} cell${summary.selected === 1 ? '' : 's'} on ${on} in ${formatMs(summary.ms)} (run ${outcome.run.id}).${written}\n`);
   for (const l of summary.lost) process.stdout.write(`Transaction ${lines(l, '  ')}\n`);
+  for (const a of summary.allowed) process.stdout.write(`Failed, allowed to fail: ${lines(a, '  ')}\n`);
   if (summary.stopped) process.stdout.write(`Stopped at cell ${summary.stopped.cell.number}${summary.stopped.cell.name ? ` (${line(summary.stopped.cell.name)})` : ''}: ${lines(summary.stopped.reason, '  ')}\n`);
 }
 

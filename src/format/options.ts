@@ -19,7 +19,33 @@ export const KNOWN_OPTIONS: Readonly<Record<string, { kinds: readonly CellKind[]
   max_rows: { kinds: ['sql'], type: 'number', doc: 'Rows kept per statement in the output (the rest are counted).' },
   skip: { kinds: ['sql', 'shell', 'checklist'], type: 'boolean', doc: 'Never run this cell; its output records status "skipped".' },
   estimate: { kinds: ['sql', 'shell', 'checklist'], type: 'duration', doc: 'Expected duration of the cell ("90s", "15m", "1h30m"); the migration log compares each attempt with it.' },
+  expect: { kinds: ['sql'], type: 'expectation', doc: 'What the last statement must return: {"rows":N}, {"max":N}, {"empty":true} or {"value":V}; unmet, the cell fails and the run stops.' },
+  on_error: { kinds: ['sql', 'shell'], type: 'on_error', doc: '"continue": a failure is recorded and the run goes on (inside a transaction the cell runs under a SAVEPOINT); "stop" (default).' },
+  rehearsal: { kinds: ['sql', 'shell'], type: 'boolean', doc: 'Rehearsal-only cell (data an application would write): run by `runbook rehearse` between the up-steps and the rollback, never by `runbook run`.' },
 };
+/**
+ * Why an `expect` option value is not an expectation, or undefined when it is one.
+ * Used by the options registry so that a misspelt expectation stops the run before it starts.
+ */
+export function expectationProblem(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'must be an object such as {"rows":0} or {"value":"t"}';
+  const keys = Object.keys(value);
+  if (keys.length !== 1) return `must have exactly one of rows, max, empty, value (got ${keys.length ? keys.join(', ') : 'none'})`;
+  const [k] = keys;
+  const v = (value as Record<string, unknown>)[k];
+  switch (k) {
+    case 'rows':
+    case 'max':
+      return Number.isInteger(v) && (v as number) >= 0 ? undefined : `${k} must be a whole number of rows, 0 or more`;
+    case 'empty':
+      return v === true ? undefined : 'empty must be true';
+    case 'value':
+      return v === null || ['string', 'number', 'boolean'].includes(typeof v) ? undefined : 'value must be a string, number, boolean or null';
+    default:
+      return `unknown expectation ${JSON.stringify(k)} (known: rows, max, empty, value)`;
+  }
+}
+
 
 /**
  * The documented option named `key`, or undefined. An own-property lookup: `KNOWN_OPTIONS[key]` would
@@ -83,6 +109,11 @@ export function checkOptions(kind: CellKind, options: CellOptions): { code: 'unk
       continue;
     }
     if (!known.kinds.includes(kind)) out.push({ code: 'invalid-cell-options', message: `cell option ${JSON.stringify(key)} does not apply to ${kind} cells` });
+    if (known.type === 'expectation') {
+      const problem = expectationProblem(value);
+      if (problem) out.push({ code: 'invalid-cell-options', message: `cell option "expect" ${problem}` });
+      continue;
+    }
     if (known.type === 'duration') {
       const e = parseEstimate(value);
       if (!e.ok) out.push({ code: 'invalid-cell-options', message: `cell option "${key}": ${e.error}` });
@@ -93,6 +124,7 @@ export function checkOptions(kind: CellKind, options: CellOptions): { code: 'unk
       : known.type === 'boolean' ? typeof value === 'boolean'
       : known.type === 'number' ? typeof value === 'number' && Number.isFinite(value)
       : known.type === 'string|number' ? typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))
+      : known.type === 'on_error' ? value === 'continue' || value === 'stop'
       : known.type === 'string[]' ? Array.isArray(value) && value.every((v) => typeof v === 'string')
       : true;
     if (!ok) out.push({ code: 'invalid-cell-options', message: `cell option ${JSON.stringify(key)} must be ${known.type}, got ${JSON.stringify(value)}` });

@@ -82,6 +82,8 @@ export interface RunSummary {
   stopped?: { cell: RunnableCell; reason: string };
   /** Every reason a refused run was refused. */
   refused?: string[];
+  /** Cells that failed with `{"on_error":"continue"}` and let the run go on, each with its error, in words. */
+  allowed: string[];
   /** Spans rolled back (not by the runbook's own ROLLBACK) or left unknown, in words. */
   lost: string[];
   recovered: number;
@@ -114,7 +116,7 @@ export async function executeRun(options: LoopOptions): Promise<RunOutcome> {
   // Everything the run records or shows passes the session's redactor on its way to the front end.
   const o: LoopOptions = { ...options, sink: redactingSink(options.sink, options.session.redactor), reporter: redactingReporter(options.reporter, options.session.redactor) };
   const { run, session } = o;
-  const summary: RunSummary = { target: session.target.name, environment: session.target.environment, selected: o.selected.length, ran: 0, counts: {}, lost: [], recovered: o.recovered ?? 0, ms: 0 };
+  const summary: RunSummary = { target: session.target.name, environment: session.target.environment, selected: o.selected.length, ran: 0, counts: {}, allowed: [], lost: [], recovered: o.recovered ?? 0, ms: 0 };
   const outcome: RunOutcome = { run, summary, productionConfirmed: o.productionConfirmed ?? false };
   const ctx = new LoopContext(o, summary);
   try {
@@ -279,6 +281,7 @@ class LoopContext {
     // statements say it all.
     const ownCommitted = span && span.fate === 'committed' && span.from === c.number && span.to === c.number;
     const { output, source } = buildOutput(this.records, cellRun, ownCommitted ? undefined : span);
+    if (allowedToFail(c, output)) output.record.on_error = 'continue';
     if (source !== undefined) c.cell.source = source;
     c.cell.outputs = [output];
     await o.sink.cellOutput(c, handle, output, source, cellRun, { event: { e: 'attempt', attempt: attemptOf(output.record, c) }, ctx: { source: c.cell.source, body: output.body } });
@@ -361,6 +364,11 @@ class LoopContext {
   private decide(c: RunnableCell, cellRun: CellRun, output: Output, ended: EndedSpan[]): boolean {
     const status = String(output.record.status);
     if (DONE.has(status) && !(cellRun.kind === 'checklist' && cellRun.pending.length)) return true;
+    if (output.record.on_error === 'continue') {
+      this.summary.allowed.push(`${cellLabel(c)}: ${errorText(output.record)}`);
+      this.o.reporter?.message?.(`${cellLabel(c)} failed and is allowed to fail ({"on_error":"continue"}): the run goes on.`);
+      return true;
+    }
     // The runbook's own ROLLBACK of a healthy transaction is a step like any other: the run goes on.
     if (status === 'rolled back' && cellRun.kind === 'sql' && cellRun.result.status === 'ok' && ended.length > 0 && ended.every((e) => e.intended)) return true;
     if (status === 'cancelled') this.stop = { cell: c, reason: 'cancelled', status: 'cancelled' };
@@ -420,7 +428,8 @@ class LoopContext {
     run.status = this.stop ? this.stop.status : s.lost.length ? 'failed' : 'ok';
     run.exit = run.status === 'cancelled' ? 130 : run.status === 'ok' ? 0 : 1;
     run.ended = new Date();
-    const reasons = [...(this.stop ? [`stopped at ${cellLabel(this.stop.cell)}: ${this.stop.reason}`] : []), ...s.lost];
+    // Allowed failures do not fail the run (exit 0 when nothing else did), but the end of the run names each one.
+    const reasons = [...(this.stop ? [`stopped at ${cellLabel(this.stop.cell)}: ${this.stop.reason}`] : []), ...s.lost, ...s.allowed.map((a) => `allowed to fail: ${a}`)];
     await this.o.sink.log({ e: 'end', end: runEndRecord(run, { reasons, cells: s.counts }) });
     this.endLogged = true;
     await this.o.sink.flush();
@@ -448,6 +457,14 @@ class LoopContext {
 /** The target could not be reached: nothing ran (the CLI exits 1 and records nothing). */
 export class TargetUnreachableError extends Error {
   override readonly name = 'TargetUnreachableError';
+}
+
+/**
+ * Whether a cell's failure lets the run go on: `{"on_error":"continue"}` on a cell that failed (status `error`). A
+ * cancelled cell, a lost session and an unconfirmed checklist still stop the run.
+ */
+export function allowedToFail(c: RunnableCell, output: Output): boolean {
+  return c.cell.options.on_error === 'continue' && output.record.status === 'error';
 }
 
 /** The runs in a runbook's log, by id. */
