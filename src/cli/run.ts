@@ -335,7 +335,7 @@ function formatMs(ms: number): string {
 }
 
 /** Progress: a live line on a terminal (rewritten at most every 100 ms), one line per cell otherwise. */
-function makeReporter(tty: boolean): RunReporter & { clear(): void } {
+export function makeReporter(tty: boolean): RunReporter & { clear(): void } {
   let live = '';
   let lastDraw = 0;
   const write = (s: string): void => void process.stdout.write(s);
