@@ -21,7 +21,7 @@ import { lintRunbookForRun } from '../sql/lint';
 import { formatText } from '../sql/findings-format';
 
 /** Options as commander hands them over (strings where the runner takes numbers or names). */
-type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | 'confirmChecklists' | 'confirmProduction' | 'rerun' | 'confirmTarget' | 'sandboxDir' | 'followSymlink'> & {
+type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | 'confirmChecklists' | 'confirmProduction' | 'rerun' | 'confirmTarget' | 'sandboxDir' | 'followSymlink' | 'withoutRehearsal'> & {
   maxRows?: string;
   dryRun?: boolean;
   output?: string;
@@ -47,6 +47,7 @@ export function registerRun(program: Command): void {
     .option('--confirm-production <name>', 'answer the production guard in advance: the connection name')
     .option('--rerun', 'run again cells that already succeeded on production, without asking')
     .option('--confirm-target <name>', 'run although the front matter\'s environment differs from the target\'s: the target\'s name')
+    .option('--without-rehearsal', 'run on production although this content has no passing rehearsal (recorded in the run)')
     .option('--max-rows <n>', 'rows kept per statement in the output; the rest are counted', '200')
     .option('--dry-run', 'parse and split everything and print what would run; touch no database')
     .option('--sandbox-dir <dir>', 'keep the embedded sandbox\'s data in this folder (default: ephemeral)')
@@ -132,6 +133,7 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
       confirmProduction: flags.confirmProduction,
       rerun: flags.rerun,
       confirmTarget: flags.confirmTarget,
+      withoutRehearsal: flags.withoutRehearsal,
       maxRows,
       sandboxDir: flags.sandboxDir,
       sandboxEngine: flags.sandboxEngine as SandboxEngine | undefined,
@@ -171,6 +173,7 @@ function recordedFlags(flags: RunFlags, maxRows: number): string[] {
   if (flags.confirmProduction) out.push('--confirm-production', flags.confirmProduction);
   if (flags.rerun) out.push('--rerun');
   if (flags.confirmTarget) out.push('--confirm-target', flags.confirmTarget);
+  if (flags.withoutRehearsal) out.push('--without-rehearsal');
   if (maxRows !== 200) out.push('--max-rows', String(maxRows));
   if (flags.sandboxEngine) out.push('--sandbox-engine', flags.sandboxEngine);
   if (flags.sandboxDir) out.push('--sandbox-dir', flags.sandboxDir);

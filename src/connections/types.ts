@@ -41,6 +41,8 @@ export interface ConnectionProfile {
   statementTimeout?: string;
   /** Shown in `pg_stat_activity.application_name`. */
   applicationName?: string;
+  /** `require_rehearsal: true`: `runbook run` refuses (instead of asking) a runbook whose content has no passing rehearsal (docs/rehearse.md). */
+  requireRehearsal?: boolean;
   /** Seconds to wait for the connection to open (libpq's `connect_timeout`); 0 waits forever. */
   connectTimeout?: number;
   /** A `postgres://` / `postgresql://` URI without a password; fields above override its parts. */

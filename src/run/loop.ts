@@ -6,7 +6,8 @@ import type { AcceptRecord } from '../engines/checklist';
 import type { LintCell, RunbookLint } from '../sql/lint';
 import { cellLabel, type RunnableCell } from './cells';
 import type { RunAsker, RunReporter, RunSink } from './frontend';
-import { askPlanQuestions, makePlan, type Plan } from './plan';
+import { askPlanQuestions, makePlan, type Plan, type PlanInput } from './plan';
+import { boundRehearsal } from '../rehearse/bound';
 import { buildOutput, notRunOutput, withSpan, type RecordContext } from './record';
 import { runEndRecord, runRecord, type Run } from './run';
 import { SessionLostError, type CellRun, type RunSession, type SqlCellHooks } from './session';
@@ -44,6 +45,8 @@ export interface LoopOptions {
   confirmTarget?: string;
   /** VS Code: the session (and an open transaction) outlives the run. CLI: false — an open transaction is rolled back at the end. */
   sessionOutlivesRun: boolean;
+  /** `--without-rehearsal`: a production run of content with no passing rehearsal goes on without asking (recorded in the run's flags). */
+  withoutRehearsal?: boolean;
   /** VS Code: the production name was typed earlier in this session. */
   productionConfirmed?: boolean;
   /** Cell options a front end adds as defaults (VS Code settings), applied to the cell that runs. */
@@ -201,9 +204,21 @@ class LoopContext {
       acceptConfirmation: this.acceptConfirmation(),
       lint: hooks?.lint ? (cells, initialTxState) => hooks.lint!(cells, { session: this.session, initialTxState }) : undefined,
       runs: runsOf(o.runbook),
-      answers: { confirmProduction: o.confirmProduction, rerun: o.rerun, confirmChecklists: o.confirmChecklists, confirmTarget: o.confirmTarget, productionConfirmed: o.productionConfirmed },
+      rehearsal: this.rehearsal(),
+      answers: { confirmProduction: o.confirmProduction, rerun: o.rerun, confirmChecklists: o.confirmChecklists, confirmTarget: o.confirmTarget, productionConfirmed: o.productionConfirmed, withoutRehearsal: o.withoutRehearsal },
       canAsk: { typeName: !!o.asker.typeName, confirm: !!o.asker.confirm, checklist: !!o.asker.confirmChecklist || !!o.confirmChecklists },
     });
+  }
+
+  /** The content hash, the passing rehearsal bound to it, and whether the profile requires one (production runs only). */
+  private rehearsal(): PlanInput['rehearsal'] {
+    if (this.session.target.environment !== 'production') return undefined;
+    const { hash, passing } = boundRehearsal(this.o.runbook);
+    return {
+      hash,
+      required: this.session.target.connection?.profile.requireRehearsal === true,
+      passing: passing && { run: passing.run.id, environment: passing.run.environment, connection: passing.run.connection, ended: passing.ended },
+    };
   }
 
   /**

@@ -34,6 +34,8 @@ export interface RunOptions {
   rerun?: boolean;
   /** Run on a target whose environment differs from the front matter's `environment`: must equal the target's name. */
   confirmTarget?: string;
+  /** Production without a passing rehearsal of this content: go on without asking (recorded in the run's flags). */
+  withoutRehearsal?: boolean;
   maxRows?: number;
   sandboxDir?: string;
   sandboxEngine?: SandboxEngine;
@@ -125,6 +127,7 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
       rerun: opts.rerun,
       confirmChecklists: opts.confirmChecklists,
       confirmTarget: opts.confirmTarget,
+      withoutRehearsal: opts.withoutRehearsal,
       sessionOutlivesRun: false,
       recovered,
       unfinished,

@@ -7,6 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { freshDatabase, type FreshDatabase } from './harness';
+import { parseRunbook } from '../../src/format';
+import { runRunbook } from '../../src/run/runner';
 import { cellsOf, rec, runCli, sql, statuses } from './cli';
 
 describe('expectations and allowed failures (real PostgreSQL)', function () {
@@ -73,5 +75,187 @@ describe('expectations and allowed failures (real PostgreSQL)', function () {
     assert.match(fs.readFileSync(file, 'utf8'), /\(allowed to fail\)/);
     assert.match(r.stdout, /allowed to fail: cell 3 \(optional-ext\)/i);
     assert.deepEqual((await admin.query('SELECT id FROM allowed_items ORDER BY id')).rows, [{ id: 1 }, { id: 2 }]);
+  });
+});
+
+/** A correct up/down pair: an enum type, a column of it with an index, a rehearsal cell writing data, and the way back. */
+const GOOD = '# Add order status\n\n' +
+  sql('CREATE TABLE orders (id int PRIMARY KEY, total numeric NOT NULL DEFAULT 0);', { name: 'create' }) +
+  sql("CREATE TYPE order_status AS ENUM ('new', 'paid');\nALTER TABLE orders ADD COLUMN status order_status;\nCREATE INDEX orders_status_idx ON orders (status);", { name: 'add-status' }) +
+  sql('SELECT count(*) FROM orders WHERE status IS NULL;', { name: 'validate', expect: { value: 0 } }) +
+  sql("INSERT INTO orders VALUES (1, 10, 'paid');", { name: 'app-writes', rehearsal: true }) +
+  sql('DROP INDEX orders_status_idx;\nALTER TABLE orders DROP COLUMN status;\nDROP TYPE order_status;', { name: 'down-status', rollback: true }) +
+  sql('DROP TABLE orders;', { name: 'down-table', rollback: true });
+
+/** The end event's rehearsal record of the latest rehearsal in a file. */
+function rehearsalOf(file: string): { passed: boolean; schema: string; diff?: string; hash: string; phases: { phase: string; status: string; failed?: { cell?: number; reason: string } }[] } {
+  const events = parseRunbook(fs.readFileSync(file)).log?.events ?? [];
+  const end = [...events].reverse().find((e) => e.e === 'end' && e.end.rehearsal);
+  assert.ok(end && end.e === 'end', 'the log has a rehearsal end event');
+  return end.end.rehearsal as ReturnType<typeof rehearsalOf>;
+}
+
+describe('runbook rehearse (sandbox and real PostgreSQL)', function () {
+  this.timeout(180_000);
+  let db: FreshDatabase;
+  let dir: string;
+
+  before(async () => {
+    db = await freshDatabase('rehearse_cli');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-rehearse-'));
+  });
+  after(async () => {
+    await db.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('rehearses a correct up/down pair green on the sandbox, leaves the cells without outputs, and verify passes', () => {
+    const file = path.join(dir, 'good.runbook');
+    fs.writeFileSync(file, GOOD);
+    const r = runCli(['rehearse', file]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /rehearsal passed on sandbox .*snapshot ok, up ok, rehearsal ok, rollback ok, compare ok, up again ok; schema came back/);
+    const rec = rehearsalOf(file);
+    assert.equal(rec.passed, true);
+    assert.equal(rec.schema, 'same');
+    assert.deepEqual(rec.phases.map((p) => p.phase), ['snapshot', 'up', 'rehearsal', 'rollback', 'compare', 'up again']);
+    assert.ok(cellsOf(file).every((c) => c.outputs.length === 0), 'a rehearsal writes no cell output');
+    const v = runCli(['verify', file]);
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+    // A plain run on the sandbox skips the rehearsal cell.
+    const plain = runCli(['run', file]);
+    assert.equal(plain.status, 0, plain.stdout + plain.stderr);
+    assert.deepEqual(statuses(file), ['ok', 'ok', 'ok', undefined, undefined, undefined]);
+  });
+
+  it('rehearses the same pair green on a real server (and leaves the up-steps applied there)', async () => {
+    const file = path.join(dir, 'good-server.runbook');
+    fs.writeFileSync(file, GOOD);
+    const r = runCli(['rehearse', file, '-c', db.url]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal(rehearsalOf(file).schema, 'same');
+    const c = new Client(db.clientConfig);
+    await c.connect();
+    try {
+      assert.equal((await c.query("SELECT count(*)::int AS n FROM pg_indexes WHERE indexname = 'orders_status_idx'")).rows[0].n, 1, 'the up-steps ran again at the end');
+      assert.equal((await c.query('SELECT count(*)::int AS n FROM orders')).rows[0].n, 0, 'the rehearsal data went with the rollback');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('fails the compare phase when the rollback forgets an index, with the index in the diff', () => {
+    const file = path.join(dir, 'forgot-index.runbook');
+    fs.writeFileSync(file, '# Index\n\n' + sql('CREATE TABLE items (id int, sku text);') + sql('CREATE INDEX items_sku_idx ON items (sku);', { name: 'add-index' }) +
+      sql('SELECT 1;', { name: 'down', rollback: true }));
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('# Index\n\n', '# Index\n\n' + sql('SELECT 1;', { name: 'noop' })));
+    const r = runCli(['rehearse', file]);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    const rec = rehearsalOf(file);
+    assert.equal(rec.schema, 'differs');
+    assert.match(String(rec.diff), /^\+.*items_sku_idx/m, 'the index left behind is a + line of the diff');
+    assert.match(r.stdout, /Failed in the compare phase: the schema did not come back after the rollback/);
+    assert.match(r.stdout, /\+index items_sku_idx CREATE INDEX items_sku_idx ON public\.items/);
+    assert.equal(rec.phases.find((p) => p.phase === 'up again')?.status, 'not run');
+  });
+
+  it('fails in the rollback phase with SQLSTATE 22P02 when an enum value added up and used by a rehearsal cell is removed by a type swap', () => {
+    const file = path.join(dir, 'enum-swap.runbook');
+    fs.writeFileSync(file, '# Refunded\n\n' +
+      sql("CREATE TYPE pay_status AS ENUM ('new', 'paid');\nCREATE TABLE payments (id int, status pay_status);") +
+      sql("ALTER TYPE pay_status ADD VALUE 'refunded';", { name: 'add-refunded' }) +
+      sql("INSERT INTO payments VALUES (1, 'refunded');", { name: 'app-refunds', rehearsal: true }) +
+      sql("CREATE TYPE pay_status_old AS ENUM ('new', 'paid');\nALTER TABLE payments ALTER COLUMN status TYPE pay_status_old USING status::text::pay_status_old;\nDROP TYPE pay_status;\nALTER TYPE pay_status_old RENAME TO pay_status;", { name: 'drop-refunded', rollback: true, autocommit: false }) +
+      sql('DROP TABLE payments;\nDROP TYPE pay_status;', { name: 'down', rollback: true }));
+    const r = runCli(['rehearse', file]);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    const rec = rehearsalOf(file);
+    const rollback = rec.phases.find((p) => p.phase === 'rollback')!;
+    assert.equal(rollback.status, 'failed');
+    assert.equal(rollback.failed?.cell, 4);
+    assert.match(rollback.failed!.reason, /SQLSTATE 22P02/);
+    assert.match(r.stdout, /Failed in the rollback phase at cell 4 \(drop-refunded\): .*invalid input value for enum pay_status_old: "refunded" \(SQLSTATE 22P02\)/);
+  });
+
+  it('refuses a production connection', () => {
+    const prodDir = fs.mkdtempSync(path.join(dir, 'prod-'));
+    const u = new URL(db.url);
+    fs.writeFileSync(path.join(prodDir, 'runbook.connections.yaml'), `connections:\n  prod-main:\n    environment: production\n    host: ${u.hostname}\n    port: ${u.port || 5432}\n    database: ${db.name}\n    user: ${decodeURIComponent(u.username)}\n`);
+    const file = path.join(prodDir, 'good.runbook');
+    fs.writeFileSync(file, GOOD);
+    const r = runCli(['rehearse', file, '-c', 'prod-main'], { env: { PGPASSWORD: decodeURIComponent(u.password), HOME: prodDir } });
+    assert.equal(r.status, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /prod-main is a production connection: .*nothing was run/);
+  });
+});
+
+describe('the production guard and rehearsals (real PostgreSQL)', function () {
+  this.timeout(180_000);
+  let db: FreshDatabase;
+  let dir: string;
+
+  before(async () => {
+    db = await freshDatabase('rehearse_guard');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-guard-'));
+    const u = new URL(db.url);
+    fs.writeFileSync(path.join(dir, 'runbook.connections.yaml'),
+      `connections:\n  prod-main:\n    environment: production\n    host: ${u.hostname}\n    port: ${u.port || 5432}\n    database: ${db.name}\n    user: ${decodeURIComponent(u.username)}\n` +
+      `  prod-strict:\n    environment: production\n    require_rehearsal: true\n    host: ${u.hostname}\n    port: ${u.port || 5432}\n    database: ${db.name}\n    user: ${decodeURIComponent(u.username)}\n`);
+  });
+  after(async () => {
+    await db.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const env = (): NodeJS.ProcessEnv => {
+    const u = new URL(db.url);
+    return { ...process.env, PGPASSWORD: decodeURIComponent(u.password), HOME: dir };
+  };
+  /** Runs in-process with an asker that answers yes and keeps the questions. */
+  const runAsking = async (file: string, connection: string, extra: Partial<Parameters<typeof runRunbook>[0]> = {}): Promise<{ questions: string[]; exit?: number; refused?: string[] }> => {
+    const questions: string[] = [];
+    const outcome = await runRunbook({
+      file, connection, operator: 'test-operator', env: env(), confirmProduction: connection,
+      asker: { confirm: async (q) => (questions.push(q), true), typeName: async (_q, expected) => expected },
+      ...extra,
+    });
+    return { questions, exit: outcome.run.exit, refused: outcome.summary.refused };
+  };
+
+  it('asks on production without a passing rehearsal of this content, and not after one', async () => {
+    const file = path.join(dir, 'guard.runbook');
+    fs.writeFileSync(file, GOOD);
+    const none = await runAsking(file, 'prod-main', { only: 'validate' });
+    assert.deepEqual(none.questions, [], 'a read-only cell with an expectation is not mutating: no question');
+    const first = runCli(['run', file, '-c', 'prod-main', '--confirm-production', 'prod-main'], { env: env() });
+    assert.equal(first.status, 1, first.stdout + first.stderr);
+    assert.match(first.stderr, /has no passing rehearsal in its log: run `runbook rehearse` first, or pass --without-rehearsal/);
+
+    const asked = await runAsking(file, 'prod-main', { from: 'create' });
+    assert.equal(asked.questions.length, 1, 'asked once');
+    assert.match(asked.questions[0], /has no passing rehearsal in its log: the rollback was never tried on it\. Run it on PRODUCTION \(prod-main\) anyway\?/);
+    assert.equal(asked.exit, 0);
+    // Undo on the server (the rollback section) so the content can run again after its rehearsal.
+    assert.equal(runCli(['run', file, '-c', 'prod-main', '--rollback', '--confirm-production', 'prod-main', '--without-rehearsal'], { env: env() }).status, 0);
+
+    const rehearsed = runCli(['rehearse', file]);
+    assert.equal(rehearsed.status, 0, rehearsed.stdout + rehearsed.stderr);
+    const after = await runAsking(file, 'prod-main', { rerun: true });
+    assert.deepEqual(after.questions, [], 'not asked after a passing rehearsal of the same content');
+    assert.equal(after.exit, 0);
+
+    // Changing what a cell runs unbinds the rehearsal; renaming it does not.
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('{"name":"validate",', '{"name":"validate-renamed",'));
+    const strictOk = await runAsking(file, 'prod-strict', { rollback: true, confirmProduction: 'prod-strict', rerun: true });
+    assert.equal(strictOk.refused, undefined, 'renamed cell: the rehearsal still counts');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('DROP TABLE orders;', 'DROP TABLE IF EXISTS orders;'));
+    const strict = await runAsking(file, 'prod-strict', { rollback: true, confirmProduction: 'prod-strict', rerun: true });
+    assert.ok(strict.refused && strict.refused.some((r) => /requires one \(require_rehearsal: true\)/.test(r)), JSON.stringify(strict));
+    // The rollback ran above (the rehearsal still counted): the up-steps run again, with the override.
+    const overridden = runCli(['run', file, '-c', 'prod-strict', '--confirm-production', 'prod-strict', '--rerun', '--without-rehearsal'], { env: env() });
+    assert.equal(overridden.status, 0, overridden.stdout + overridden.stderr);
+    const runs = (parseRunbook(fs.readFileSync(file)).log?.events ?? []).filter((e) => e.e === 'run');
+    const last = runs[runs.length - 1];
+    assert.ok(last.e === 'run' && last.run.flags?.includes('--without-rehearsal'), 'the override is recorded in the run');
   });
 });
