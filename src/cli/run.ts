@@ -193,7 +193,7 @@ function printSummary(file: string, outcome: RunOutcome, redactor: Redactor): vo
     return;
   }
   const order = ['ok', 'uncommitted', 'rolled back', 'unknown', 'error', 'cancelled', 'skipped'];
-  const parts = Object.entries(summary.counts).sort(([a], [b]) => order.indexOf(a) - order.indexOf(b)).map(([k, n]) => `${n} ${k === 'error' ? 'failed' : k}`);
+  const parts = Object.entries(summary.counts).sort(([a], [b]) => order.indexOf(a) - order.indexOf(b)).map(([k, n]) => `${n} ${k === 'error' ? `failed${summary.allowed.length ? ` (${summary.allowed.length} allowed to fail)` : ''}` : k}`);
   if (!parts.length) parts.push('0 ok');
   const notRun = summary.selected - summary.ran;
   if (notRun) parts.push(`${notRun} not run`);

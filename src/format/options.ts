@@ -21,7 +21,7 @@ export const KNOWN_OPTIONS: Readonly<Record<string, { kinds: readonly CellKind[]
   estimate: { kinds: ['sql', 'shell', 'checklist'], type: 'duration', doc: 'Expected duration of the cell ("90s", "15m", "1h30m"); the migration log compares each attempt with it.' },
   expect: { kinds: ['sql'], type: 'expectation', doc: 'What the last statement must return: {"rows":N}, {"max":N}, {"empty":true} or {"value":V}; unmet, the cell fails and the run stops.' },
   on_error: { kinds: ['sql', 'shell'], type: 'on_error', doc: '"continue": a failure is recorded and the run goes on (inside a transaction the cell runs under a SAVEPOINT); "stop" (default).' },
-  rehearsal: { kinds: ['sql', 'shell'], type: 'boolean', doc: 'Rehearsal-only cell (data an application would write): run by `runbook rehearse` between the up-steps and the rollback, never by `runbook run`.' },
+  rehearsal: { kinds: ['sql', 'shell'], type: 'rehearsal', doc: 'true: rehearsal-only cell (data an application would write), run by `runbook rehearse` between the up-steps and the rollback, never by `runbook run`. "setup": an up-step that provides what the sandbox lacks (a table production has): run by every run, and by a rehearsal once, before its first schema snapshot.' },
 };
 /**
  * Why an `expect` option value is not an expectation, or undefined when it is one.
@@ -125,6 +125,7 @@ export function checkOptions(kind: CellKind, options: CellOptions): { code: 'unk
       : known.type === 'number' ? typeof value === 'number' && Number.isFinite(value)
       : known.type === 'string|number' ? typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))
       : known.type === 'on_error' ? value === 'continue' || value === 'stop'
+      : known.type === 'rehearsal' ? typeof value === 'boolean' || value === 'setup'
       : known.type === 'string[]' ? Array.isArray(value) && value.every((v) => typeof v === 'string')
       : true;
     if (!ok) out.push({ code: 'invalid-cell-options', message: `cell option ${JSON.stringify(key)} must be ${known.type}, got ${JSON.stringify(value)}` });

@@ -16,7 +16,7 @@ import { contentHash } from './content-hash';
 import { loadSchemaFrom } from './schema-load';
 
 /** The phases of a rehearsal, in order (docs/rehearse.md). */
-export type PhaseName = 'snapshot' | 'up' | 'rehearsal' | 'rollback' | 'compare' | 'up again';
+export type PhaseName = 'setup' | 'snapshot' | 'up' | 'rehearsal' | 'rollback' | 'compare' | 'up again';
 
 /** One cell as a phase ran it: the figures `runbook log` shows beside production's. */
 export interface RehearsedCell {
@@ -157,9 +157,13 @@ class Rehearsal {
 
   async phases(): Promise<void> {
     const rehearsable = this.all.filter((c) => c.cell.kind !== 'checklist');
-    const up = rehearsable.filter((c) => c.cell.options.rollback !== true && !isRehearsalCell(c));
-    const data = rehearsable.filter((c) => c.cell.options.rollback !== true && isRehearsalCell(c));
+    const forward = rehearsable.filter((c) => c.cell.options.rollback !== true);
+    const setup = forward.filter((c) => c.cell.options.rehearsal === 'setup');
+    const up = forward.filter((c) => c.cell.options.rehearsal !== 'setup' && !isRehearsalCell(c));
+    const data = forward.filter((c) => isRehearsalCell(c));
     const down = rehearsable.filter((c) => c.cell.options.rollback === true);
+    // Setup cells give the sandbox what the real database already has: before the snapshot, once.
+    if (setup.length && !(await this.cells('setup', setup))) return this.notRun(['snapshot', 'up', 'rehearsal', 'rollback', 'compare', 'up again']);
     const before = await this.snapshot('snapshot');
     if (!before) return this.notRun(['up', 'rehearsal', 'rollback', 'compare', 'up again']);
     if (!(await this.cells('up', up))) return this.notRun(['rehearsal', 'rollback', 'compare', 'up again']);
