@@ -5,6 +5,7 @@ import { benchEngine } from './engine';
 import { benchLint } from './lint';
 import { benchRunLog } from './run-log';
 import { benchAppend, benchVerify } from './log';
+import { benchRehearse } from './rehearse';
 
 type Bench = { name: string; run: () => Promise<BenchResult[]> };
 
@@ -14,6 +15,7 @@ const benches: Bench[] = [
   { name: 'lint', run: benchLint },
   { name: 'run-log', run: benchRunLog },
   { name: 'log', run: async () => [benchVerify(), benchAppend()] },
+  { name: 'rehearse', run: benchRehearse },
 ];
 
 /** Optional benchmarks written by other modules register here (engine, lint). */
