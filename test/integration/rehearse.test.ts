@@ -243,6 +243,9 @@ describe('the production guard and rehearsals (real PostgreSQL)', function () {
     const after = await runAsking(file, 'prod-main', { rerun: true });
     assert.deepEqual(after.questions, [], 'not asked after a passing rehearsal of the same content');
     assert.equal(after.exit, 0);
+    const log = runCli(['log', file]);
+    assert.match(log.stdout, /\*\*Rehearsal:\*\* \*\*passed\*\* · content `[0-9a-f]{16}` · the schema came back/);
+    assert.match(log.stdout, /#2 `add-status` · \*\*ok\*\* · [^\n]* · rehearsed: [^\n]*\(run `/, 'production figures beside the rehearsal\'s');
 
     // Changing what a cell runs unbinds the rehearsal; renaming it does not.
     fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('{"name":"validate",', '{"name":"validate-renamed",'));
