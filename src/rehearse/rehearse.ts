@@ -68,6 +68,8 @@ export interface RehearseOptions {
   redactor?: Redactor;
   maxRows?: number;
   signal?: AbortSignal;
+  /** Supplies a password for a profile (the extension's SecretStorage). */
+  secret?: (profileName: string) => Promise<string | undefined>;
 }
 
 /** How a rehearsal ended. */
@@ -109,7 +111,7 @@ export async function rehearseRunbook(opts: RehearseOptions): Promise<RehearsalO
     const blocking = blockingProblems(rb, all);
     if (blocking.length) throw new RunRequestError(`${opts.file} has problems to fix before it is rehearsed (nothing was run):\n${blocking.map((p) => `  line ${p.line}: ${p.message}`).join('\n')}`);
     if (!all.some((c) => c.cell.options.rollback === true)) throw new RunRequestError(`${opts.file} has no rollback section (cells with {"rollback":true}): there is nothing to rehearse (nothing was run)`);
-    session = await RunSession.open({ runbookDir: runbookDir(file), connection: opts.connection, sandboxEngine: opts.sandboxEngine, env: opts.env, operator: opts.operator, redactor: opts.redactor });
+    session = await RunSession.open({ runbookDir: runbookDir(file), connection: opts.connection, sandboxEngine: opts.sandboxEngine, env: opts.env, operator: opts.operator, redactor: opts.redactor, secret: opts.secret });
     if (session.target.environment === 'production') {
       throw new RunRequestError(`${session.target.name} is a production connection: a rehearsal runs the rollback and the up-steps twice, so it runs on the sandbox or a staging/development connection only (nothing was run)`);
     }

@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import { ConnectionCellStatusBar } from './cellStatusBar';
 import { registerCommands } from './commands';
+import { registerRehearse } from './rehearse';
 import { Connections } from './connections';
 import { RunbookController } from './controller';
 import { RunbookDiagnostics } from './diagnostics';
@@ -38,6 +39,7 @@ export function activate(context: vscode.ExtensionContext): RunbookApi {
     statusBar,
     new RunbookController(connections, sessions, prompts),
     ...registerCommands(context, connections, sessions, prompts),
+    registerRehearse(connections),
     // Copy as CSV / Markdown from the renderer: the webview may not write the clipboard itself.
     vscode.notebooks.createRendererMessaging('runbook-notebooks.result').onDidReceiveMessage((e) => {
       const m = e.message as { type?: string; text?: unknown };
