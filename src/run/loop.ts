@@ -8,6 +8,7 @@ import { cellLabel, type RunnableCell } from './cells';
 import type { RunAsker, RunReporter, RunSink } from './frontend';
 import { askPlanQuestions, makePlan, type Plan, type PlanInput } from './plan';
 import { boundRehearsal } from '../rehearse/bound';
+import { rehearsedRowsOf, rowsDiffer, rowsQuestion, type RehearsedRows } from './rows-check';
 import { buildOutput, notRunOutput, withSpan, type RecordContext } from './record';
 import { runEndRecord, runRecord, type Run } from './run';
 import { SessionLostError, type CellRun, type RunSession, type SqlCellHooks } from './session';
@@ -157,6 +158,10 @@ class LoopContext {
   private endLogged = false;
   /** The cells this run ran, in order (their final statuses are counted at the end, after spans marked them). */
   private readonly ran: RunnableCell[] = [];
+  /** The bound staging rehearsal's rows per cell: null until looked up. */
+  private rehearsed: RehearsedRows | undefined | null = null;
+  /** Cells whose rows differed from the rehearsal's, by index (recorded as `rows_vs_rehearsal`). */
+  private readonly rowsNote = new Map<number, { production: number; rehearsal: number; run: string; connection: string }>();
 
   constructor(
     private readonly o: LoopOptions,
@@ -296,6 +301,7 @@ class LoopContext {
     // statements say it all.
     const ownCommitted = span && span.fate === 'committed' && span.from === c.number && span.to === c.number;
     const { output, source } = buildOutput(this.records, cellRun, ownCommitted ? undefined : span);
+    if (cellRun.kind === 'sql' && this.rowsNote.has(c.index)) output.record.rows_vs_rehearsal = this.rowsNote.get(c.index);
     if (allowedToFail(c, output)) output.record.on_error = 'continue';
     if (source !== undefined) c.cell.source = source;
     c.cell.outputs = [output];
@@ -309,7 +315,42 @@ class LoopContext {
     o.reporter?.cellEnd?.(c, status, typeof output.record.ms === 'number' ? output.record.ms : 0, describeRecord(output.record));
     for (const st of output.record.statements ?? []) for (const n of st.notices ?? []) o.reporter?.notice?.(c, n);
     for (const obs of o.observers ?? []) await obs.cellFinished?.(c, output, o.run);
-    return this.decide(c, cellRun, output, ended);
+    if (!this.decide(c, cellRun, output, ended)) return false;
+    // Work still open in a transaction is not permanent yet: a count far from the rehearsal's is asked about first.
+    if (cellRun.kind === 'sql' && cellRun.result.status === 'ok' && this.session.tx.inTransaction) {
+      const reason = await this.rowsCheck(c, cellRun.result.statements);
+      if (reason) {
+        this.stop = { cell: c, reason, status: 'stopped' };
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** The bound staging rehearsal's rows per cell (production only); computed once. */
+  private rehearsedRows(): RehearsedRows | undefined {
+    if (this.rehearsed === null) this.rehearsed = this.session.target.environment === 'production' ? rehearsedRowsOf(this.o.runbook) : undefined;
+    return this.rehearsed;
+  }
+
+  /**
+   * The rows-affected pause (rows-check.ts): when the cell's rows differ from the bound staging rehearsal's by more
+   * than ROWS_FACTOR, asks before the COMMIT. Returns why the run must stop (answered no, or nobody can be asked).
+   */
+  private async rowsCheck(c: RunnableCell, statements: readonly { rows?: number; implicit?: unknown }[]): Promise<string | undefined> {
+    const r = this.rehearsedRows();
+    const rehearsal = r?.rows.get(c.number);
+    if (!r || rehearsal === undefined) return undefined;
+    const rows = statements.filter((st) => st.implicit !== true).reduce((n, st) => n + (typeof st.rows === 'number' ? st.rows : 0), 0);
+    if (!rowsDiffer(rows, rehearsal)) return undefined;
+    const q = rowsQuestion(cellLabel(c), rows, rehearsal, r);
+    this.rowsNote.set(c.index, { production: rows, rehearsal, run: r.run, connection: r.connection });
+    if (!this.o.asker.confirm) return `${q.replace(/ COMMIT it.*$/, '')} Nobody can be asked here, so it is not committed: check the data, then run it at a terminal.`;
+    if (await this.o.asker.confirm(q)) {
+      this.o.reporter?.message?.(`${cellLabel(c)}: committing although its rows differ from the rehearsal's (answered yes).`);
+      return undefined;
+    }
+    return `${q.replace(/ COMMIT it.*$/, '')} Answered no: not committed.`;
   }
 
   /** Runs the cell on the session (the place where execution policies such as retries and batches wrap it). */
@@ -318,6 +359,7 @@ class LoopContext {
     const handle = this.handles.get(c.index);
     return this.session.execute(o.effectiveCell ? o.effectiveCell(c.cell) : c.cell, {
       onCommitXid: (xid) => o.sink.commitXid?.(c, handle, o.run.id, xid),
+        beforeCommit: c.cell.options.autocommit === false ? (r) => this.rowsCheck(c, r.statements) : undefined,
         signal: o.signal,
         maxRows: o.maxRows,
         index: c.index,

@@ -67,6 +67,11 @@ export interface ExecuteCellOptions {
   runId?: string;
   /** Called, synchronously, with the transaction id just before a COMMIT is sent (to journal it first). */
   onCommitXid?: (xid: string) => void;
+  /**
+   * `autocommit:false` cells: asked after the cell's statements succeeded and before the runner's COMMIT; a reason
+   * (string) makes the cell fail with it and rolls its transaction back (the rows-affected pause, rows-check.ts).
+   */
+  beforeCommit?: (result: CellResult) => Promise<string | undefined>;
 }
 
 /** Context handed to SQL hooks. */
@@ -341,6 +346,8 @@ export class RunSession {
       if (autocommitOff && session.txState === 'idle') {
         const begin = implicit(await exec('BEGIN'));
         result = await checked();
+        const stop = result.status === 'ok' && options.beforeCommit ? await options.beforeCommit(result) : undefined;
+        if (stop) result = { ...result, status: 'error', error: { message: stop }, body: [result.body, stop].filter(Boolean).join('\n\n') };
         const end = session.closed ? undefined : implicit(await exec(result.status === 'ok' ? 'COMMIT' : 'ROLLBACK'));
         result = mergeResults(end ? [begin, result, end] : [begin, result], end && end.status !== 'ok' ? end.status : result.status, result.error ?? end?.error);
       } else if (cell.options.on_error === 'continue' && session.txState === 'in transaction') {

@@ -262,3 +262,58 @@ describe('the production guard and rehearsals (real PostgreSQL)', function () {
     assert.ok(last.e === 'run' && last.run.flags?.includes('--without-rehearsal'), 'the override is recorded in the run');
   });
 });
+
+describe('rows affected against a staging rehearsal (real PostgreSQL)', function () {
+  this.timeout(180_000);
+  let staging: FreshDatabase;
+  let prod: FreshDatabase;
+  let dir: string;
+
+  before(async () => {
+    staging = await freshDatabase('rehearse_rows_staging');
+    prod = await freshDatabase('rehearse_rows_prod');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-rows-'));
+    const profile = (name: string, env: string, db: FreshDatabase): string => {
+      const u = new URL(db.url);
+      return `  ${name}:\n    environment: ${env}\n    host: ${u.hostname}\n    port: ${u.port || 5432}\n    database: ${db.name}\n    user: ${decodeURIComponent(u.username)}\n`;
+    };
+    fs.writeFileSync(path.join(dir, 'runbook.connections.yaml'), `connections:\n${profile('staging-main', 'staging', staging)}${profile('prod-main', 'production', prod)}`);
+    for (const [db, n] of [[staging, 5], [prod, 500]] as const) {
+      const c = new Client(db.clientConfig);
+      await c.connect();
+      await c.query(`CREATE TABLE items (id int PRIMARY KEY, flagged boolean NOT NULL DEFAULT false); INSERT INTO items SELECT g FROM generate_series(1, ${n}) g`);
+      await c.end();
+    }
+  });
+  after(async () => {
+    await staging.drop();
+    await prod.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('pauses before the COMMIT when production affects more than 10× the rehearsal\'s rows, and rolls back on no', async () => {
+    const file = path.join(dir, 'flag.runbook');
+    fs.writeFileSync(file, sql('BEGIN;') + sql('UPDATE items SET flagged = true;', { name: 'flag-all' }) + sql('COMMIT;') +
+      sql('UPDATE items SET flagged = false;', { name: 'unflag', rollback: true }));
+    const u = new URL(prod.url);
+    const env = { ...process.env, PGPASSWORD: decodeURIComponent(u.password), HOME: dir };
+    const rehearsed = runCli(['rehearse', file, '-c', 'staging-main'], { env });
+    assert.equal(rehearsed.status, 0, rehearsed.stdout + rehearsed.stderr);
+    const questions: string[] = [];
+    const outcome = await runRunbook({
+      file, connection: 'prod-main', operator: 'test-operator', env, confirmProduction: 'prod-main',
+      asker: { confirm: async (q) => (questions.push(q), false), typeName: async (_q, expected) => expected },
+    });
+    assert.equal(outcome.run.exit, 1);
+    assert.equal(questions.length, 1, JSON.stringify(questions));
+    assert.match(questions[0], /cell 2 \(flag-all\) affected 500 rows on production; its rehearsal on staging-main \(run .*\) affected 5 \(about 84×, more than 10×\)\. COMMIT it/);
+    assert.deepEqual(statuses(file).slice(0, 3), ['rolled back', 'rolled back', undefined]);
+    const c = new Client(prod.clientConfig);
+    await c.connect();
+    try {
+      assert.equal((await c.query('SELECT count(*)::int AS n FROM items WHERE flagged')).rows[0].n, 0, 'nothing was committed');
+    } finally {
+      await c.end();
+    }
+  });
+});
