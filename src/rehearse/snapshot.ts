@@ -4,8 +4,8 @@
 // Why a catalog query and not pg_dump: the rehearsal runs on the PGlite sandbox (one connection, served from a child
 // process, no pg_dump binary for it: @electric-sql/pglite-tools needs the PGlite instance in-process and pins another
 // PGlite version) and on servers whose major version the installed pg_dump does not match (pg_dump refuses a newer
-// server). The query below covers the objects the issue lists; test/unit/snapshot-coverage.test.ts and
-// test/integration/rehearse.test.ts show each kind appearing in, and changing, the snapshot. `pg_dump --schema-only`
+// server). The query below covers the objects the issue lists; test/integration/rehearse.test.ts ("schema snapshot
+// coverage") shows each kind appearing in the snapshot and changes of enum order, validation and grants in the diff. `pg_dump --schema-only`
 // is used where it exists with the server's major version, for `--schema-from` (schema-load.ts).
 
 import { createTwoFilesPatch } from 'diff';

@@ -8,6 +8,9 @@ import * as path from 'node:path';
 import { Client } from 'pg';
 import { freshDatabase, type FreshDatabase } from './harness';
 import { parseRunbook } from '../../src/format';
+import { startSandbox } from '../../src/engines/sandbox';
+import { PostgresSession } from '../../src/engines/postgres';
+import { compareSnapshots, takeSnapshot } from '../../src/rehearse/snapshot';
 import { runRunbook } from '../../src/run/runner';
 import { cellsOf, rec, runCli, sql, statuses } from './cli';
 
@@ -314,6 +317,56 @@ describe('rows affected against a staging rehearsal (real PostgreSQL)', function
       assert.equal((await c.query('SELECT count(*)::int AS n FROM items WHERE flagged')).rows[0].n, 0, 'nothing was committed');
     } finally {
       await c.end();
+    }
+  });
+});
+
+describe('schema snapshot coverage (PGlite sandbox)', function () {
+  this.timeout(120_000);
+
+  it('has a line for every kind the issue lists, and each attribute changes it', async () => {
+    const sb = await startSandbox({});
+    const pg = await PostgresSession.connect(sb.clientConfig(), {});
+    try {
+      const r = await pg.executeCell(`CREATE TYPE st AS ENUM ('a', 'b');
+CREATE TABLE o (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, s st NOT NULL DEFAULT 'a', g int GENERATED ALWAYS AS (id * 2) STORED, CHECK (id > 0));
+CREATE INDEX o_s ON o (s);
+ALTER TABLE o ADD CONSTRAINT o_small CHECK (id < 1000) NOT VALID;
+CREATE VIEW v AS SELECT id FROM o;
+CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+CREATE TRIGGER t BEFORE INSERT ON o FOR EACH ROW EXECUTE FUNCTION f();
+CREATE SEQUENCE sq;
+GRANT SELECT ON o TO PUBLIC;
+CREATE DOMAIN pos AS int CHECK (VALUE > 0);
+ALTER TABLE o ENABLE ROW LEVEL SECURITY;
+CREATE POLICY p ON o USING (id > 0);`);
+      assert.equal(r.status, 'ok', r.error?.message);
+      const a = await takeSnapshot((q) => pg.inspect(q));
+      const has = (re: RegExp): void => assert.ok(a.lines.some((l) => re.test(l)), `${re} in:\n${a.lines.join('\n')}`);
+      has(/^table o owner \S+ acl \{.*=r\/.*\} row security$/);
+      has(/^column o\.id #1 integer not null generated always as identity$/);
+      has(/^column o\.s #2 st not null default 'a'::st$/);
+      has(/^column o\.g #3 integer generated always as \(\(id \* 2\)\) stored$/);
+      has(/^constraint o\.o_small CHECK \(\(id < 1000\)\) NOT VALID \(not validated\)$/);
+      has(/^index o_s CREATE INDEX o_s ON public\.o USING btree \(s\)$/);
+      has(/^sequence o_id_seq integer .* owned by o\.id$/);
+      has(/^type st .* enum \('a', 'b'\)$/);
+      has(/^type pos .* domain integer$/);
+      has(/^view v .* as /);
+      has(/^function f\(\) .*RETURNS trigger/);
+      has(/^trigger o\.t CREATE TRIGGER t BEFORE INSERT ON public\.o/);
+      has(/^policy o\.p /);
+      // Enum order, validation and indisvalid-like state are part of the line: changing them changes the snapshot.
+      await pg.executeCell("ALTER TYPE st ADD VALUE 'c' BEFORE 'a';\nALTER TABLE o VALIDATE CONSTRAINT o_small;\nREVOKE SELECT ON o FROM PUBLIC;");
+      const b = await takeSnapshot((q) => pg.inspect(q));
+      const cmp = compareSnapshots(a, b);
+      assert.equal(cmp.equal, false);
+      assert.match(cmp.diff, /^\+type st .* enum \('c', 'a', 'b'\)$/m);
+      assert.match(cmp.diff, /^\+constraint o\.o_small CHECK \(\(id < 1000\)\)$/m);
+      assert.match(cmp.diff, /^-table o .*=r\//m);
+    } finally {
+      await pg.close();
+      await sb.stop();
     }
   });
 });
