@@ -8,6 +8,7 @@ import { benchAppend, benchVerify } from './log';
 import { benchMonitor } from './monitor';
 import { benchNotify } from './notify';
 import { benchBatches } from './batches';
+import { benchRehearse } from './rehearse';
 
 type Bench = { name: string; run: () => Promise<BenchResult[]> };
 
@@ -20,6 +21,7 @@ const benches: Bench[] = [
   { name: 'monitor', run: benchMonitor },
   { name: 'notify', run: benchNotify },
   { name: 'batches', run: benchBatches },
+  { name: 'rehearse', run: benchRehearse },
 ];
 
 /** Optional benchmarks written by other modules register here (engine, lint). */

@@ -6,6 +6,7 @@ import { registerRun } from './run';
 import { registerLint } from './lint';
 import { registerVerify } from './verify';
 import { registerLogCommand } from './log';
+import { registerRehearse } from './rehearse';
 
 /** Exit status for usage errors (bad flags, missing arguments), as most Unix tools do. */
 export const EXIT_USAGE = 2;
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerLint(program);
   registerVerify(program);
   registerLogCommand(program);
+  registerRehearse(program);
   for (const register of extraCommands) register(program);
   return program;
 }

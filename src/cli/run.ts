@@ -23,7 +23,7 @@ import { lintRunbookForRun } from '../sql/lint';
 import { formatText } from '../sql/findings-format';
 
 /** Options as commander hands them over (strings where the runner takes numbers or names). */
-type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | 'confirmChecklists' | 'confirmProduction' | 'rerun' | 'confirmTarget' | 'outsideWindow' | 'sandboxDir' | 'followSymlink'> & {
+type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | 'confirmChecklists' | 'confirmProduction' | 'rerun' | 'confirmTarget' | 'outsideWindow' | 'sandboxDir' | 'followSymlink' | 'withoutRehearsal'> & {
   maxRows?: string;
   dryRun?: boolean;
   output?: string;
@@ -51,6 +51,7 @@ export function registerRun(program: Command): void {
     .option('--rerun', 'run again cells that already succeeded on production, without asking')
     .option('--confirm-target <name>', 'run although the front matter\'s environment differs from the target\'s: the target\'s name')
     .option('--outside-window', 'start a production run outside the runbook\'s window (front matter `window`); recorded with your name')
+    .option('--without-rehearsal', 'run on production although this content has no passing rehearsal (recorded in the run)')
     .option('--max-rows <n>', 'rows kept per statement in the output; the rest are counted', '200')
     .option('--dry-run', 'parse and split everything and print what would run; touch no database')
     .option('--sandbox-dir <dir>', 'keep the embedded sandbox\'s data in this folder (default: ephemeral)')
@@ -143,6 +144,7 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
       rerun: flags.rerun,
       confirmTarget: flags.confirmTarget,
       outsideWindow: flags.outsideWindow,
+      withoutRehearsal: flags.withoutRehearsal,
       maxRows,
       sandboxDir: flags.sandboxDir,
       sandboxEngine: flags.sandboxEngine as SandboxEngine | undefined,
@@ -184,6 +186,7 @@ function recordedFlags(flags: RunFlags, maxRows: number): string[] {
   if (flags.rerun) out.push('--rerun');
   if (flags.confirmTarget) out.push('--confirm-target', flags.confirmTarget);
   if (flags.outsideWindow) out.push('--outside-window');
+  if (flags.withoutRehearsal) out.push('--without-rehearsal');
   if (maxRows !== 200) out.push('--max-rows', String(maxRows));
   if (flags.sandboxEngine) out.push('--sandbox-engine', flags.sandboxEngine);
   if (flags.sandboxDir) out.push('--sandbox-dir', flags.sandboxDir);
@@ -204,7 +207,7 @@ function printSummary(file: string, outcome: RunOutcome, redactor: Redactor): vo
     return;
   }
   const order = ['ok', 'uncommitted', 'rolled back', 'unknown', 'error', 'cancelled', 'skipped'];
-  const parts = Object.entries(summary.counts).sort(([a], [b]) => order.indexOf(a) - order.indexOf(b)).map(([k, n]) => `${n} ${k === 'error' ? 'failed' : k}`);
+  const parts = Object.entries(summary.counts).sort(([a], [b]) => order.indexOf(a) - order.indexOf(b)).map(([k, n]) => `${n} ${k === 'error' ? `failed${summary.allowed.length ? ` (${summary.allowed.length} allowed to fail)` : ''}` : k}`);
   if (!parts.length) parts.push('0 ok');
   const notRun = summary.selected - summary.ran;
   if (notRun) parts.push(`${notRun} not run`);
@@ -213,6 +216,7 @@ function printSummary(file: string, outcome: RunOutcome, redactor: Redactor): vo
   process.stdout.write(`\n${line(file)}: ${parts.join(', ')} of ${summary.selected} cell${summary.selected === 1 ? '' : 's'} on ${on} in ${formatMs(summary.ms)} (run ${outcome.run.id}).${written}\n`);
   for (const l of summary.lost) process.stdout.write(`Transaction ${lines(l, '  ')}\n`);
   if (outcome.monitor) for (const l of peaksLines(outcome.monitor)) process.stdout.write(`${line(l)}\n`);
+  for (const a of summary.allowed) process.stdout.write(`Failed, allowed to fail: ${lines(a, '  ')}\n`);
   if (summary.stopped) process.stdout.write(`Stopped at cell ${summary.stopped.cell.number}${summary.stopped.cell.name ? ` (${line(summary.stopped.cell.name)})` : ''}: ${lines(summary.stopped.reason, '  ')}\n`);
 }
 
@@ -349,7 +353,7 @@ function formatMs(ms: number): string {
 }
 
 /** Progress: a live line on a terminal (rewritten at most every 100 ms), one line per cell otherwise. */
-function makeReporter(tty: boolean): RunReporter & { clear(): void } {
+export function makeReporter(tty: boolean): RunReporter & { clear(): void } {
   let live = '';
   let lastDraw = 0;
   const write = (s: string): void => void process.stdout.write(s);

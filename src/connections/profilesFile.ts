@@ -17,7 +17,7 @@ export const PROFILES_FILE_NAME = 'runbook.connections.yaml';
 /** Every key a profile may have, in the order docs/connections.md lists them. */
 export const PROFILE_KEYS = [
   'environment', 'url', 'host', 'port', 'database', 'user', 'service', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey',
-  'lock_timeout', 'statement_timeout', 'connect_timeout', 'application_name', 'notify', 'retry',
+  'lock_timeout', 'statement_timeout', 'connect_timeout', 'application_name', 'notify', 'retry', 'require_rehearsal',
 ] as const;
 
 /** Keys that would hold a secret: refused with directions to where secrets belong. */
@@ -257,6 +257,10 @@ class Loader {
         }
         case 'application_name':
           p.applicationName = text;
+          break;
+        case 'require_rehearsal':
+          if (text !== 'true' && text !== 'false') this.fail(valueNode, `"require_rehearsal" of connection "${name}" is "${text}"; write true or false.`);
+          p.requireRehearsal = text === 'true';
           break;
       }
     }

@@ -48,6 +48,8 @@ export interface ConnectionProfile {
    * on lock_timeout, SQLSTATE 55P03 (docs/run.md, "Lock-timeout retries"). A cell's own `retry` wins.
    */
   retry?: RetryOptionValue;
+  /** `require_rehearsal: true`: `runbook run` refuses (instead of asking) a runbook whose content has no passing rehearsal (docs/rehearse.md). */
+  requireRehearsal?: boolean;
   /** Seconds to wait for the connection to open (libpq's `connect_timeout`); 0 waits forever. */
   connectTimeout?: number;
   /** A `postgres://` / `postgresql://` URI without a password; fields above override its parts. */

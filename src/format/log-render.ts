@@ -73,6 +73,8 @@ const BAD_FATES = new Set(['rolled back', 'unknown']);
 export class LogRenderer {
   readonly runs = new Map<string, RunState>();
   private current: string | undefined;
+  /** Per cell number, its figures in the up phase of the latest passing rehearsal seen so far (shown beside production's). */
+  private rehearsed = new Map<number, { ms?: number; rows?: number; run: string }>();
 
   private state(id: string): RunState {
     let s = this.runs.get(id);
@@ -146,7 +148,9 @@ export class LogRenderer {
     s.attempts.push(a);
     if (!QUIET_STATUSES.has(a.status)) s.issues.push({ kind: 'attempt', attempt: a });
     const lines = this.timelineHead(s);
-    lines.push(`- ${attemptLine(a, s, a.run !== this.current, MD)}`);
+    const r = s.run?.environment === 'production' ? this.rehearsed.get(a.cell) : undefined;
+    const beside = r ? ` · rehearsed: ${[typeof r.ms === 'number' ? formatDuration(r.ms) : undefined, typeof r.rows === 'number' ? plural(r.rows, 'row', 'rows') : undefined].filter(Boolean).join(', ') || 'ran'} (run ${MD.code(r.run)})` : '';
+    lines.push(`- ${attemptLine(a, s, a.run !== this.current, MD)}${beside}`);
     return { lines, indent: '  ' };
   }
 
@@ -184,6 +188,7 @@ export class LogRenderer {
     if (s.items === 0) lines.push('', '**Timeline:** no cell ran.');
     lines.push('', `**Result:** ${resultText(end, s, f)}`, '');
     if (end.window && typeof end.window === 'object') lines.push(`**Window:** ${windowText(end.window, f)}`, '');
+    lines.push(...this.rehearsalLines(end, f));
     if (s.issues.length === 0) lines.push('**Issues:** none');
     else lines.push('**Issues:**', '', ...s.issues.map((i) => `- ${issueText(i, f)}`));
     lines.push('', `**Duration:** ${durationText(s, f)}`, '');
@@ -192,6 +197,34 @@ export class LogRenderer {
     if (end.run === this.current) this.current = undefined;
     return { lines, indent: '' };
   }
+
+  /** A rehearsal's verdict and phases (docs/rehearse.md); a passing one's up-phase figures are kept for later production attempts. */
+  private rehearsalLines(end: RunEndRecord, f: Fmt): string[] {
+    const r = rehearsalOf(end);
+    if (!r) return [];
+    const schema = r.schema === 'same' ? 'the schema came back' : r.schema === 'differs' ? 'the schema did NOT come back' : 'the schema was not compared';
+    const lines = [`**Rehearsal:** ${f.strong(r.passed ? 'passed' : 'failed')} · content ${f.code(r.hash)} · ${schema}`, ''];
+    for (const p of r.phases) {
+      const why = p.failed && typeof p.failed.reason === 'string' ? `: ${typeof p.failed.cell === 'number' ? `#${p.failed.cell} ` : ''}${f.text(p.failed.reason.split('\n')[0])}` : '';
+      lines.push(`- ${f.text(String(p.phase))}: ${f.strong(f.text(String(p.status)))}${typeof p.ms === 'number' ? ` · ${formatDuration(p.ms)}` : ''}${why}`);
+    }
+    lines.push('');
+    if (r.passed) {
+      const upPhase = r.phases.find((p) => p.phase === 'up');
+      this.rehearsed = new Map();
+      for (const c of upPhase?.cells ?? []) if (typeof c.cell === 'number') this.rehearsed.set(c.cell, { ms: typeof c.ms === 'number' ? c.ms : undefined, rows: typeof c.rows === 'number' ? c.rows : undefined, run: end.run });
+    }
+    return lines;
+  }
+}
+
+type RehearsalPhase = { phase?: unknown; status?: unknown; ms?: unknown; cells?: { cell?: unknown; ms?: unknown; rows?: unknown }[]; failed?: { cell?: unknown; reason?: unknown } };
+
+/** The rehearsal an end event records (`runbook rehearse`), if it is one; well-formed enough to show. */
+function rehearsalOf(end: RunEndRecord): { passed: boolean; hash: string; schema: string; phases: RehearsalPhase[] } | undefined {
+  const r = end.rehearsal as { passed?: unknown; hash?: unknown; schema?: unknown; phases?: unknown } | undefined;
+  if (!r || typeof r !== 'object' || !Array.isArray(r.phases)) return undefined;
+  return { passed: r.passed === true, hash: String(r.hash), schema: String(r.schema), phases: r.phases as RehearsalPhase[] };
 }
 
 function targetShort(t: RunRecord, f: Fmt): string {
@@ -230,6 +263,7 @@ function attemptLine(a: AttemptRecord, s: RunState, otherRun: boolean, f: Fmt): 
   parts.push(f.strong(f.text(a.status)) + (a.error ? `: ${f.text(a.error)}` : ''));
   if (typeof a.ms === 'number') parts.push(formatDuration(a.ms));
   if (typeof a.rows === 'number') parts.push(plural(a.rows, 'row', 'rows'));
+  if (typeof a.phase === 'string') parts.push(`rehearsal phase ${f.text(a.phase)}`);
   if (a.span) parts.push(a.span.fate === 'open' ? `in transaction from #${a.span.from}` : a.span.fate === 'unknown' ? 'commit unknown' : f.text(a.span.fate));
   if (a.ack && a.ack.length > 0) parts.push(`acknowledged ${a.ack.map((r) => f.code(r)).join(', ')}`);
   if (typeof a.waitedMs === 'number' && a.waitedMs > 0) parts.push(`waited ${formatDuration(a.waitedMs)} for locks`);

@@ -21,7 +21,33 @@ export const KNOWN_OPTIONS: Readonly<Record<string, { kinds: readonly CellKind[]
   estimate: { kinds: ['sql', 'shell', 'checklist'], type: 'duration', doc: 'Expected duration of the cell ("90s", "15m", "1h30m"); the migration log compares each attempt with it.' },
   retry: { kinds: ['sql'], type: 'retry', doc: 'Retry on lock_timeout (SQLSTATE 55P03): {"attempts":N} (1–20, the first try included), optional "backoff" (first wait, default 500ms) and "max_delay" (longest wait, default 10s); jittered exponential backoff (docs/run.md).' },
   batch: { kinds: ['sql'], type: 'batch', doc: 'Run the cell\'s one UPDATE or DELETE again and again, each time in its own transaction, until it affects 0 rows: true, or {"pause":"100ms","max":N,"rows":TOTAL} (docs/run.md).' },
+  expect: { kinds: ['sql'], type: 'expectation', doc: 'What the last statement must return: {"rows":N}, {"max":N}, {"empty":true} or {"value":V}; unmet, the cell fails and the run stops.' },
+  on_error: { kinds: ['sql', 'shell'], type: 'on_error', doc: '"continue": a failure is recorded and the run goes on (inside a transaction the cell runs under a SAVEPOINT); "stop" (default).' },
+  rehearsal: { kinds: ['sql', 'shell'], type: 'rehearsal', doc: 'true: rehearsal-only cell (data an application would write), run by `runbook rehearse` between the up-steps and the rollback, never by `runbook run`. "setup": an up-step that provides what the sandbox lacks (a table production has): run by every run, and by a rehearsal once, before its first schema snapshot.' },
 };
+/**
+ * Why an `expect` option value is not an expectation, or undefined when it is one.
+ * Used by the options registry so that a misspelt expectation stops the run before it starts.
+ */
+export function expectationProblem(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'must be an object such as {"rows":0} or {"value":"t"}';
+  const keys = Object.keys(value);
+  if (keys.length !== 1) return `must have exactly one of rows, max, empty, value (got ${keys.length ? keys.join(', ') : 'none'})`;
+  const [k] = keys;
+  const v = (value as Record<string, unknown>)[k];
+  switch (k) {
+    case 'rows':
+    case 'max':
+      return Number.isInteger(v) && (v as number) >= 0 ? undefined : `${k} must be a whole number of rows, 0 or more`;
+    case 'empty':
+      return v === true ? undefined : 'empty must be true';
+    case 'value':
+      return v === null || ['string', 'number', 'boolean'].includes(typeof v) ? undefined : 'value must be a string, number, boolean or null';
+    default:
+      return `unknown expectation ${JSON.stringify(k)} (known: rows, max, empty, value)`;
+  }
+}
+
 
 /** A `retry` option as written, checked: `{"attempts":N,"backoff":"500ms","max_delay":"10s"}`. */
 export interface RetryOptionValue {
@@ -154,6 +180,11 @@ export function checkOptions(kind: CellKind, options: CellOptions): { code: 'unk
       for (const m of known.type === 'retry' ? retryOptionProblems(value) : batchOptionProblems(value)) out.push({ code: 'invalid-cell-options', message: `cell option "${key}": ${m}` });
       continue;
     }
+    if (known.type === 'expectation') {
+      const problem = expectationProblem(value);
+      if (problem) out.push({ code: 'invalid-cell-options', message: `cell option "expect" ${problem}` });
+      continue;
+    }
     if (known.type === 'duration') {
       const e = parseEstimate(value);
       if (!e.ok) out.push({ code: 'invalid-cell-options', message: `cell option "${key}": ${e.error}` });
@@ -164,6 +195,8 @@ export function checkOptions(kind: CellKind, options: CellOptions): { code: 'unk
       : known.type === 'boolean' ? typeof value === 'boolean'
       : known.type === 'number' ? typeof value === 'number' && Number.isFinite(value)
       : known.type === 'string|number' ? typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))
+      : known.type === 'on_error' ? value === 'continue' || value === 'stop'
+      : known.type === 'rehearsal' ? typeof value === 'boolean' || value === 'setup'
       : known.type === 'string[]' ? Array.isArray(value) && value.every((v) => typeof v === 'string')
       : true;
     if (!ok) out.push({ code: 'invalid-cell-options', message: `cell option ${JSON.stringify(key)} must be ${known.type}, got ${JSON.stringify(value)}` });

@@ -116,6 +116,9 @@ export function outputSummary(record: OutputRecord): string {
   const error = record.error;
   if (error && typeof error.sqlstate === 'string') parts[0] += ` (SQLSTATE ${mdText(error.sqlstate)})`;
   else if (typeof record.exit === 'number' && record.exit !== 0) parts[0] += ` (exit status ${record.exit})`;
+  const expect = record.expect as { met?: unknown } | undefined;
+  if (expect && expect.met === false) parts[0] += ' (expectation not met)';
+  if (record.on_error === 'continue' && record.status === 'error') parts[0] += ' (allowed to fail)';
   if (typeof record.started === 'string') parts.push(utcTime(record.started));
   parts.push(typeof record.connection === 'string' && record.connection !== '' ? mdCode(record.connection) : 'target not recorded');
   parts.push(mdEnvironment(typeof record.environment === 'string' ? record.environment : undefined));

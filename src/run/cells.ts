@@ -63,13 +63,23 @@ export interface Selection {
  * @throws RunRequestError for an unknown cell reference
  */
 export function selectCells(cells: RunnableCell[], opts: Selection): RunnableCell[] {
-  if (opts.only !== undefined) return [findCell(cells, opts.only)];
-  let sel = cells.filter((c) => (opts.rollback ? c.cell.options.rollback === true : c.cell.options.rollback !== true));
+  if (opts.only !== undefined) {
+    const c = findCell(cells, opts.only);
+    if (isRehearsalCell(c)) throw new RunRequestError(`${cellLabel(c)} is a rehearsal cell ({"rehearsal":true}): only \`runbook rehearse\` runs it (docs/rehearse.md)`);
+    return [c];
+  }
+  // Rehearsal cells (data an application would write between the change and a rollback) never run in a plain run.
+  let sel = cells.filter((c) => !isRehearsalCell(c) && (opts.rollback ? c.cell.options.rollback === true : c.cell.options.rollback !== true));
   if (opts.from !== undefined) {
     const c = findCell(cells, opts.from);
     sel = sel.filter((x) => x.number >= c.number);
   }
   return sel;
+}
+
+/** Whether the cell is marked `{"rehearsal":true}`: run by `runbook rehearse` only (docs/rehearse.md). */
+export function isRehearsalCell(c: RunnableCell): boolean {
+  return c.cell.options.rehearsal === true;
 }
 
 /**

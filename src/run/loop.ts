@@ -6,7 +6,9 @@ import type { AcceptRecord } from '../engines/checklist';
 import type { LintCell, RunbookLint } from '../sql/lint';
 import { cellLabel, type RunnableCell } from './cells';
 import type { RunAsker, RunReporter, RunSink } from './frontend';
-import { askPlanQuestions, makePlan, type Plan } from './plan';
+import { askPlanQuestions, makePlan, type Plan, type PlanInput } from './plan';
+import { boundRehearsal } from '../rehearse/bound';
+import { rehearsedRowsOf, rowsDiffer, rowsQuestion, type RehearsedRows } from './rows-check';
 import { baseRecord, buildOutput, notRunOutput, withSpan, type RecordContext } from './record';
 import { runEndRecord, runRecord, type Run } from './run';
 import { SessionLostError, type CellRun, type RunSession, type SqlCellHooks } from './session';
@@ -50,6 +52,8 @@ export interface LoopOptions {
   confirmTarget?: string;
   /** VS Code: the session (and an open transaction) outlives the run. CLI: false — an open transaction is rolled back at the end. */
   sessionOutlivesRun: boolean;
+  /** `--without-rehearsal`: a production run of content with no passing rehearsal goes on without asking (recorded in the run's flags). */
+  withoutRehearsal?: boolean;
   /** VS Code: the production name was typed earlier in this session. */
   productionConfirmed?: boolean;
   /** Cell options a front end adds as defaults (VS Code settings), applied to the cell that runs. */
@@ -104,6 +108,8 @@ export interface RunSummary {
   stopped?: { cell: RunnableCell; reason: string };
   /** Every reason a refused run was refused. */
   refused?: string[];
+  /** Cells that failed with `{"on_error":"continue"}` and let the run go on, each with its error, in words. */
+  allowed: string[];
   /** Spans rolled back (not by the runbook's own ROLLBACK) or left unknown, in words. */
   lost: string[];
   recovered: number;
@@ -138,7 +144,7 @@ export async function executeRun(options: LoopOptions): Promise<RunOutcome> {
   // Everything the run records or shows passes the session's redactor on its way to the front end.
   const o: LoopOptions = { ...options, sink: redactingSink(options.sink, options.session.redactor), reporter: redactingReporter(options.reporter, options.session.redactor) };
   const { run, session } = o;
-  const summary: RunSummary = { target: session.target.name, environment: session.target.environment, selected: o.selected.length, ran: 0, counts: {}, lost: [], recovered: o.recovered ?? 0, ms: 0 };
+  const summary: RunSummary = { target: session.target.name, environment: session.target.environment, selected: o.selected.length, ran: 0, counts: {}, allowed: [], lost: [], recovered: o.recovered ?? 0, ms: 0 };
   const outcome: RunOutcome = { run, summary, productionConfirmed: o.productionConfirmed ?? false };
   const ctx = new LoopContext(o, summary);
   try {
@@ -182,6 +188,10 @@ class LoopContext {
   private window: WindowEndRecord | undefined;
   /** Failed tries so far, by retry scope (`cell:INDEX` in autocommit, `span:NUMBER` for a span replayed from its first cell). */
   private readonly retryHistory = new Map<string, AttemptEntry[]>();
+  /** The bound staging rehearsal's rows per cell: null until looked up. */
+  private rehearsed: RehearsedRows | undefined | null = null;
+  /** Cells whose rows differed from the rehearsal's, by index (recorded as `rows_vs_rehearsal`). */
+  private readonly rowsNote = new Map<number, { production: number; rehearsal: number; run: string; connection: string }>();
 
   constructor(
     private readonly o: LoopOptions,
@@ -229,9 +239,21 @@ class LoopContext {
       acceptConfirmation: this.acceptConfirmation(),
       lint: hooks?.lint ? (cells, initialTxState) => hooks.lint!(cells, { session: this.session, initialTxState }) : undefined,
       runs: runsOf(o.runbook),
-      answers: { confirmProduction: o.confirmProduction, rerun: o.rerun, confirmChecklists: o.confirmChecklists, confirmTarget: o.confirmTarget, productionConfirmed: o.productionConfirmed, outsideWindow: o.outsideWindow },
+      rehearsal: this.rehearsal(),
+      answers: { confirmProduction: o.confirmProduction, rerun: o.rerun, confirmChecklists: o.confirmChecklists, confirmTarget: o.confirmTarget, productionConfirmed: o.productionConfirmed, outsideWindow: o.outsideWindow, withoutRehearsal: o.withoutRehearsal },
       canAsk: { typeName: !!o.asker.typeName, confirm: !!o.asker.confirm, checklist: !!o.asker.confirmChecklist || !!o.confirmChecklists },
     });
+  }
+
+  /** The content hash, the passing rehearsal bound to it, and whether the profile requires one (production runs only). */
+  private rehearsal(): PlanInput['rehearsal'] {
+    if (this.session.target.environment !== 'production') return undefined;
+    const { hash, passing } = boundRehearsal(this.o.runbook);
+    return {
+      hash,
+      required: this.session.target.connection?.profile.requireRehearsal === true,
+      passing: passing && { run: passing.run.id, environment: passing.run.environment, connection: passing.run.connection, ended: passing.ended },
+    };
   }
 
   /**
@@ -362,6 +384,8 @@ class LoopContext {
       // statements say it all.
       const ownCommitted = span && span.fate === 'committed' && span.from === c.number && span.to === c.number;
       const { output, source } = buildOutput(this.records, cellRun, ownCommitted ? undefined : span);
+      if (cellRun.kind === 'sql' && this.rowsNote.has(c.index)) output.record.rows_vs_rehearsal = this.rowsNote.get(c.index);
+      if (allowedToFail(c, output)) output.record.on_error = 'continue';
       const scope = retry?.scope ?? this.scopeOf(c);
       const history = this.retryHistory.get(scope) ?? [];
       const wait = retry ? backoffMs(retry.policy, history.length + 1) : undefined;
@@ -393,8 +417,43 @@ class LoopContext {
       this.markRan(c);
       o.reporter?.cellEnd?.(c, status, typeof output.record.ms === 'number' ? output.record.ms : 0, describeRecord(output.record));
       for (const obs of o.observers ?? []) await obs.cellFinished?.(c, output, o.run);
-      return this.decide(c, cellRun, output, ended);
+      if (!this.decide(c, cellRun, output, ended)) return false;
+      // Work still open in a transaction is not permanent yet: a count far from the rehearsal's is asked about first.
+      if (cellRun.kind === 'sql' && cellRun.result.status === 'ok' && this.session.tx.inTransaction) {
+        const reason = await this.rowsCheck(c, cellRun.result.statements);
+        if (reason) {
+          this.stop = { cell: c, reason, status: 'stopped' };
+          return false;
+        }
+      }
+      return true;
     }
+  }
+
+  /** The bound staging rehearsal's rows per cell (production only); computed once. */
+  private rehearsedRows(): RehearsedRows | undefined {
+    if (this.rehearsed === null) this.rehearsed = this.session.target.environment === 'production' ? rehearsedRowsOf(this.o.runbook) : undefined;
+    return this.rehearsed;
+  }
+
+  /**
+   * The rows-affected pause (rows-check.ts): when the cell's rows differ from the bound staging rehearsal's by more
+   * than ROWS_FACTOR, asks before the COMMIT. Returns why the run must stop (answered no, or nobody can be asked).
+   */
+  private async rowsCheck(c: RunnableCell, statements: readonly { rows?: number; implicit?: unknown }[]): Promise<string | undefined> {
+    const r = this.rehearsedRows();
+    const rehearsal = r?.rows.get(c.number);
+    if (!r || rehearsal === undefined) return undefined;
+    const rows = statements.filter((st) => st.implicit !== true).reduce((n, st) => n + (typeof st.rows === 'number' ? st.rows : 0), 0);
+    if (!rowsDiffer(rows, rehearsal)) return undefined;
+    const q = rowsQuestion(cellLabel(c), rows, rehearsal, r);
+    this.rowsNote.set(c.index, { production: rows, rehearsal, run: r.run, connection: r.connection });
+    if (!this.o.asker.confirm) return `${q.replace(/ COMMIT it.*$/, '')} Nobody can be asked here, so it is not committed: check the data, then run it at a terminal.`;
+    if (await this.o.asker.confirm(q)) {
+      this.o.reporter?.message?.(`${cellLabel(c)}: committing although its rows differ from the rehearsal's (answered yes).`);
+      return undefined;
+    }
+    return `${q.replace(/ COMMIT it.*$/, '')} Answered no: not committed.`;
   }
 
   /** Counts a cell as run once, however often it was tried. */
@@ -509,6 +568,7 @@ class LoopContext {
       sqlHooks: o.hooks,
       runId: o.run.id,
       fromStatement,
+      beforeCommit: c.cell.options.autocommit === false ? (r) => this.rowsCheck(c, r.statements) : undefined,
       acceptConfirmation: this.acceptConfirmation(),
       onProgress,
       onOutput: (chunk) => o.reporter?.output?.(c, chunk),
@@ -565,6 +625,11 @@ class LoopContext {
   private decide(c: RunnableCell, cellRun: CellRun, output: Output, ended: EndedSpan[]): boolean {
     const status = String(output.record.status);
     if (DONE.has(status) && !(cellRun.kind === 'checklist' && cellRun.pending.length)) return true;
+    if (output.record.on_error === 'continue') {
+      this.summary.allowed.push(`${cellLabel(c)}: ${errorText(output.record)}`);
+      this.o.reporter?.message?.(`${cellLabel(c)} failed and is allowed to fail ({"on_error":"continue"}): the run goes on.`);
+      return true;
+    }
     // The runbook's own ROLLBACK of a healthy transaction is a step like any other: the run goes on.
     if (status === 'rolled back' && cellRun.kind === 'sql' && cellRun.result.status === 'ok' && ended.length > 0 && ended.every((e) => e.intended)) return true;
     if (status === 'cancelled') this.stop = { cell: c, reason: 'cancelled', status: 'cancelled' };
@@ -624,7 +689,8 @@ class LoopContext {
     run.status = this.stop ? this.stop.status : s.lost.length ? 'failed' : 'ok';
     run.exit = run.status === 'cancelled' ? 130 : run.status === 'ok' ? 0 : 1;
     run.ended = new Date();
-    const reasons = [...(this.stop ? [`stopped at ${cellLabel(this.stop.cell)}: ${this.stop.reason}`] : []), ...s.lost];
+    // Allowed failures do not fail the run (exit 0 when nothing else did), but the end of the run names each one.
+    const reasons = [...(this.stop ? [`stopped at ${cellLabel(this.stop.cell)}: ${this.stop.reason}`] : []), ...s.lost, ...s.allowed.map((a) => `allowed to fail: ${a}`)];
     s.ms = run.ended.getTime() - run.started.getTime();
     // The watchers hear of the end before it is logged, so what they record (an undelivered notification) is part of the run.
     for (const obs of this.o.observers ?? []) await obs.runFinished?.(run, s);
@@ -707,6 +773,14 @@ function notifyTargetsOf(o: LoopOptions): NotifyTarget[] {
     seen.add(k);
     return true;
   });
+}
+
+/**
+ * Whether a cell's failure lets the run go on: `{"on_error":"continue"}` on a cell that failed (status `error`). A
+ * cancelled cell, a lost session and an unconfirmed checklist still stop the run.
+ */
+export function allowedToFail(c: RunnableCell, output: Output): boolean {
+  return c.cell.options.on_error === 'continue' && output.record.status === 'error';
 }
 
 /** The runs in a runbook's log, by id. */

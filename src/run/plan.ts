@@ -10,7 +10,7 @@ import { batchStatement } from './batch';
 
 /** A question the plan must have answered before anything runs. */
 export interface PlanQuestion {
-  kind: 'production' | 'rerun' | 'target' | 'window';
+  kind: 'production' | 'rerun' | 'target' | 'window' | 'rehearsal';
   /** The question, naming cells by the numbers --from takes. */
   text: string;
   /** For `production`: the connection name to type. */
@@ -73,9 +73,11 @@ export interface PlanInput {
   /** Runs of the log by id (to tell which target an earlier output ran on). */
   runs: ReadonlyMap<string, RunRecord>;
   /** What the person said in advance (flags) and what this front end can ask. */
-  answers: { confirmProduction?: string; rerun?: boolean; confirmChecklists?: boolean; confirmTarget?: string; productionConfirmed?: boolean; outsideWindow?: boolean };
+  answers: { confirmProduction?: string; rerun?: boolean; confirmChecklists?: boolean; confirmTarget?: string; productionConfirmed?: boolean; outsideWindow?: boolean; withoutRehearsal?: boolean };
   /** The plan's moment, ms since the epoch (default: now). */
   now?: number;
+  /** The content hash and the passing rehearsal bound to it (src/rehearse/bound.ts); `required`: the profile's `require_rehearsal`. */
+  rehearsal?: { hash: string; passing?: { run: string; environment: string; connection: string; ended: string }; required: boolean };
   canAsk: { typeName: boolean; confirm: boolean; checklist: boolean };
 }
 
@@ -125,6 +127,7 @@ export async function makePlan(input: PlanInput): Promise<Plan> {
   addWindowQuestion(input, window, questions, refusals);
   addTargetQuestion(input, questions, refusals);
   addRerunQuestion(input, cells, questions, refusals);
+  addRehearsalQuestion(input, cells, questions, refusals);
   addProductionQuestion(input, cells, questions, refusals);
   return { cells, refusals, questions, spans, lint, lintError, ...(window ? { window } : {}) };
 }
@@ -233,6 +236,24 @@ function addRerunQuestion(input: PlanInput, cells: PlannedCell[], questions: Pla
     const after = again[again.length - 1].c.number + 1;
     refusals.push(`already run on production connection ${input.target.connection}: ${list}. Pass --rerun to run ${again.length === 1 ? 'it' : 'them'} again, or resume after: --from ${after}.`);
   } else questions.push({ kind: 'rerun', text, flag: '--rerun' });
+}
+
+/**
+ * Production, mutating cells, and no passing rehearsal of this content: asked (or refused where nobody can be asked,
+ * or where the profile says `require_rehearsal: true`); `--without-rehearsal` goes on, and is recorded in the run.
+ */
+function addRehearsalQuestion(input: PlanInput, cells: PlannedCell[], questions: PlanQuestion[], refusals: string[]): void {
+  const r = input.rehearsal;
+  if (input.target.environment !== 'production' || !r || r.passing || input.answers.withoutRehearsal) return;
+  if (!cells.some((p) => p.mutating)) return;
+  const what = `this runbook's content (hash ${r.hash}) has no passing rehearsal in its log`;
+  if (r.required) {
+    refusals.push(`${what}, and the profile ${input.target.connection} requires one (require_rehearsal: true): run \`runbook rehearse\` on the sandbox or staging first, or pass --without-rehearsal (recorded in the run).`);
+    return;
+  }
+  const text = `${what[0].toUpperCase()}${what.slice(1)}: the rollback was never tried on it. Run it on PRODUCTION (${input.target.connection}) anyway?`;
+  if (!input.canAsk.confirm) refusals.push(`${what}: run \`runbook rehearse\` first, or pass --without-rehearsal (recorded in the run).`);
+  else questions.push({ kind: 'rehearsal', text, flag: '--without-rehearsal' });
 }
 
 function addProductionQuestion(input: PlanInput, cells: PlannedCell[], questions: PlanQuestion[], refusals: string[]): void {

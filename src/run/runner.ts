@@ -40,6 +40,8 @@ export interface RunOptions {
   outsideWindow?: boolean;
   /** ms per notification attempt (default 3 s). */
   notifyTimeoutMs?: number;
+  /** Production without a passing rehearsal of this content: go on without asking (recorded in the run's flags). */
+  withoutRehearsal?: boolean;
   maxRows?: number;
   sandboxDir?: string;
   sandboxEngine?: SandboxEngine;
@@ -142,6 +144,7 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
       // Notification URLs come from the environment only (docs/run.md, "Notifications").
       webhookUrl: (t) => (opts.env ?? process.env)[t.url_env],
       notifyTimeoutMs: opts.notifyTimeoutMs,
+      withoutRehearsal: opts.withoutRehearsal,
       sessionOutlivesRun: false,
       recovered,
       unfinished,

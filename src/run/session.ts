@@ -9,6 +9,7 @@ import { PostgresSession, type CellResult } from '../engines/postgres';
 import { startSandbox, type Sandbox, type SandboxEngine } from '../engines/sandbox';
 import { runShell, type ShellResult } from '../engines/shell';
 import { durationMs } from './duration';
+import { checkExpectation, expectationText } from './expect';
 import { TxTracker } from './spans';
 import { splitStatements, type SqlStatement } from '../sql/split';
 
@@ -72,6 +73,11 @@ export interface ExecuteCellOptions {
    * Ignored for `autocommit: false` cells, which always run whole. Line numbers stay the cell's.
    */
   fromStatement?: number;
+  /**
+   * `autocommit:false` cells: asked after the cell's statements succeeded and before the runner's COMMIT; a reason
+   * (string) makes the cell fail with it and rolls its transaction back (the rows-affected pause, rows-check.ts).
+   */
+  beforeCommit?: (result: CellResult) => Promise<string | undefined>;
 }
 
 /** Context handed to SQL hooks. */
@@ -342,16 +348,27 @@ export class RunSession {
           onProgress: (p) => options.onProgress?.({ elapsedMs: p.elapsedMs, rows: p.rows, statement: p.statementIndex }),
           onCommitXid: options.onCommitXid,
         });
+      // The expectation is checked before the runner's own COMMIT or RELEASE, so an unmet one rolls its work back.
+      const checked = async (): Promise<CellResult> => withExpectation(await exec(cell.source), cell.options.expect, extraRecord);
       if (autocommitOff && session.txState === 'idle') {
         const begin = implicit(await exec('BEGIN'));
-        result = await exec(cell.source);
+        result = await checked();
+        const stop = result.status === 'ok' && options.beforeCommit ? await options.beforeCommit(result) : undefined;
+        if (stop) result = { ...result, status: 'error', error: { message: stop }, body: [result.body, stop].filter(Boolean).join('\n\n') };
         const end = session.closed ? undefined : implicit(await exec(result.status === 'ok' ? 'COMMIT' : 'ROLLBACK'));
         result = mergeResults(end ? [begin, result, end] : [begin, result], end && end.status !== 'ok' ? end.status : result.status, result.error ?? end?.error);
       } else if (options.fromStatement) {
         const split = await splitStatements(cell.source);
-        result = split.ok ? await exec(cell.source, split.statements.slice(options.fromStatement)) : await exec(cell.source);
+        result = withExpectation(split.ok ? await exec(cell.source, split.statements.slice(options.fromStatement)) : await exec(cell.source), cell.options.expect, extraRecord);
+      } else if (cell.options.on_error === 'continue' && session.txState === 'in transaction') {
+        // psql's ON_ERROR_ROLLBACK: a failure allowed inside a transaction must not abort the transaction.
+        const sp = implicit(await exec(`SAVEPOINT ${ON_ERROR_SAVEPOINT}`));
+        result = sp.status === 'ok' ? await checked() : sp;
+        const end = sp.status !== 'ok' || session.closed ? undefined : implicit(await exec(`${result.status === 'ok' ? 'RELEASE' : 'ROLLBACK TO'} SAVEPOINT ${ON_ERROR_SAVEPOINT}`));
+        if (sp.status === 'ok') result = mergeResults(end ? [sp, result, end] : [sp, result], result.status, result.error ?? end?.error);
+        if (end && end.status === 'ok' && result.status !== 'ok') extraRecord.savepoint = 'rolled back to the savepoint: the transaction goes on without this cell\'s work';
       } else {
-        result = await exec(cell.source);
+        result = await checked();
       }
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
@@ -436,6 +453,26 @@ async function readSystemIdentifier(pg: PostgresSession): Promise<string | undef
   } catch {
     return undefined;
   }
+}
+
+/** The savepoint a cell with `{"on_error":"continue"}` runs under inside a transaction (docs/format.md). */
+export const ON_ERROR_SAVEPOINT = 'runbook_on_error';
+
+/**
+ * The result with the cell's expectation checked: recorded in `extra.expect` either way; an unmet one turns an `ok`
+ * result into an error whose message gives expected and actual, and adds that line to the body.
+ */
+function withExpectation(result: CellResult, expect: unknown, extra: Record<string, unknown>): CellResult {
+  if (result.status !== 'ok') return result;
+  const r = checkExpectation(expect, result.results);
+  if (!r) return result;
+  extra.expect = r;
+  if (r.met) return result;
+  const last = result.statements[result.statements.length - 1];
+  const changed = result.statements.some((st) => typeof st.tag === 'string' && !/^(SELECT|SHOW|EXPLAIN|VALUES|TABLE|FETCH)\b/.test(st.tag));
+  const stays = changed && last?.tx === 'idle' ? ' (its statements ran outside a transaction: what they changed stays)' : '';
+  const message = `expectation not met: ${expectationText(r)}${stays}`;
+  return { ...result, status: 'error', error: { message }, body: [result.body, message].filter(Boolean).join('\n\n') };
 }
 
 /** Marks the BEGIN/COMMIT the runner added for `autocommit: false` as not written in the cell. */

@@ -7,6 +7,7 @@ import type { CellStatement } from './analyze-statements';
 import type { Finding, Severity } from './findings-types';
 import { columnTypeOf, rewriteDecision, type ColumnType, type RewriteDecision } from './type-change';
 import type { TypeName } from 'libpg-query';
+import { ROLLBACK_RULES } from './rollback-rules';
 
 /** Our rule ids, with severity. docs/safety.md documents each with the SQL that triggers it. */
 export const RUNBOOK_RULES: Readonly<Record<string, Severity>> = {
@@ -26,6 +27,8 @@ export const RUNBOOK_RULES: Readonly<Record<string, Severity>> = {
   'batch-seq-scan': 'warning',
   'unbatched-dml': 'warning',
   'plan-unchecked': 'info',
+  // The rollback section (rollback-rules.ts).
+  ...ROLLBACK_RULES,
 };
 
 /** A statement with what the analysis knew when it reached it. */

@@ -13,6 +13,7 @@ import {
   analyzeRunbook, columnsChangingType, proceduresCalled, tablesCreatedIfNotExists, RUNBOOK_RULES, type AnalyzedStatement, type RunbookAnalysis,
 } from './findings';
 import { SQUAWK_EXCLUDED, runSquawk, squawkPgVersion, squawkRule, type SquawkViolation } from './squawk';
+import { rollbackFindings } from './rollback-rules';
 import { REWORDED, squawkWording } from './squawk-wording';
 import { columnTypes, dropInvalidIndexSql, indexesByName, lockHoldersOn, lockHoldersText, procedureBodies, quoteName, tableSizes, tablesExist } from './catalog';
 import { planFindings, type PlanCandidate } from './planner';
@@ -61,6 +62,8 @@ interface PreparedUnit extends Unit {
   /** Line starts of each SQL cell, to turn squawk's line/column into an offset. */
   starts: (number[] | undefined)[];
   analysis?: RunbookAnalysis;
+  /** The rollback section's findings (rollback-rules.ts), made before the parse trees are dropped. */
+  rollback?: Finding[];
 }
 
 /** What the catalog said before the analysis (with a connection). */
@@ -360,12 +363,17 @@ async function lintUnits(units: Unit[], ctx: LintContext): Promise<UnitResult[]>
     }
     return mapped.map((m, i) => ({
       analysis: prepared[i].analysis as RunbookAnalysis,
-      findings: numberCells(finalize(m, sizes), units[i].sqlPath ? undefined : units[i].cells), locks: cellLocks(prepared[i].analysis as RunbookAnalysis),
+      findings: numberCells(withRollbackFindings(finalize(m, sizes), prepared[i].rollback ?? []), units[i].sqlPath ? undefined : units[i].cells), locks: cellLocks(prepared[i].analysis as RunbookAnalysis),
       procedureBodies: known?.procedureBodies, planCandidates: candidates[i],
     }));
   } finally {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The rollback section's findings (src/sql/rollback-rules.ts) added to a runbook unit's, in the same order. */
+function withRollbackFindings(findings: Finding[], more: Finding[]): Finding[] {
+  return more.length ? [...findings, ...more].sort(compareFindings) : findings;
 }
 
 /**
@@ -459,6 +467,8 @@ function analyzeUnits(split: Omit<PreparedUnit, 'analysis'>[], major: number, ct
       statementTimeoutDefault: u.defaults ? u.defaults.statementTimeoutDefault : ctx.statementTimeoutDefault,
       initialTxState: ctx.initialTxState, tablesOnConnection: known?.tablesOnConnection, columnTypes: known?.columnTypes, procedureBodies: known?.procedureBodies,
     }),
+    rollback: u.sqlPath ? [] : rollbackFindings(u.cells.map((cell, index) => ({ index, cell, statements: u.statements[index] ?? [] })), acknowledgedRules)
+      .map((f) => ({ ...f, file: u.file, fileLine: u.cells[f.cell].fileLine === undefined ? undefined : u.cells[f.cell].fileLine! + f.line - 1 })),
   }));
   for (const u of split) for (const sts of u.statements) for (const st of sts ?? []) st.stmt = undefined;
   return out;

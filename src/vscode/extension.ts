@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { ConnectionCellStatusBar } from './cellStatusBar';
 import { ChecklistClicks, isChecklistMessage } from './checklistClicks';
 import { registerCommands } from './commands';
+import { registerRehearse } from './rehearse';
 import { Connections } from './connections';
 import { RunbookController } from './controller';
 import { RunbookDiagnostics } from './diagnostics';
@@ -42,6 +43,7 @@ export function activate(context: vscode.ExtensionContext): RunbookApi {
     statusBar,
     new RunbookController(connections, sessions, prompts, clicks, webhooks),
     ...registerCommands(context, connections, sessions, prompts, webhooks),
+    registerRehearse(connections),
     // Copy as CSV / Markdown from the renderer (the webview may not write the clipboard itself), and checklist items
     // clicked in a checklist's output (routed to the run waiting for them).
     vscode.notebooks.createRendererMessaging('runbook-notebooks.result').onDidReceiveMessage((e) => {

@@ -119,7 +119,7 @@ describe('transaction spans in the record (real PostgreSQL)', function () {
     fs.writeFileSync(file, '---\nconnection: prod-main\n---\n\n' + sql('INSERT INTO plan_items VALUES (1);', { name: 'insert' }) +
       sql('BEGIN;\nALTER TABLE plan_items ALTER COLUMN id TYPE bigint;', { name: 'widen' }) + '- [ ] Backup verified\n\n' + sql('COMMIT;'));
     const before = fs.readFileSync(file);
-    const r = runCliEnv(['run', file, '--confirm-production', 'prod-main'], { PGPASSWORD: decodeURIComponent(u.password), HOME: prodDir });
+    const r = runCliEnv(['run', file, '--confirm-production', 'prod-main', '--without-rehearsal'], { PGPASSWORD: decodeURIComponent(u.password), HOME: prodDir });
     assert.equal(r.status, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /refused on prod-main \(production\): nothing was run .* 2 reasons/);
     assert.match(r.stderr, /cell 2 \(widen\) has \d+ error-level findings? not acknowledged, on production connection prod-main/);

@@ -40,7 +40,7 @@ async function server(handler: (path: string, res: http.ServerResponse) => void)
 }
 
 const cell = (n: number, name?: string): RunnableCell => ({ number: n, index: n, cell: { kind: 'sql', source: 'select 1', options: {}, outputs: [] }, ...(name ? { name } : {}) });
-const summary = (over: Partial<RunSummary> = {}): RunSummary => ({ target: 'dev', environment: 'development', selected: 1, ran: 1, counts: { ok: 1 }, lost: [], recovered: 0, ms: 1200, ...over });
+const summary = (over: Partial<RunSummary> = {}): RunSummary => ({ target: 'dev', environment: 'development', selected: 1, ran: 1, counts: { ok: 1 }, lost: [], allowed: [], recovered: 0, ms: 1200, ...over });
 const plan = {} as Plan;
 
 describe('notifications: what is sent', () => {
