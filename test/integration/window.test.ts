@@ -40,7 +40,7 @@ describe('window (CLI, real PostgreSQL)', function () {
   it('refuses a production run outside its window before anything runs, and allows it with --outside-window, recorded with who', () => {
     const window = `${iso(Date.now() - 3 * 60 * MIN)}/PT1H`;
     const file = write('outside.runbook', `title: Outside\nconnection: prod-main\nwindow: ${window}\n`, sql('SELECT 1 AS read_only;') + sql('CREATE TABLE w_outside(id int);'));
-    const refused = runCli(['run', file, '--confirm-production', 'prod-main'], { env });
+    const refused = runCli(['run', file, '--confirm-production', 'prod-main', '--without-rehearsal'], { env });
     assert.equal(refused.status, 1, refused.stdout + refused.stderr);
     assert.match(refused.stderr, /outside the runbook's window, .* UTC \(1 h\): it closed 2 h .*ago\. A production run outside its window is refused: .*--outside-window/);
     assert.deepEqual(cellsOf(file).map((c) => c.outputs.length), [0, 0], 'nothing ran, not even the read-only cell');
@@ -52,7 +52,7 @@ describe('window (CLI, real PostgreSQL)', function () {
     assert.ok(expected.ok && run1?.e === 'run');
     assert.equal(run1.run.window, expected.window.iso, 'the run records the window, in UTC');
 
-    const allowed = runCli(['run', file, '--confirm-production', 'prod-main', '--outside-window'], { env });
+    const allowed = runCli(['run', file, '--confirm-production', 'prod-main', '--without-rehearsal', '--outside-window'], { env });
     assert.equal(allowed.status, 0, allowed.stdout + allowed.stderr);
     assert.deepEqual(cellsOf(file).map((c) => rec(c).status), ['ok', 'ok']);
     events = eventsOf(file);
@@ -77,7 +77,7 @@ describe('window (CLI, real PostgreSQL)', function () {
 
   it('runs inside the window without asking, and outside it on a non-production connection', () => {
     const inside = write('inside.runbook', `connection: prod-main\nwindow:\n  start: ${iso(Date.now() - 10 * MIN)}\n  duration: 1h\n`, sql('CREATE TABLE w_inside(id int);'));
-    const r = runCli(['run', inside, '--confirm-production', 'prod-main'], { env });
+    const r = runCli(['run', inside, '--confirm-production', 'prod-main', '--without-rehearsal'], { env });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     const end = eventsOf(inside).filter((e) => e.e === 'end').pop();
     assert.ok(end?.e === 'end');
@@ -93,7 +93,7 @@ describe('window (CLI, real PostgreSQL)', function () {
   it('stops a non-interactive run before the mutating cell whose estimate would overrun the window, with the reason recorded', () => {
     const window = `${iso(Date.now() - 10 * MIN)}/${iso(Date.now() + 2 * MIN)}`;
     const file = write('overrun.runbook', `connection: prod-main\nwindow: ${window}\n`, sql('SELECT 1 AS quick;') + sql('CREATE TABLE w_overrun(id int);', { estimate: '10m' }) + sql('SELECT 2;'));
-    const r = runCli(['run', file, '--confirm-production', 'prod-main'], { env });
+    const r = runCli(['run', file, '--confirm-production', 'prod-main', '--without-rehearsal'], { env });
     assert.equal(r.status, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /Stopped at cell 2: The rest of the run \(2 cells from cell 2, estimated 10 min\) would end about .* UTC, after the window closes at .* UTC; nobody can be asked here/);
     const cells = cellsOf(file);
