@@ -247,7 +247,7 @@ describe('NotebookController', function () {
     const refusals = (): string[] => a.prompts.shown.filter((p) => p.kind === 'error').map((p) => p.title);
     const before = asked();
     const refusedBefore = refusals().length;
-    a.prompts.answerNext('host-pro'); // a typo: the input box refuses it (as it would typed), and the plan refuses the run
+    a.prompts.answerNext('Yes', 'host-pro'); // no rehearsal of this content: go on; then a typo: the input box refuses it (as it would typed), and the plan refuses the run
     await runAll(doc);
     const [read, change, again] = codeCells(doc);
     await waitFor(() => refusals().length > refusedBefore, 'the refusal');
@@ -255,7 +255,7 @@ describe('NotebookController', function () {
     assert.deepStrictEqual([read.outputs.length, change.outputs.length, again.outputs.length], [0, 0, 0], 'not even the read-only cell ran');
     assert.strictEqual(asked(), before + 1);
 
-    a.prompts.answerNext('host-prod');
+    a.prompts.answerNext('Yes', 'host-prod'); // the rehearsal question, then the name
     await runAll(doc);
     await waitFor(() => again.executionSummary?.success !== undefined, 'the last cell');
     assert.strictEqual(read.executionSummary?.success, true);

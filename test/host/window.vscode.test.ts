@@ -53,7 +53,7 @@ describe('Window and notifications', function () {
     await a.statusBar.update();
     assert.match(a.statusBar.text, /PRODUCTION · host-prod .*\$\(clock\) window closed .* ago/);
 
-    a.prompts.answerNext('Yes', 'host-prod'); // the window modal, then the production name
+    a.prompts.answerNext('Yes', 'Yes', 'host-prod'); // the window modal, the rehearsal question, then the production name
     await vscode.commands.executeCommand('notebook.execute', doc.uri);
     const cell = doc.getCells().find((c) => c.kind === vscode.NotebookCellKind.Code)!;
     await waitFor(() => cell.executionSummary?.success !== undefined, 'the cell to run');
