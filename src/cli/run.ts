@@ -23,7 +23,7 @@ import { lintRunbookForRun } from '../sql/lint';
 import { formatText } from '../sql/findings-format';
 
 /** Options as commander hands them over (strings where the runner takes numbers or names). */
-type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | 'confirmChecklists' | 'confirmProduction' | 'rerun' | 'confirmTarget' | 'outsideWindow' | 'sandboxDir' | 'followSymlink' | 'withoutRehearsal'> & {
+type RunFlags = Pick<RunOptions, 'connection' | 'from' | 'only' | 'rollback' | 'confirmChecklists' | 'confirmProduction' | 'rerun' | 'confirmTarget' | 'outsideWindow' | 'sandboxDir' | 'followSymlink' | 'withoutRehearsal' | 'cancelStale'> & {
   maxRows?: string;
   dryRun?: boolean;
   output?: string;
@@ -52,6 +52,7 @@ export function registerRun(program: Command): void {
     .option('--confirm-target <name>', 'run although the front matter\'s environment differs from the target\'s: the target\'s name')
     .option('--outside-window', 'start a production run outside the runbook\'s window (front matter `window`); recorded with your name')
     .option('--without-rehearsal', 'run on production although this content has no passing rehearsal (recorded in the run)')
+    .option('--cancel-stale', 'cancel the server sessions (pg_cancel_backend, then pg_terminate_backend) and stop the shell process groups an earlier, killed run left (recorded in the log)')
     .option('--max-rows <n>', 'rows kept per statement in the output; the rest are counted', '200')
     .option('--dry-run', 'parse and split everything and print what would run; touch no database')
     .option('--sandbox-dir <dir>', 'keep the embedded sandbox\'s data in this folder (default: ephemeral)')
@@ -126,6 +127,14 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
     } else process.exit(130);
   };
   process.on('SIGINT', onSigint);
+  // SIGTERM is a cancel too, so the run ends through its own path (records, lock beside the file released); a second one quits.
+  let terms = 0;
+  const onSigterm = (): void => {
+    terms++;
+    if (terms === 1) controller.abort();
+    else process.exit(143);
+  };
+  process.on('SIGTERM', onSigterm);
   // The run's one redaction point: the passwords of the --connection URI and PGPASSWORD now, the resolved one later.
   const redactor = new Redactor();
   redactor.addConnectionText(flags.connection);
@@ -145,6 +154,7 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
       confirmTarget: flags.confirmTarget,
       outsideWindow: flags.outsideWindow,
       withoutRehearsal: flags.withoutRehearsal,
+      cancelStale: flags.cancelStale,
       maxRows,
       sandboxDir: flags.sandboxDir,
       sandboxEngine: flags.sandboxEngine as SandboxEngine | undefined,
@@ -168,6 +178,7 @@ async function runCommand(file: string, flags: RunFlags): Promise<number> {
     return e instanceof RunRequestError ? 2 : 1;
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
   }
   reporter.clear();
   printSummary(file, outcome, redactor);
@@ -187,6 +198,7 @@ function recordedFlags(flags: RunFlags, maxRows: number): string[] {
   if (flags.confirmTarget) out.push('--confirm-target', flags.confirmTarget);
   if (flags.outsideWindow) out.push('--outside-window');
   if (flags.withoutRehearsal) out.push('--without-rehearsal');
+  if (flags.cancelStale) out.push('--cancel-stale');
   if (maxRows !== 200) out.push('--max-rows', String(maxRows));
   if (flags.sandboxEngine) out.push('--sandbox-engine', flags.sandboxEngine);
   if (flags.sandboxDir) out.push('--sandbox-dir', flags.sandboxDir);

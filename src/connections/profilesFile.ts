@@ -18,6 +18,7 @@ export const PROFILES_FILE_NAME = 'runbook.connections.yaml';
 export const PROFILE_KEYS = [
   'environment', 'url', 'host', 'port', 'database', 'user', 'service', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey',
   'lock_timeout', 'statement_timeout', 'connect_timeout', 'application_name', 'notify', 'retry', 'require_rehearsal',
+  'client_connection_check_interval',
 ] as const;
 
 /** Keys that would hold a secret: refused with directions to where secrets belong. */
@@ -257,6 +258,10 @@ class Loader {
         }
         case 'application_name':
           p.applicationName = text;
+          break;
+        case 'client_connection_check_interval':
+          if (!INTERVAL.test(text)) this.fail(valueNode, `"client_connection_check_interval" of connection "${name}" is "${text}"; write a number with a unit (ms, s, min) such as 10s, or 0 not to set it.`);
+          p.connectionCheckInterval = text.replace(/\s+/g, '');
           break;
         case 'require_rehearsal':
           if (text !== 'true' && text !== 'false') this.fail(valueNode, `"require_rehearsal" of connection "${name}" is "${text}"; write true or false.`);

@@ -50,6 +50,11 @@ export interface ConnectionProfile {
   retry?: RetryOptionValue;
   /** `require_rehearsal: true`: `runbook run` refuses (instead of asking) a runbook whose content has no passing rehearsal (docs/rehearse.md). */
   requireRehearsal?: boolean;
+  /**
+   * `client_connection_check_interval` set on a run's session where the server is 14+ (`10s` when unset, `0`: not
+   * set): how often the server checks, while a statement runs, that the client is still there (docs/run.md).
+   */
+  connectionCheckInterval?: string;
   /** Seconds to wait for the connection to open (libpq's `connect_timeout`); 0 waits forever. */
   connectTimeout?: number;
   /** A `postgres://` / `postgresql://` URI without a password; fields above override its parts. */

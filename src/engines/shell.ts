@@ -49,6 +49,8 @@ export interface ShellOptions {
   redactor?: Redactor;
   /** ms between SIGTERM and SIGKILL when stopping the group; default 2000. */
   killGraceMs?: number;
+  /** Called synchronously once bash is spawned, with its process group id (= its pid), e.g. to journal it. */
+  onStart?: (pgid: number) => void;
 }
 
 // CSI and OSC escape sequences (colours, cursor movement, titles): meaningless in a file.
@@ -114,6 +116,7 @@ export function runShell(script: string, opts: ShellOptions): Promise<ShellResul
       detached: true,
     });
     const pgid = child.pid;
+    if (pgid !== undefined) opts.onStart?.(pgid);
     const killGroup = (sig: NodeJS.Signals): void => {
       if (pgid === undefined) return;
       try {

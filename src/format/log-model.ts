@@ -54,6 +54,13 @@ export interface RunRecord extends RunTargetRecord {
   estimate?: string;
   /** The runbook's maintenance `window` (front matter) as an ISO 8601 interval in UTC; filled in by `appendLogEvent`. */
   window?: string;
+  /**
+   * The session-level advisory lock the run held on the database for its whole length (docs/run.md, "One run at a
+   * time"): the runbook identity it is keyed on and the bigint key, in decimal. Absent: no lock was held (sandbox).
+   */
+  lock?: { identity: string; key: string };
+  /** Session settings the run's session set at connect beyond the timeouts, as the server showed them (only what was in force). */
+  settings?: Record<string, string>;
 }
 
 /** One cell attempt in a run, as the log keeps it (a summary of the cell's output record). */

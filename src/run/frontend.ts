@@ -30,6 +30,11 @@ export interface RunSink {
    */
   commitXid?(c: RunnableCell, handle: unknown, runId: string, xid: string): void;
   /**
+   * A shell cell's bash started in its own process group `pgid` (synchronous: right after the spawn). The CLI journals
+   * it, so that if the run is killed the next run can find what the group left running (src/run/shell-groups.ts).
+   */
+  shellGroup?(c: RunnableCell, handle: unknown, runId: string, pgid: number): void;
+  /**
    * The cell's output, replacing its outputs; `source` is its new text when running changed it (ticked items);
    * `ran` is what the engine returned (VS Code draws result tables from its rows); `attempt` is the log event that
    * records it, appended after the output is in the cell (the CLI journals both in one write, so neither is ever

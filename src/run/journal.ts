@@ -40,6 +40,26 @@ export interface XidEntry {
   xid: string;
 }
 
+/**
+ * A journal line saying a shell cell's bash started in its own process group `pgid` (= bash's pid): found by the next
+ * run when this run was killed, the group is checked for survivors (a `sleep 300 &` outlives its killed run).
+ */
+export interface PgidEntry {
+  v: 2;
+  t: 'pgid';
+  cell: number;
+  sig: string;
+  number: number;
+  run: string;
+  pgid: number;
+  /** The group leader's start time (clock ticks since boot, /proc/<pid>/stat), to tell a reused pid; absent without /proc. */
+  start?: string;
+  /** `os.hostname()`: a group is only looked for on the host that started it. */
+  host: string;
+  /** UTC ISO 8601 with ms. */
+  at: string;
+}
+
 /** A journal line holding one migration-log event (with what a chained attempt hashes). */
 export interface LogEntry {
   v: 2;
@@ -49,7 +69,7 @@ export interface LogEntry {
 }
 
 /** Any line of the journal. */
-export type AnyJournalEntry = JournalEntry | StartedEntry | XidEntry | LogEntry;
+export type AnyJournalEntry = JournalEntry | StartedEntry | XidEntry | PgidEntry | LogEntry;
 
 /** A cell an interrupted run started and never finished (its `started` entry has no output after it). */
 export interface UnfinishedCell {
@@ -60,6 +80,18 @@ export interface UnfinishedCell {
   at: string;
   /** The transaction id it was about to COMMIT, when it was journaled before the COMMIT was sent. */
   xid?: string;
+}
+
+/** A shell cell's process group an interrupted run journaled (see {@link PgidEntry}). */
+export interface ShellGroup {
+  /** Index of the cell in the runbook as folded (-1 when it is no longer found). */
+  index: number;
+  number: number;
+  run: string;
+  pgid: number;
+  start?: string;
+  host: string;
+  at: string;
 }
 
 /** The journal's path for a runbook: `FILE.journal` beside it. */
@@ -107,8 +139,9 @@ function findCell(rb: Runbook, cell: number, sig: string): number {
  * Folds a whole journal into a runbook: cell outputs onto their cells (see {@link applyJournal}), log events
  * appended to the log in order, and `started` entries with no output after them reported as unfinished.
  */
-export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): { applied: number; unmatched: JournalEntry[]; events: number; unfinished: UnfinishedCell[] } {
+export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): { applied: number; unmatched: JournalEntry[]; events: number; unfinished: UnfinishedCell[]; groups: ShellGroup[] } {
   const cells: JournalEntry[] = [];
+  const pgids: PgidEntry[] = [];
   const open = new Map<string, StartedEntry>();
   const xids = new Map<string, string>();
   let events = 0;
@@ -119,6 +152,7 @@ export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): {
       open.delete(key);
     } else if (e.t === 'started') open.set(key, e);
     else if (e.t === 'xid') xids.set(key, e.xid);
+    else if (e.t === 'pgid') pgids.push(e);
     else if (e.t === 'log') {
       // The event as it was stored, hash chain and all: appending it again would re-hash it against this model.
       rb.log ??= { events: [] };
@@ -133,7 +167,13 @@ export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): {
     if (xid) u.xid = xid;
     return u;
   });
-  return { applied, unmatched, events, unfinished };
+  // Every group journaled (a finished cell's too: what it left behind is stopped by the engine, unless the run died first).
+  const groups = pgids.map((g): ShellGroup => {
+    const out: ShellGroup = { index: findCell(rb, g.cell, g.sig), number: g.number, run: g.run, pgid: g.pgid, host: g.host, at: g.at };
+    if (g.start !== undefined) out.start = g.start;
+    return out;
+  });
+  return { applied, unmatched, events, unfinished, groups };
 }
 
 /** Reads a journal's cell entries; see {@link readJournalEntries}. */
@@ -178,6 +218,7 @@ export function readJournalEntries(file: string): AnyJournalEntry[] {
       if (e?.v === 1 && typeof e.cell === 'number' && typeof e.sig === 'string' && Array.isArray(e.outputs) && e.outputs.every(isOutput) && (e.source === undefined || typeof e.source === 'string')) out.push(e);
       else if (e?.v === 2 && e.t === 'started' && typeof e.cell === 'number' && typeof e.sig === 'string') out.push(e);
       else if (e?.v === 2 && e.t === 'log' && e.event && typeof e.event === 'object') out.push(e);
+      else if (e?.v === 2 && e.t === 'pgid' && typeof e.cell === 'number' && typeof e.sig === 'string' && Number.isInteger(e.pgid) && e.pgid > 1 && typeof e.host === 'string' && typeof e.run === 'string') out.push(e);
       else if (e?.v === 2 && e.t === 'xid' && typeof e.cell === 'number' && typeof e.sig === 'string' && typeof e.xid === 'string' && /^\d+$/.test(e.xid)) out.push(e);
     } catch {
       // torn write
@@ -227,18 +268,20 @@ export class RunbookStore {
    * Opens a runbook for a run: parses it and folds in the journal an interrupted run left.
    * @throws if the file cannot be read
    */
-  static open(file: string, opts: StoreOptions = {}): { store: RunbookStore; recovered: number; unmatched: number; unfinished: UnfinishedCell[] } {
+  static open(file: string, opts: StoreOptions = {}): { store: RunbookStore; recovered: number; unmatched: number; unfinished: UnfinishedCell[]; groups: ShellGroup[] } {
     const rb = parseRunbook(fs.readFileSync(file));
     const jp = journalPath(file);
     let recovered = 0;
     let unmatched = 0;
     let unfinished: UnfinishedCell[] = [];
+    let groups: ShellGroup[] = [];
     let rewritten = false;
     if (journalPresent(jp)) {
       const r = foldJournal(rb, readJournalEntries(jp));
       recovered = r.applied;
       unmatched = r.unmatched.length;
       unfinished = r.unfinished;
+      groups = r.groups;
       if (r.applied > 0 || r.events > 0) {
         writeFileAtomic(file, serializeRunbookBytes(rb));
         rewritten = true;
@@ -247,10 +290,10 @@ export class RunbookStore {
     }
     // After folding a journal the file was rewritten: read what is now on disk, raw text included (the log too,
     // when the format writes it; otherwise the folded log stays in memory for this run).
-    if (!rewritten) return { store: new RunbookStore(file, rb, opts), recovered, unmatched, unfinished };
+    if (!rewritten) return { store: new RunbookStore(file, rb, opts), recovered, unmatched, unfinished, groups };
     const again = parseRunbook(fs.readFileSync(file));
     if (!again.log && rb.log) again.log = rb.log;
-    return { store: new RunbookStore(file, again, opts), recovered, unmatched, unfinished };
+    return { store: new RunbookStore(file, again, opts), recovered, unmatched, unfinished, groups };
   }
 
   private stat(): { size: number; mtimeMs: number } | undefined {
@@ -286,6 +329,13 @@ export class RunbookStore {
   /** Journals the transaction id cell `index` is about to COMMIT (sync: between two statements). */
   commitXid(index: number, number: number, run: string, xid: string): void {
     this.append({ v: 2, t: 'xid', cell: index, sig: this.diskSigs[index], number, run, xid });
+  }
+
+  /** Journals the process group a shell cell's bash started in (sync: right after the spawn). */
+  shellGroup(index: number, number: number, run: string, group: { pgid: number; start?: string; host: string }, at: Date = new Date()): void {
+    const e: PgidEntry = { v: 2, t: 'pgid', cell: index, sig: this.diskSigs[index], number, run, pgid: group.pgid, host: group.host, at: at.toISOString() };
+    if (group.start !== undefined) e.start = group.start;
+    this.append(e);
   }
 
   /**

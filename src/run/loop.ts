@@ -13,7 +13,9 @@ import { baseRecord, buildOutput, notRunOutput, withSpan, type RecordContext } f
 import { runEndRecord, runRecord, type Run } from './run';
 import { SessionLostError, type CellRun, type RunSession, type SqlCellHooks } from './session';
 import { transactionEffect, type EndedSpan, type SpanCell } from './spans';
-import type { UnfinishedCell } from './journal';
+import type { ShellGroup, UnfinishedCell } from './journal';
+import { guardRun, type GuardResult } from './stale-guard';
+import { releaseAdvisoryLock } from './server-sessions';
 import { settleEarlierRuns } from './recovery';
 import { redactingReporter, redactingSink } from './redacting';
 import { describeRecord, errorText } from './summary';
@@ -62,6 +64,12 @@ export interface LoopOptions {
   recovered?: number;
   /** Cells an interrupted run started and never finished (from its journal). */
   unfinished?: UnfinishedCell[];
+  /** Process groups an interrupted run's shell cells started (from its journal): survivors are reported (stale-guard.ts). */
+  shellGroups?: ShellGroup[];
+  /** `--cancel-stale`: cancel the server sessions and stop the process groups earlier runs left, without asking. */
+  cancelStale?: boolean;
+  /** Warnings the front end has for the run's log before it starts (a stale file lock taken over): `warning` events. */
+  notes?: { about: string; message: string }[];
   /** Watchers of the run (notifications, the monitoring sampler, the window): told of its steps, never in its way. */
   observers?: RunObserver[];
   /** Start a production run outside the runbook's window (`--outside-window`): recorded with the operator's name. */
@@ -147,14 +155,25 @@ export async function executeRun(options: LoopOptions): Promise<RunOutcome> {
   const summary: RunSummary = { target: session.target.name, environment: session.target.environment, selected: o.selected.length, ran: 0, counts: {}, allowed: [], lost: [], recovered: o.recovered ?? 0, ms: 0 };
   const outcome: RunOutcome = { run, summary, productionConfirmed: o.productionConfirmed ?? false };
   const ctx = new LoopContext(o, summary);
+  let guard: GuardResult | undefined;
   try {
+    await session.beginRun(run.id);
     await ctx.reachTarget();
-    run.target = session.identity();
     o.reporter?.target?.(session.target.display, summary.recovered);
+    // Before anything is recorded: the runbook's advisory lock, and what earlier runs left on the server (stale-guard.ts).
+    guard = await ctx.guard();
+    if (guard.lock) run.lock = { identity: guard.lock.identity, key: guard.lock.key };
+    run.settings = { ...session.serverSettings };
+    run.target = session.identity();
     await o.sink.log({ e: 'run', run: runRecord(run) });
+    for (const w of [...(o.notes ?? []), ...guard.warnings]) await ctx.warn(w.about, w.message);
+    const wasLost = !!session.lost;
     await ctx.settleLostSession();
+    // A session reopened in this run (VS Code): the lock is taken on the new one (not in the run's record, logged before).
+    if (wasLost && !guard.lock && !guard.refusals.length) guard = await ctx.guard();
     const settled = await settleEarlierRuns({ runbook: o.runbook, sink: o.sink, session, runId: run.id, unfinished: o.unfinished, runs: runsOf(o.runbook) });
     for (const m of settled.messages) o.reporter?.message?.(m);
+    if (guard.refusals.length) return await ctx.refuse(outcome, guard.refusals);
     const plan = await ctx.plan();
     outcome.plan = plan;
     const refusals = plan.refusals.length ? plan.refusals : await askPlanQuestions(plan, o.asker);
@@ -171,6 +190,7 @@ export async function executeRun(options: LoopOptions): Promise<RunOutcome> {
     await ctx.abandon(err);
     throw err;
   } finally {
+    if (guard?.lock) await releaseAdvisoryLock(session.session, guard.lock.key);
     summary.ms = Date.now() - t0;
   }
   return outcome;
@@ -265,6 +285,21 @@ class LoopContext {
     return (r: OutputRecord) =>
       r.run === this.o.run.id ||
       (t.environment !== 'production' && r.environment === t.environment && r.connection === t.connection && (r.database === undefined || t.database === undefined || r.database === t.database));
+  }
+
+  /** The runbook's advisory lock and earlier runs' leftovers, before the first statement (stale-guard.ts). */
+  guard(): Promise<GuardResult> {
+    const o = this.o;
+    return guardRun({
+      session: this.session, runbook: o.runbook, file: o.file, runId: o.run.id, unfinished: o.unfinished, groups: o.shellGroups, cancelStale: o.cancelStale,
+      confirm: o.asker.confirm ? (q) => o.asker.confirm!(q) : undefined,
+      say: (m) => o.reporter?.message?.(m),
+    });
+  }
+
+  /** A `warning` log event of this run, and the same message for the person. */
+  warn(about: string, message: string): Promise<void> {
+    return this.tools().warn(about, message);
   }
 
   /** What the run's watchers use: a warning is a log event (through the redacting sink) and a message to the person. */
@@ -572,6 +607,7 @@ class LoopContext {
       acceptConfirmation: this.acceptConfirmation(),
       onProgress,
       onOutput: (chunk) => o.reporter?.output?.(c, chunk),
+      onShellStart: (pgid) => o.sink.shellGroup?.(c, handle, o.run.id, pgid),
       confirmChecklist: async (x, pending) => {
         if (o.confirmChecklists) return pending.map((item) => ({ item, at: new Date() }));
         return o.asker.confirmChecklist ? o.asker.confirmChecklist(x, pending) : undefined;

@@ -20,6 +20,7 @@ export function redactingSink(sink: RunSink, redactor: Redactor): RunSink {
     outputOf: (h) => sink.outputOf(h),
     cellStarted: (c, h, run) => sink.cellStarted(c, h, run),
     commitXid: sink.commitXid && ((c, h, run, xid) => sink.commitXid!(c, h, run, xid)),
+    shellGroup: sink.shellGroup && ((c, h, run, pgid) => sink.shellGroup!(c, h, run, pgid)),
     cellOutput: (c, h, output, source, ran, attempt) => sink.cellOutput(c, h, redactor.redactOutput(output), source, ran, attempt && redactEvent(attempt.event, attempt.ctx)),
     cellEnded: (h, ok) => sink.cellEnded(h, ok),
     update: (h, output) => sink.update(h, redactor.redactOutput(output)),

@@ -15,6 +15,10 @@ export interface Run {
   readonly started: Date;
   /** What it runs against: set once the target is reached (a run refused before that has none). */
   target?: RunTargetRecord;
+  /** The advisory lock held on the database for the run (src/run/server-sessions.ts). */
+  lock?: { identity: string; key: string };
+  /** Session settings in force beyond the timeouts (`client_connection_check_interval`). */
+  settings?: Record<string, string>;
   ended?: Date;
   status?: RunStatus;
   exit?: number;
@@ -39,6 +43,8 @@ export function runRecord(run: Run): RunRecord {
   if (t.server) r.server = t.server;
   if (t.database) r.database = t.database;
   if (t.system) r.system = t.system;
+  if (run.lock) r.lock = { ...run.lock };
+  if (run.settings && Object.keys(run.settings).length) r.settings = { ...run.settings };
   return r;
 }
 

@@ -1,6 +1,7 @@
 // `runbook run` without the terminal: opens the runbook file and its target, and runs the one run loop with the file as its sink.
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { LogPlacementError, parseRunbook, type Cell, type Output, type Runbook } from '../format';
 import { OutputPathError, outputPathFor } from './output-path';
@@ -16,6 +17,7 @@ import { monitoringFor, type RunMonitoring } from '../monitor/for-session';
 import type { MonitorConnection } from '../safety/monitor';
 import { startRun } from './run';
 import { RunSession, runbookDir } from './session';
+import { acquireRunLock, processStartTime, takeoverMessage, type RunLock } from './run-lock';
 
 export { blockingProblems, findCell, isMutating, runnableCells, RunRequestError, selectCells, type RunnableCell } from './cells';
 export type { RunOutcome, RunSummary } from './loop';
@@ -76,6 +78,8 @@ export interface RunOptions {
   output?: string;
   /** Write a summary of the run for a CI system (src/run/report.ts). */
   report?: { format: 'json' | 'junit'; file: string };
+  /** `--cancel-stale`: cancel the server sessions and stop the shell process groups earlier (killed) runs left. */
+  cancelStale?: boolean;
 }
 
 /**
@@ -103,15 +107,27 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
     if (e instanceof RunbookWriteError) throw new RunRequestError(`${e.message} (nothing was run)`);
     throw e;
   }
+  // One run of a file at a time on this machine: the lock beside the file (the executed copy's, with --output) is
+  // taken before anything is written, journal folding included (src/run/run-lock.ts).
+  let lock: RunLock;
+  try {
+    lock = acquireRunLock(file, { run: run.id, operator: opts.operator });
+  } catch (e) {
+    await early?.close();
+    throw e;
+  }
   let opened: ReturnType<typeof RunbookStore.open>;
   try {
     opened = RunbookStore.open(file, { fsyncEachCell: opts.fsyncEachCell, checkpointMs: opts.checkpointMs });
   } catch (e) {
+    lock.release();
     await early?.close();
     if (e instanceof RunbookWriteError) throw new RunRequestError(e.message);
     throw e;
   }
-  const { store, recovered, unfinished } = opened;
+  const { store, recovered, unfinished, groups } = opened;
+  // Said as a `warning` event of the run (and on the terminal) once the run is logged.
+  const takeover = takeoverMessage(lock);
   const rb = store.runbook;
   let session: RunSession | undefined = early;
   let hooks: RunHooks | undefined;
@@ -148,6 +164,9 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
       sessionOutlivesRun: false,
       recovered,
       unfinished,
+      shellGroups: groups,
+      cancelStale: opts.cancelStale,
+      notes: takeover ? [{ about: 'lock', message: takeover }] : [],
       observers: [...(opts.observers ?? []), ...(monitoring.sampler ? [monitoring.sampler] : [])],
     });
     if (monitoring.sampler && !outcome.summary.refused) outcome.monitor = monitoring.sampler.peaks;
@@ -159,10 +178,14 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
     if (e instanceof LogPlacementError) throw new RunRequestError(`${e.message} (nothing was run)`);
     throw e;
   } finally {
-    store.close();
-    await hooks?.close?.().catch(() => undefined);
-    await monitoring?.close();
-    await session?.close();
+    try {
+      store.close();
+    } finally {
+      await hooks?.close?.().catch(() => undefined);
+      await monitoring?.close();
+      await session?.close();
+      lock.release();
+    }
   }
 }
 
@@ -253,6 +276,10 @@ export class FileSink implements RunSink {
 
   commitXid(c: { number: number }, handle: unknown, runId: string, xid: string): void {
     this.store.commitXid(handle as number, c.number, runId, xid);
+  }
+
+  shellGroup(c: { number: number }, handle: unknown, runId: string, pgid: number): void {
+    this.store.shellGroup(handle as number, c.number, runId, { pgid, start: processStartTime(pgid), host: os.hostname() });
   }
 
   async cellOutput(_c: unknown, handle: unknown, output: Output, source?: string, _ran?: unknown, attempt?: LoggedEvent): Promise<void> {

@@ -12,6 +12,7 @@ import { durationMs } from './duration';
 import { checkExpectation, expectationText } from './expect';
 import { TxTracker } from './spans';
 import { splitStatements, type SqlStatement } from '../sql/split';
+import { runApplicationName } from './server-sessions';
 
 /** What a run executes against. */
 export interface RunTarget {
@@ -78,6 +79,8 @@ export interface ExecuteCellOptions {
    * (string) makes the cell fail with it and rolls its transaction back (the rows-affected pause, rows-check.ts).
    */
   beforeCommit?: (result: CellResult) => Promise<string | undefined>;
+  /** Shell cells: called synchronously right after bash started, with its process group id (the CLI journals it). */
+  onShellStart?: (pgid: number) => void;
 }
 
 /** Context handed to SQL hooks. */
@@ -186,6 +189,13 @@ export class RunSession {
   systemIdentifier: string | undefined;
   /** Every string this session's runs write or show passes it: it knows the resolved password verbatim. */
   readonly redactor: Redactor;
+  /**
+   * Settings this session set at connect beyond the timeouts, as the server showed them after setting them (only
+   * what is in force): `client_connection_check_interval` on PostgreSQL 14+.
+   */
+  readonly serverSettings: Record<string, string> = {};
+  /** The run the session works for now: named in its `application_name`. */
+  private runId: string | undefined;
 
   private constructor(
     readonly target: RunTarget,
@@ -249,12 +259,45 @@ export class RunSession {
   private async connect(): Promise<PostgresSession> {
     const c = this.target.connection;
     this.pg = await PostgresSession.connect(this.clientConfig(), {
-      applicationName: c?.profile.applicationName ?? 'runbook',
+      applicationName: this.applicationName(),
       lockTimeout: c?.profile.lockTimeout,
       statementTimeout: c?.profile.statementTimeout,
     });
     this.systemIdentifier ??= await readSystemIdentifier(this.pg);
+    if (c) await this.setConnectionCheck(this.pg, c.profile.connectionCheckInterval ?? DEFAULT_CONNECTION_CHECK);
     return this.pg;
+  }
+
+  private applicationName(): string {
+    const own = this.target.connection?.profile.applicationName;
+    return this.runId ? runApplicationName(own, this.runId) : (own ?? 'runbook');
+  }
+
+  /**
+   * A run starts on this session: its `application_name` becomes `runbook <run id>` (set now when the session is
+   * already open, as in VS Code, where one session serves many runs; else at connect).
+   */
+  async beginRun(runId: string): Promise<void> {
+    this.runId = runId;
+    const pg = this.pg;
+    if (!pg || pg.closed) return;
+    await pg.inspect("SELECT set_config('application_name', $1, false) AS v", [this.applicationName()]).catch(() => undefined);
+  }
+
+  /**
+   * `client_connection_check_interval` (PostgreSQL 14+, docs 20.11.2): the server checks, this often while a statement
+   * runs, that the client is still there, and ends the statement of a client that died. Set only where the server
+   * has it (`server_version_num` >= 140000) and not '0'; recorded in {@link serverSettings} only as the server then
+   * shows it (a platform without the check refuses a non-zero value: nothing is recorded).
+   */
+  private async setConnectionCheck(pg: PostgresSession, value: string): Promise<void> {
+    delete this.serverSettings.client_connection_check_interval;
+    if (value === '0') return;
+    const rows = await pg
+      .inspect("SELECT CASE WHEN current_setting('server_version_num')::int >= 140000 THEN set_config('client_connection_check_interval', $1, false) END AS v", [value])
+      .catch(() => undefined);
+    const v = rows?.[0]?.v;
+    if (v && v !== '0') this.serverSettings.client_connection_check_interval = v;
   }
 
   /** The current session if one is open (for status displays). */
@@ -414,6 +457,7 @@ export class RunSession {
       signal: options.signal,
       // Redacted as a stream by the engine (a password split across two chunks is still caught), then cut.
       redactor: this.redactor,
+      onStart: options.onShellStart,
       onOutput: (safe) => {
         options.onOutput?.(safe);
         const last = safe.trimEnd().split('\n').pop();
@@ -454,6 +498,9 @@ async function readSystemIdentifier(pg: PostgresSession): Promise<string | undef
     return undefined;
   }
 }
+
+/** `client_connection_check_interval` when the profile sets none. */
+export const DEFAULT_CONNECTION_CHECK = '10s';
 
 /** The savepoint a cell with `{"on_error":"continue"}` runs under inside a transaction (docs/format.md). */
 export const ON_ERROR_SAVEPOINT = 'runbook_on_error';

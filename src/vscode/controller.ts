@@ -118,9 +118,23 @@ export class RunbookController implements vscode.Disposable {
     const hooks = createSafetyHooks({ cells: lintCellsOf(runbook), intervalMs: config.get<number>('liveView.intervalMs', 250), monitor: monitoring.connection });
     const first = selected[0];
     const flags = cells.length === 1 ? ['--only', String(first.number)] : first.number > (selectCells(all, {})[0]?.number ?? 1) ? ['--from', String(first.number)] : [];
+    const run = startRun('vscode', flags, await operatorFor(notebook));
+    // The same lock beside the file as `runbook run` takes: a CLI run of this file and this notebook never overlap.
+    const { acquireRunLock, takeoverMessage } = await import('../run/run-lock');
+    let lock: import('../run/run-lock').RunLock | undefined;
+    try {
+      if (notebook.uri.scheme === 'file') lock = acquireRunLock(notebook.uri.fsPath, { run: run.id, operator: run.operator });
+    } catch (e) {
+      await hooks.close();
+      await monitoring.close();
+      void vscode.window.showErrorMessage(`Runbook: ${session.redactor.errorMessage(e)}`);
+      return;
+    }
+    const takeover = lock && takeoverMessage(lock);
     try {
       const outcome = await executeRun({
-        run: startRun('vscode', flags, await operatorFor(notebook)),
+        run,
+        notes: takeover ? [{ about: 'lock', message: takeover }] : [],
         runbook, all, selected, session, sink: front, reporter: front, asker: notebookAsker(this.prompts, front, this.clicks), hooks,
         observers: monitoring.sampler ? [monitoring.sampler] : [],
         signal: abort.signal,
@@ -142,6 +156,7 @@ export class RunbookController implements vscode.Disposable {
     } catch (e) {
       void vscode.window.showErrorMessage(`Runbook: the run failed: ${session.redactor.errorMessage(e)}`);
     } finally {
+      lock?.release();
       this.order.set(key, front.executionOrder);
       await hooks.close();
       await monitoring.close();

