@@ -286,7 +286,7 @@ describe('NotebookController', function () {
     const watcher = await observer();
     try {
       const idleInTx = async (): Promise<number> =>
-        (await watcher.query("SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction' AND application_name = 'runbook' AND datname = current_database()")).rowCount ?? 0;
+        (await watcher.query("SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction' AND application_name LIKE 'runbook%' AND datname = current_database()")).rowCount ?? 0;
       assert.strictEqual(await idleInTx(), 1);
       a.prompts.answerNext('Roll Back');
       assert.ok(await doc.save());

@@ -92,7 +92,7 @@ describe('transaction spans in the record (real PostgreSQL)', function () {
     child.kill('SIGKILL');
     await done;
     // The killed client's backend finishes its pg_sleep, fails to send the result, and ends, rolling back.
-    await waitUntil('the killed run\'s backend to end', async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'runbook'")).rowCount === 0);
+    await waitUntil('the killed run\'s backend to end', async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'runbook%'")).rowCount === 0);
     const next = runCli(['run', file, '-c', db.url, '--only', '5']);
     assert.equal(next.status, 0, next.stdout + next.stderr);
     assert.match(next.stdout, /cell 3 started at .* and never finished/);
