@@ -99,3 +99,35 @@ describe('durable records when the file is edited during the run', () => {
     }
   });
 });
+
+describe('journaled shell process groups', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-journal-groups-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const text = '# T\n\n```sql\nselect 1;\n```\n';
+
+  it('journals a shell cell\'s process group and gives it back to the next run, with its cell, run and host', () => {
+    const file = path.join(dir, 'g.runbook');
+    fs.writeFileSync(file, '# G\n\n```bash\nsleep 300 &\n```\n\n```sql\nselect 2;\n```\n');
+    const { store } = RunbookStore.open(file, { checkpointMs: 60_000 });
+    const index = store.runbook.cells.findIndex((c) => c.kind === 'shell');
+    store.started(index, 1, 'RUN-A');
+    store.shellGroup(index, 1, 'RUN-A', { pgid: 4242, start: '777', host: 'box' }, new Date('2026-01-01T00:00:00Z'));
+    // The process is killed here: no output, no checkpoint.
+    const lines = fs.readFileSync(journalPath(file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { t?: string });
+    assert.deepEqual(lines.map((l) => l.t), ['started', 'pgid']);
+    const next = RunbookStore.open(file);
+    assert.deepEqual(next.groups, [{ index, number: 1, run: 'RUN-A', pgid: 4242, start: '777', host: 'box', at: '2026-01-01T00:00:00.000Z' }]);
+    assert.equal(next.unfinished.length, 1);
+    next.store.close();
+  });
+
+  it('ignores a pgid entry that is not one this tool wrote (pgid 1, or none)', () => {
+    const file = path.join(dir, 'h.runbook');
+    fs.writeFileSync(file, text);
+    fs.writeFileSync(journalPath(file), [{ v: 2, t: 'pgid', cell: 0, sig: 'x', number: 1, run: 'R', pgid: 1, host: 'h', at: 'now' }, { v: 2, t: 'pgid', cell: 0, sig: 'x', number: 1, run: 'R', host: 'h', at: 'now' }].map((e) => JSON.stringify(e)).join('\n') + '\n');
+    assert.deepEqual(RunbookStore.open(file).groups, []);
+  });
+});

@@ -5,6 +5,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseRunbook } from '../../src/format';
+import { advisoryKeyOf, runApplicationName } from '../../src/run/server-sessions';
 import { acquireRunLock, lockPathFor, processStartTime, RunLockedError, takeoverMessage, type LockHolder } from '../../src/run/run-lock';
 
 const LOCK_MODULE = path.resolve(__dirname, '../../src/run/run-lock.js');
@@ -167,5 +169,30 @@ describe('the lock beside a runbook (src/run/run-lock.ts)', function () {
     const next = acquireRunLock(file, { run: 'R8', operator: 'y' });
     assert.match(next.tookOver!.reason, new RegExp(`its process ${child.pid} is gone`));
     next.release();
+  });
+});
+
+describe('the run on the server: its name and its advisory lock key (src/run/server-sessions.ts)', () => {
+  it('names the session `runbook <run id>`, keeping a profile\'s own name in front within 63 bytes', () => {
+    assert.equal(runApplicationName(undefined, '20261128T020041Z-7f3a'), 'runbook 20261128T020041Z-7f3a');
+    assert.equal(runApplicationName('runbook', '20261128T020041Z-7f3a'), 'runbook 20261128T020041Z-7f3a');
+    assert.equal(runApplicationName('billing deploy', '20261128T020041Z-7f3a'), 'billing deploy runbook 20261128T020041Z-7f3a');
+    const long = runApplicationName('é'.repeat(40), '20261128T020041Z-7f3a');
+    assert.ok(Buffer.byteLength(long) <= 63, long);
+    assert.ok(long.endsWith(' runbook 20261128T020041Z-7f3a'));
+    assert.ok(!long.includes('\ufffd'));
+  });
+
+  it('keys the advisory lock on the title, else the base name, the same on every machine', () => {
+    const titled = parseRunbook('---\ntitle: Widen orders\n---\n\n# x\n');
+    const a = advisoryKeyOf(titled, '/one/a.runbook');
+    assert.deepEqual(advisoryKeyOf(titled, '/two/b.runbook'), a);
+    assert.equal(a.identity, 'title:Widen orders');
+    const k = BigInt(a.key);
+    assert.ok(k >= -(2n ** 63n) && k < 2n ** 63n);
+    const plain = parseRunbook('# x\n');
+    assert.equal(advisoryKeyOf(plain, '/one/a.runbook').identity, 'file:a.runbook');
+    assert.equal(advisoryKeyOf(plain, '/two/a.runbook').key, advisoryKeyOf(plain, '/one/a.runbook').key);
+    assert.notEqual(advisoryKeyOf(plain, '/one/b.runbook').key, advisoryKeyOf(plain, '/one/a.runbook').key);
   });
 });
