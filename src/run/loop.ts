@@ -70,6 +70,8 @@ export interface LoopOptions {
   cancelStale?: boolean;
   /** Warnings the front end has for the run's log before it starts (a stale file lock taken over): `warning` events. */
   notes?: { about: string; message: string }[];
+  /** Runs known to be dead (the stale lock taken over named one): said of their sessions on the server. */
+  deadRuns?: string[];
   /** Watchers of the run (notifications, the monitoring sampler, the window): told of its steps, never in its way. */
   observers?: RunObserver[];
   /** Start a production run outside the runbook's window (`--outside-window`): recorded with the operator's name. */
@@ -166,13 +168,14 @@ export async function executeRun(options: LoopOptions): Promise<RunOutcome> {
     run.settings = { ...session.serverSettings };
     run.target = session.identity();
     await o.sink.log({ e: 'run', run: runRecord(run) });
-    for (const w of [...(o.notes ?? []), ...guard.warnings]) await ctx.warn(w.about, w.message);
     const wasLost = !!session.lost;
     await ctx.settleLostSession();
     // A session reopened in this run (VS Code): the lock is taken on the new one (not in the run's record, logged before).
     if (wasLost && !guard.lock && !guard.refusals.length) guard = await ctx.guard();
     const settled = await settleEarlierRuns({ runbook: o.runbook, sink: o.sink, session, runId: run.id, unfinished: o.unfinished, runs: runsOf(o.runbook) });
     for (const m of settled.messages) o.reporter?.message?.(m);
+    // After what earlier runs left is settled (the log shows that first, under its own heading).
+    for (const w of [...(o.notes ?? []), ...guard.warnings]) await ctx.warn(w.about, w.message);
     if (guard.refusals.length) return await ctx.refuse(outcome, guard.refusals);
     const plan = await ctx.plan();
     outcome.plan = plan;
@@ -291,7 +294,7 @@ class LoopContext {
   guard(): Promise<GuardResult> {
     const o = this.o;
     return guardRun({
-      session: this.session, runbook: o.runbook, file: o.file, runId: o.run.id, unfinished: o.unfinished, groups: o.shellGroups, cancelStale: o.cancelStale,
+      session: this.session, runbook: o.runbook, file: o.file, runId: o.run.id, unfinished: o.unfinished, groups: o.shellGroups, cancelStale: o.cancelStale, deadRuns: o.deadRuns,
       confirm: o.asker.confirm ? (q) => o.asker.confirm!(q) : undefined,
       say: (m) => o.reporter?.message?.(m),
     });

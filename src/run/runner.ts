@@ -167,6 +167,7 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
       shellGroups: groups,
       cancelStale: opts.cancelStale,
       notes: takeover ? [{ about: 'lock', message: takeover }] : [],
+      deadRuns: lock.tookOver?.holder && lock.tookOver.holder.host === lock.holder.host ? [lock.tookOver.holder.run] : [],
       observers: [...(opts.observers ?? []), ...(monitoring.sampler ? [monitoring.sampler] : [])],
     });
     if (monitoring.sampler && !outcome.summary.refused) outcome.monitor = monitoring.sampler.peaks;

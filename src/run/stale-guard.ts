@@ -18,6 +18,8 @@ export interface GuardInput {
   unfinished?: UnfinishedCell[];
   /** Process groups an interrupted run's shell cells started (from its journal). */
   groups?: ShellGroup[];
+  /** Runs whose process is known to be gone (the stale lock beside the file named it); the journal's unfinished runs are too. */
+  deadRuns?: string[];
   /** `--cancel-stale`: cancel the sessions and stop the groups without asking. */
   cancelStale?: boolean;
   /** Asks yes/no (a terminal, a VS Code modal); absent: nobody can be asked (a script). */
@@ -67,7 +69,11 @@ export async function guardRun(i: GuardInput): Promise<GuardResult> {
     backends = (await runBackends(live, key?.key, i.runId).catch(() => [])).filter((b) => b.holdsLock || (b.run !== undefined && known.has(b.run) && b.state !== 'idle'));
   }
   const groups = groupsLeft(i.groups ?? []);
-  for (const b of backends) i.say(`A session of an earlier run is still on the server: ${describeBackend(b, redact)}${b.holdsLock ? '. It holds this runbook\'s advisory lock' : ''}.`);
+  const dead = new Set([...(i.deadRuns ?? []), ...(i.unfinished ?? []).map((u) => u.run)]);
+  for (const b of backends) {
+    const gone = b.run !== undefined && dead.has(b.run) ? `. Its run's process on this machine is gone (killed): the server has not noticed yet` : '';
+    i.say(`A session of an earlier run is still on the server: ${describeBackend(b, redact)}${gone}${b.holdsLock ? '. It holds this runbook\'s advisory lock' : ''}.`);
+  }
   for (const g of groups) i.say(`The ${describeGroup(g)} is still running: its run was killed and left it.`);
   if (backends.length || groups.length) {
     const what = [backends.length ? `${backends.length} session${backends.length === 1 ? '' : 's'}` : '', groups.length ? `${groups.length} process group${groups.length === 1 ? '' : 's'}` : ''].filter(Boolean).join(' and ');

@@ -128,7 +128,7 @@ describe('one run at a time and what a killed run leaves (real PostgreSQL, real 
     assert.equal(refused.status, 1, refused.stdout + refused.stderr);
     assert.match(refused.stdout, /took over a stale lock .*\.killed\.runbook\.lock .*its process \d+ is gone/);
     assert.match(refused.stdout, new RegExp(`cell 1 \\(sleepy\\) started at .* in run ${deadRun} and never finished`));
-    assert.match(refused.stdout, new RegExp(`A session of an earlier run is still on the server: pid ${dead.pid}, run ${deadRun}, .*state active; running since .*: SELECT pg_sleep\\(300\\), 'killed-run-sleeping'\\. It holds this runbook's advisory lock`));
+    assert.match(refused.stdout, new RegExp(`A session of an earlier run is still on the server: pid ${dead.pid}, run ${deadRun}, .*state active; running since .*: SELECT pg_sleep\\(300\\), 'killed-run-sleeping'\\. Its run's process on this machine is gone \\(killed\\): the server has not noticed yet\\. It holds this runbook's advisory lock`));
     assert.match(refused.stderr, /pass --cancel-stale to cancel its session/);
     assert.equal((await backendsOf('killed-run-sleeping')).length, 1, 'nothing was cancelled without the flag');
     assert.equal(rec(cellsOf(file)[0]).status, 'unknown');

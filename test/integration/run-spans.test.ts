@@ -292,8 +292,11 @@ describe('COMMIT with the connection cut, and settings in force (real PostgreSQL
     child.kill('SIGKILL');
     await done;
     assert.equal((await admin.query('SELECT count(*)::int AS n FROM inflight_items')).rows[0].n, 1);
-    const next = runCli(['run', file, '-c', db.url, '--only', '4']);
+    // The killed run's session is still open behind the proxy, holding the runbook's advisory lock: --cancel-stale ends it.
+    const next = runCli(['run', file, '-c', db.url, '--only', '4', '--cancel-stale']);
     assert.equal(next.status, 0, next.stdout + next.stderr);
+    assert.match(next.stdout, /A session of an earlier run is still on the server: .*state idle; last statement .*: COMMIT\. Its run's process on this machine is gone/);
+    assert.match(next.stdout, /the session of an earlier run .* was terminated \(pg_cancel_backend, then pg_terminate_backend\)/);
     assert.match(next.stdout, /cell 3 started at .* and never finished/);
     assert.match(next.stdout, /The transaction of cell 1, cell 2, left open by run .*: committed \(the run died with COMMIT in flight; transaction \d+ committed/);
     assert.deepEqual(statuses(file), ['ok', 'ok', 'unknown', 'ok']);
