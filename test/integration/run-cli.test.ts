@@ -224,8 +224,10 @@ describe('runbook run (CLI, real PostgreSQL)', function () {
     // The file plus its journal hold all 40 finished outputs. Whatever the last checkpoint before the
     // kill had not written yet is in the journal, and the next run must say it folded it in.
     const journalLeft = fs.existsSync(`${file}.journal`) && fs.readFileSync(`${file}.journal`, 'utf8').trim() !== '';
-    const r = runCli(['run', file, '-c', url, '--only', '42']);
+    // The killed run's pg_sleep still holds the runbook's advisory lock on the server: --cancel-stale ends it (docs/run.md).
+    const r = runCli(['run', file, '-c', url, '--only', '42', '--cancel-stale']);
     assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /the session of an earlier run \(pid \d+, run .*runbook-kill-test.*\) was (cancelled|terminated)/);
     if (journalLeft) assert.match(r.stdout, /Recovered \d+ outputs? from an interrupted run's journal/);
     else assert.doesNotMatch(r.stdout, /Recovered/);
     const after = cellsOf(file);
