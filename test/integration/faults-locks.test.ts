@@ -177,6 +177,36 @@ describe('one run at a time and what a killed run leaves (real PostgreSQL, real 
     process.kill(-again, 'SIGKILL');
   });
 
+  it('removes the lock on every path: a failed cell, SIGTERM (a cancel), and locks the executed copy with --output', async () => {
+    const d = fs.mkdtempSync(path.join(dir, 'paths-'));
+    const failing = path.join(d, 'failing.runbook');
+    fs.writeFileSync(failing, sql('SELECT 1/0;'));
+    const r = runCli(['run', failing, '-c', db.url]);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.equal(fs.existsSync(path.join(d, '.failing.runbook.lock')), false);
+
+    const slow = path.join(d, 'slow.runbook');
+    fs.writeFileSync(slow, sql("SELECT pg_sleep(60), 'sigterm-sleeping';"));
+    const run = startCli(['run', slow, '-c', db.url]);
+    await waitFor('the slow cell to run', async () => (await backendsOf('sigterm-sleeping')).length === 1);
+    assert.ok(fs.existsSync(path.join(d, '.slow.runbook.lock')));
+    run.child.kill('SIGTERM');
+    const t = await run.done;
+    assert.equal(t.status, 130, t.stdout + t.stderr);
+    assert.equal(rec(cellsOf(slow)[0]).status, 'cancelled');
+    assert.equal(fs.existsSync(path.join(d, '.slow.runbook.lock')), false);
+    assert.equal((await backendsOf('sigterm-sleeping')).length, 0, 'the statement was cancelled on the server');
+
+    const template = path.join(d, 'template.runbook');
+    fs.writeFileSync(template, sql("SELECT pg_sleep(3), 'copy-sleeping';"));
+    const copy = startCli(['run', template, '-c', db.url, '--output', path.join(d, 'out', 'executed.runbook')]);
+    await waitFor('the copy to run', async () => (await backendsOf('copy-sleeping')).length === 1);
+    assert.ok(fs.existsSync(path.join(d, 'out', '.executed.runbook.lock')), 'the executed copy is locked');
+    assert.equal(fs.existsSync(path.join(d, '.template.runbook.lock')), false, 'the template is not');
+    assert.equal((await copy.done).status, 0);
+    assert.equal(fs.existsSync(path.join(d, 'out', '.executed.runbook.lock')), false);
+  });
+
   it('sets client_connection_check_interval on 14+ and records it in the run: a dead client\'s statement stops', async function () {
     const version = Number((await admin.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0].v);
     if (version < 140000) this.skip();
