@@ -8,6 +8,7 @@ import { runnableCells, RunRequestError, cellLabel, isRehearsalCell, blockingPro
 import type { RunReporter, RunSink } from '../run/frontend';
 import { checkRunbookWritable, RunbookStore, RunbookWriteError } from '../run/journal';
 import { executeRun } from '../run/loop';
+import { acquireRunLock } from '../run/run-lock';
 import { runEndRecord, runRecord, startRun, type Run } from '../run/run';
 import { RunSession, runbookDir } from '../run/session';
 import { errorText } from '../run/summary';
@@ -101,7 +102,16 @@ export async function rehearseRunbook(opts: RehearseOptions): Promise<RehearsalO
     throw e;
   }
   if (opts.schemaFrom && opts.connection && opts.connection !== 'sandbox') throw new RunRequestError('--schema-from loads a schema into the sandbox: it does not go with --connection (nothing was run)');
-  const { store } = RunbookStore.open(file);
+  // A rehearsal writes the file too: one run of it at a time (src/run/run-lock.ts), before the journal is folded.
+  const run = startRun('runbook rehearse', opts.flags ?? [], opts.operator);
+  const lock = acquireRunLock(file, { run: run.id, operator: opts.operator });
+  let store: RunbookStore;
+  try {
+    store = RunbookStore.open(file).store;
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
   let session: RunSession | undefined;
   try {
     const rb = store.runbook;
@@ -115,7 +125,6 @@ export async function rehearseRunbook(opts: RehearseOptions): Promise<RehearsalO
     if (session.target.environment === 'production') {
       throw new RunRequestError(`${session.target.name} is a production connection: a rehearsal runs the rollback and the up-steps twice, so it runs on the sandbox or a staging/development connection only (nothing was run)`);
     }
-    const run = startRun('runbook rehearse', opts.flags ?? [], opts.operator);
     const record: RehearsalRecord = { hash: contentHash(rb.cells), passed: false, phases: [], schema: 'not compared' };
     if (opts.schemaFrom) record.schemaFrom = opts.schemaFrom;
     const r = new Rehearsal(opts, store, session, run, record, all, copy);
@@ -124,8 +133,12 @@ export async function rehearseRunbook(opts: RehearseOptions): Promise<RehearsalO
     await r.end();
     return { run, record, exit: record.passed ? 0 : 1, target: session.target.display, ms: Date.now() - t0 };
   } finally {
-    store.close();
-    await session?.close();
+    try {
+      store.close();
+    } finally {
+      await session?.close();
+      lock.release();
+    }
   }
 }
 
