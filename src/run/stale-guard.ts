@@ -88,7 +88,12 @@ export async function guardRun(i: GuardInput): Promise<GuardResult> {
         res.warnings.push({ about: 'stale process group', message: `the ${describeGroup(g)} was ${how === 'terminated' ? 'stopped with SIGTERM' : how === 'killed' ? 'killed (SIGTERM, then SIGKILL)' : 'signalled but is still alive'}${i.cancelStale ? ' (--cancel-stale)' : ' (answered yes)'}` });
       }
       if (key && !got) got = await tryAdvisoryLock(live!, key.key).catch(() => false);
-    } else if (!i.confirm) i.say(`Pass --cancel-stale to cancel ${backends.length + groups.length === 1 ? 'it' : 'them'}.`);
+    } else {
+      if (!i.confirm) i.say(`Pass --cancel-stale to cancel ${backends.length + groups.length === 1 ? 'it' : 'them'}.`);
+      // Recorded as seen and left: the journal that named a group is folded by this run, so the log keeps its pgid.
+      for (const b of backends) res.warnings.push({ about: 'stale session', message: `the session of an earlier run (${describeBackend(b, redact)}) is still on the server: reported, not cancelled` });
+      for (const g of groups) res.warnings.push({ about: 'stale process group', message: `the ${describeGroup(g)} is still running: reported, not stopped (stop it by hand: kill -TERM -- -${g.pgid})` });
+    }
   }
   if (key && !got) {
     const holders = (await runBackends(live!, key.key, i.runId).catch(() => [])).filter((b) => b.holdsLock);

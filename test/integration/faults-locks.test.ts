@@ -174,6 +174,7 @@ describe('one run at a time and what a killed run leaves (real PostgreSQL, real 
     assert.match(reported.stdout, new RegExp(`The process group ${again} of shell cell 1 .* is still running`));
     assert.match(reported.stdout, /Pass --cancel-stale/);
     assert.ok(groupAlive(again), 'not stopped without the flag');
+    assert.ok(warnings(file).some((w) => w.includes(`process group ${again} `) && w.includes(`reported, not stopped (stop it by hand: kill -TERM -- -${again})`)), warnings(file).join('\n'));
     process.kill(-again, 'SIGKILL');
   });
 
