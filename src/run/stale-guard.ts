@@ -4,6 +4,7 @@
 import type { Runbook } from '../format';
 import type { UnfinishedCell, ShellGroup } from './journal';
 import type { RunSession } from './session';
+import type { PostgresSession } from '../engines/postgres';
 import { advisoryKeyOf, describeBackend, runBackends, stopBackend, tryAdvisoryLock, type AdvisoryKey, type Backend } from './server-sessions';
 import { describeGroup, groupsLeft, stopGroup } from './shell-groups';
 
@@ -54,52 +55,82 @@ export async function guardRun(i: GuardInput): Promise<GuardResult> {
   const pg = i.session.target.sandbox ? undefined : i.session.session;
   const live = pg && !pg.closed ? pg : undefined;
   const redact = (s: string): string => i.session.redactor.redact(s);
-  let key: AdvisoryKey | undefined;
-  let got = false;
-  let backends: Backend[] = [];
-  if (live) {
-    key = advisoryKeyOf(i.runbook, i.file);
-    try {
-      got = await tryAdvisoryLock(live, key.key);
-    } catch (e) {
-      i.say(`The advisory lock of this runbook could not be taken (${(e as Error).message}): runs on other machines are not kept out.`);
-      key = undefined;
-    }
-    const known = new Set([...(i.runbook.log?.events ?? []).flatMap((e) => (e.e === 'run' ? [e.run.id] : [])), ...(i.unfinished ?? []).map((u) => u.run)]);
-    backends = (await runBackends(live, key?.key, i.runId).catch(() => [])).filter((b) => b.holdsLock || (b.run !== undefined && known.has(b.run) && b.state !== 'idle'));
-  }
+  const server = live ? await lookOnServer(i, live) : { got: false, backends: [] };
   const groups = groupsLeft(i.groups ?? []);
+  report(i, server.backends, groups, redact);
+  const { key } = server;
+  let got = server.got;
+  if (server.backends.length || groups.length) {
+    if (await shouldClean(i, server.backends.length, groups.length)) {
+      res.warnings.push(...(await cleanUp(live, server.backends, groups, redact, i.cancelStale ? '--cancel-stale' : 'answered yes')));
+      if (live && key && !got) got = await tryAdvisoryLock(live, key.key).catch(() => false);
+    } else {
+      if (!i.confirm) i.say(`Pass --cancel-stale to cancel ${server.backends.length + groups.length === 1 ? 'it' : 'them'}.`);
+      res.warnings.push(...leftAlone(server.backends, groups, redact));
+    }
+  }
+  if (live && key && !got) res.refusals.push(await refusal(live, key, i.runId, redact));
+  if (got) res.lock = key;
+  return res;
+}
+
+/** Takes the advisory lock and finds the backends earlier runs left (not idle, or holding the lock). */
+async function lookOnServer(i: GuardInput, live: PostgresSession): Promise<{ key?: AdvisoryKey; got: boolean; backends: Backend[] }> {
+  let key: AdvisoryKey | undefined = advisoryKeyOf(i.runbook, i.file);
+  let got = false;
+  try {
+    got = await tryAdvisoryLock(live, key.key);
+  } catch (e) {
+    i.say(`The advisory lock of this runbook could not be taken (${(e as Error).message}): runs on other machines are not kept out.`);
+    key = undefined;
+  }
+  const known = new Set([...(i.runbook.log?.events ?? []).flatMap((e) => (e.e === 'run' ? [e.run.id] : [])), ...(i.unfinished ?? []).map((u) => u.run)]);
+  const backends = (await runBackends(live, key?.key, i.runId).catch(() => [])).filter((b) => b.holdsLock || (b.run !== undefined && known.has(b.run) && b.state !== 'idle'));
+  return { key, got, backends };
+}
+
+function report(i: GuardInput, backends: Backend[], groups: ShellGroup[], redact: (s: string) => string): void {
   const dead = new Set([...(i.deadRuns ?? []), ...(i.unfinished ?? []).map((u) => u.run)]);
   for (const b of backends) {
-    const gone = b.run !== undefined && dead.has(b.run) ? `. Its run's process on this machine is gone (killed): the server has not noticed yet` : '';
+    const gone = b.run !== undefined && dead.has(b.run) ? '. Its run\'s process on this machine is gone (killed): the server has not noticed yet' : '';
     i.say(`A session of an earlier run is still on the server: ${describeBackend(b, redact)}${gone}${b.holdsLock ? '. It holds this runbook\'s advisory lock' : ''}.`);
   }
   for (const g of groups) i.say(`The ${describeGroup(g)} is still running: its run was killed and left it.`);
-  if (backends.length || groups.length) {
-    const what = [backends.length ? `${backends.length} session${backends.length === 1 ? '' : 's'}` : '', groups.length ? `${groups.length} process group${groups.length === 1 ? '' : 's'}` : ''].filter(Boolean).join(' and ');
-    const clean = i.cancelStale || (i.confirm ? await i.confirm(`Cancel the ${what} that earlier runs left (pg_cancel_backend, then pg_terminate_backend; SIGTERM, then SIGKILL)?`) : false);
-    if (clean) {
-      for (const b of backends) {
-        const how = await stopBackend(live!, b.pid).catch((e: Error) => `not stopped: ${e.message}`);
-        res.warnings.push({ about: 'stale session', message: `the session of an earlier run (${describeBackend(b, redact)}) was ${how === 'cancelled' ? 'cancelled (pg_cancel_backend)' : how === 'terminated' ? 'terminated (pg_cancel_backend, then pg_terminate_backend)' : how}${i.cancelStale ? ' (--cancel-stale)' : ' (answered yes)'}` });
-      }
-      for (const g of groups) {
-        const how = await stopGroup(g.pgid);
-        res.warnings.push({ about: 'stale process group', message: `the ${describeGroup(g)} was ${how === 'terminated' ? 'stopped with SIGTERM' : how === 'killed' ? 'killed (SIGTERM, then SIGKILL)' : 'signalled but is still alive'}${i.cancelStale ? ' (--cancel-stale)' : ' (answered yes)'}` });
-      }
-      if (key && !got) got = await tryAdvisoryLock(live!, key.key).catch(() => false);
-    } else {
-      if (!i.confirm) i.say(`Pass --cancel-stale to cancel ${backends.length + groups.length === 1 ? 'it' : 'them'}.`);
-      // Recorded as seen and left: the journal that named a group is folded by this run, so the log keeps its pgid.
-      for (const b of backends) res.warnings.push({ about: 'stale session', message: `the session of an earlier run (${describeBackend(b, redact)}) is still on the server: reported, not cancelled` });
-      for (const g of groups) res.warnings.push({ about: 'stale process group', message: `the ${describeGroup(g)} is still running: reported, not stopped (stop it by hand: kill -TERM -- -${g.pgid})` });
-    }
+}
+
+async function shouldClean(i: GuardInput, sessions: number, groups: number): Promise<boolean> {
+  if (i.cancelStale) return true;
+  if (!i.confirm) return false;
+  const what = [sessions ? `${sessions} session${sessions === 1 ? '' : 's'}` : '', groups ? `${groups} process group${groups === 1 ? '' : 's'}` : ''].filter(Boolean).join(' and ');
+  return i.confirm(`Cancel the ${what} that earlier runs left (pg_cancel_backend, then pg_terminate_backend; SIGTERM, then SIGKILL)?`);
+}
+
+/** Cancels the sessions and stops the groups; a warning for each, saying how it went and why (`how`). */
+async function cleanUp(live: PostgresSession | undefined, backends: Backend[], groups: ShellGroup[], redact: (s: string) => string, how: string): Promise<GuardResult['warnings']> {
+  const out: GuardResult['warnings'] = [];
+  for (const b of backends) {
+    const r = live ? await stopBackend(live, b.pid).catch((e: Error) => `not stopped: ${e.message}`) : 'not stopped: no session';
+    const said = r === 'cancelled' ? 'cancelled (pg_cancel_backend)' : r === 'terminated' ? 'terminated (pg_cancel_backend, then pg_terminate_backend)' : r;
+    out.push({ about: 'stale session', message: `the session of an earlier run (${describeBackend(b, redact)}) was ${said} (${how})` });
   }
-  if (key && !got) {
-    const holders = (await runBackends(live!, key.key, i.runId).catch(() => [])).filter((b) => b.holdsLock);
-    const named = holders.length ? holders.map((b) => describeBackend(b, redact)).join('; ') : 'a session that could not be named (pg_stat_activity hides it from this role)';
-    res.refusals.push(`this runbook (${key.identity}, advisory lock ${key.key}) is being run on this database by another session: ${named}. One run at a time: wait for it to finish, or, if that run is dead (its process was killed), pass --cancel-stale to cancel its session.`);
+  for (const g of groups) {
+    const r = await stopGroup(g.pgid);
+    const said = r === 'terminated' ? 'stopped with SIGTERM' : r === 'killed' ? 'killed (SIGTERM, then SIGKILL)' : 'signalled but is still alive';
+    out.push({ about: 'stale process group', message: `the ${describeGroup(g)} was ${said} (${how})` });
   }
-  if (got) res.lock = key;
-  return res;
+  return out;
+}
+
+/** Seen and left: recorded, since the journal that named a group is folded by this run (the log keeps its pgid). */
+function leftAlone(backends: Backend[], groups: ShellGroup[], redact: (s: string) => string): GuardResult['warnings'] {
+  return [
+    ...backends.map((b) => ({ about: 'stale session', message: `the session of an earlier run (${describeBackend(b, redact)}) is still on the server: reported, not cancelled` })),
+    ...groups.map((g) => ({ about: 'stale process group', message: `the ${describeGroup(g)} is still running: reported, not stopped (stop it by hand: kill -TERM -- -${g.pgid})` })),
+  ];
+}
+
+async function refusal(live: PostgresSession, key: AdvisoryKey, runId: string, redact: (s: string) => string): Promise<string> {
+  const holders = (await runBackends(live, key.key, runId).catch(() => [])).filter((b) => b.holdsLock);
+  const named = holders.length ? holders.map((b) => describeBackend(b, redact)).join('; ') : 'a session that could not be named (pg_stat_activity hides it from this role)';
+  return `this runbook (${key.identity}, advisory lock ${key.key}) is being run on this database by another session: ${named}. One run at a time: wait for it to finish, or, if that run is dead (its process was killed), pass --cancel-stale to cancel its session.`;
 }
