@@ -80,6 +80,8 @@ describe('one run at a time and what a killed run leaves (real PostgreSQL, real 
     assert.equal(runEvents(file).length, 1, 'the refused run wrote nothing into the runbook');
     assert.equal(eventsOf(file).filter((e) => e.e === 'attempt').length, 12);
     assert.equal(fs.existsSync(path.join(dir, '.twice.runbook.lock')), false, 'the lock is removed at the end');
+    const verified = runCli(['verify', file]);
+    assert.equal(verified.status, 0, verified.stdout + verified.stderr);
   });
 
   it('refuses a second copy of one runbook on the same database (advisory lock), naming the holder; application_name names the run', async () => {
@@ -115,7 +117,7 @@ describe('one run at a time and what a killed run leaves (real PostgreSQL, real 
   it('after kill -9 in a pg_sleep cell, the next run reports the dead run\'s session and its unfinished cell, refuses without --cancel-stale, and cancels it with it', async () => {
     const d = profileDir('killed', '0');
     const file = path.join(d, 'killed.runbook');
-    fs.writeFileSync(file, '---\nconnection: dev\n---\n\n' + sql("SELECT pg_sleep(300), 'killed-run-sleeping';", { name: 'sleepy' }) + sql('SELECT 1 AS after;'));
+    fs.writeFileSync(file, '---\nconnection: dev\n---\n\n' + sql("SELECT pg_sleep(300), 'killed-run-sleeping', 'postgresql://app:Canary5ecretPw@db.example/x' AS uri;", { name: 'sleepy' }) + sql('SELECT 1 AS after;'));
     const first = startCli(['run', file]);
     await waitFor('the pg_sleep cell to run', async () => (await backendsOf('killed-run-sleeping')).length === 1);
     const [dead] = await backendsOf('killed-run-sleeping');
@@ -128,9 +130,10 @@ describe('one run at a time and what a killed run leaves (real PostgreSQL, real 
     assert.equal(refused.status, 1, refused.stdout + refused.stderr);
     assert.match(refused.stdout, /took over a stale lock .*\.killed\.runbook\.lock .*its process \d+ is gone/);
     assert.match(refused.stdout, new RegExp(`cell 1 \\(sleepy\\) started at .* in run ${deadRun} and never finished`));
-    assert.match(refused.stdout, new RegExp(`A session of an earlier run is still on the server: pid ${dead.pid}, run ${deadRun}, .*state active; running since .*: SELECT pg_sleep\\(300\\), 'killed-run-sleeping'\\. Its run's process on this machine is gone \\(killed\\): the server has not noticed yet\\. It holds this runbook's advisory lock`));
+    assert.match(refused.stdout, new RegExp(`A session of an earlier run is still on the server: pid ${dead.pid}, run ${deadRun}, .*state active; running since .*: SELECT pg_sleep\\(300\\), 'killed-run-sleeping', 'postgresql://app:\\S+@db\\.example/x' AS uri\\. Its run's process on this machine is gone \\(killed\\): the server has not noticed yet\\. It holds this runbook's advisory lock`));
     assert.match(refused.stderr, /pass --cancel-stale to cancel its session/);
     assert.equal((await backendsOf('killed-run-sleeping')).length, 1, 'nothing was cancelled without the flag');
+    assert.ok(!(refused.stdout + refused.stderr).includes('Canary5ecretPw'), 'the statement text is redacted');
     assert.equal(rec(cellsOf(file)[0]).status, 'unknown');
     assert.equal(rec(cellsOf(file)[1]), undefined, 'cell 2 did not run');
 
@@ -141,7 +144,11 @@ describe('one run at a time and what a killed run leaves (real PostgreSQL, real 
     assert.equal(rec(cellsOf(file)[1]).status, 'ok');
     assert.ok(warnings(file).some((w) => w.startsWith('stale session: ') && w.includes(`pid ${dead.pid}`) && w.includes('--cancel-stale')), warnings(file).join('\n'));
     assert.ok(warnings(file).some((w) => w.startsWith('lock: took over a stale lock')));
+    const verified = runCli(['verify', file]);
+    assert.equal(verified.status, 0, verified.stdout + verified.stderr);
+    assert.match(runCli(['log', file]).stdout, /\*\*warning\*\* \(stale session\)/);
     assert.ok(runEvents(file).at(-1)!.run.flags?.includes('--cancel-stale'));
+    assert.ok(!(cancelled.stdout + cancelled.stderr + warnings(file).join('\n')).includes('Canary5ecretPw'), 'the statement text is redacted');
   });
 
   it('reports a shell cell\'s process group that outlived its killed run, and --cancel-stale stops it', async () => {
