@@ -127,7 +127,7 @@ export class RunbookController implements vscode.Disposable {
     } catch (e) {
       await hooks.close();
       await monitoring.close();
-      void vscode.window.showErrorMessage(`Runbook: ${session.redactor.errorMessage(e)}`);
+      this.prompts.error('Runbook: nothing was run: one run of a runbook at a time.', session.redactor.errorMessage(e));
       return;
     }
     const takeover = lock && takeoverMessage(lock);

@@ -5,6 +5,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { parseRunbook, type Output } from '../../src/format';
 import type { RunbookApi } from '../../src/vscode/extension';
+import { acquireRunLock, lockPathFor } from '../../src/run/run-lock';
 import { EXTENSION_ID, observer, scratchCopy, waitFor, workspaceRoot } from './helpers';
 
 const CONTROLLER_ID = 'runbook-notebooks.runner';
@@ -127,6 +128,24 @@ describe('NotebookController', function () {
     a.prompts.answerNext('Roll Back and Close');
     await vscode.commands.executeCommand('runbook.closeSession');
     assert.strictEqual(a.sessions.txState(doc, 'host-test'), undefined, 'the session is closed');
+  });
+
+  it('refuses to run a file whose lock another run holds, naming the holder, and runs once it is released', async () => {
+    const a = await api();
+    const { doc, file } = await openExec('stops.runbook');
+    created.push(file);
+    const holder = acquireRunLock(file, { run: '20260101T000000Z-beef', operator: 'cli-operator' });
+    try {
+      await runAll(doc);
+      await waitFor(() => a.prompts.shown.some((p) => p.kind === 'error' && p.title.includes('run 20260101T000000Z-beef, operator cli-operator')), 'the refusal naming the holder');
+      assert.ok(codeCells(doc).every((c) => c.outputs.length === 0), 'nothing ran');
+    } finally {
+      holder.release();
+    }
+    await runAll(doc);
+    const [first] = codeCells(doc);
+    await waitFor(() => first.executionSummary?.success !== undefined, 'the first cell to run');
+    await waitFor(() => !fs.existsSync(lockPathFor(file)), 'the run\'s own lock to be released');
   });
 
   it('stops Run All at the first failing cell', async () => {
