@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseRunbook } from '../../src/format';
 import { advisoryKeyOf, runApplicationName } from '../../src/run/server-sessions';
+import { groupAlive, groupsLeft, stopGroup } from '../../src/run/shell-groups';
 import { acquireRunLock, lockPathFor, processStartTime, RunLockedError, takeoverMessage, type LockHolder } from '../../src/run/run-lock';
 
 const LOCK_MODULE = path.resolve(__dirname, '../../src/run/run-lock.js');
@@ -194,5 +195,27 @@ describe('the run on the server: its name and its advisory lock key (src/run/ser
     assert.equal(advisoryKeyOf(plain, '/one/a.runbook').identity, 'file:a.runbook');
     assert.equal(advisoryKeyOf(plain, '/two/a.runbook').key, advisoryKeyOf(plain, '/one/a.runbook').key);
     assert.notEqual(advisoryKeyOf(plain, '/one/b.runbook').key, advisoryKeyOf(plain, '/one/a.runbook').key);
+  });
+});
+
+describe('left-over shell process groups (src/run/shell-groups.ts)', function () {
+  this.timeout(20_000);
+  it('finds a live group on this host (not another host\'s, not a reused leader pid) and stops it with SIGTERM', async () => {
+    const child = spawn('bash', ['-c', 'sleep 30 & sleep 30'], { detached: true, stdio: 'ignore' });
+    const pgid = child.pid!;
+    const killer = setTimeout(() => process.kill(-pgid, 'SIGKILL'), 15_000);
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const g = { index: 0, number: 1, run: 'R', pgid, host: os.hostname(), at: '2026-01-01T00:00:00.000Z' };
+      const start = processStartTime(pgid);
+      assert.deepEqual(groupsLeft([{ ...g, start }]).map((x) => x.pgid), [pgid]);
+      assert.deepEqual(groupsLeft([{ ...g, host: 'other-box' }]), []);
+      if (start !== undefined) assert.deepEqual(groupsLeft([{ ...g, start: '1' }]), [], 'a reused leader pid is not the run\'s group');
+      assert.equal(await stopGroup(pgid, 2000), 'terminated');
+      assert.equal(groupAlive(pgid), false);
+      assert.deepEqual(groupsLeft([{ ...g, start }]), []);
+    } finally {
+      clearTimeout(killer);
+    }
   });
 });
