@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import { appendLogEvent, cellSignature, isOutput, parseRunbook, serializeRunbookBytes, type LogEvent, type Output, type Runbook } from '../format';
 import { openJournal, RunbookWriteError, writeFileAtomic } from './safe-write';
+import { RecordWriteError } from './record-lost';
 
 /** One journal line: the outputs (and, for checklists, the ticked source) of one finished cell. */
 export interface JournalEntry {
@@ -213,6 +214,8 @@ export class RunbookStore {
   private diskSigs: string[];
   private written: { size: number; mtimeMs: number } | undefined;
   private mergeIntoDisk = false;
+  /** The failed append that stopped the journal (nothing is journaled or checkpointed after it). */
+  private broken: RecordWriteError | undefined;
 
   private constructor(
     readonly file: string,
@@ -299,12 +302,31 @@ export class RunbookStore {
   }
 
   private append(...entries: AnyJournalEntry[]): void {
-    this.fd ??= openJournal(journalPath(this.file));
-    // One write(2) in the usual case; a short write (a nearly full disk) is continued, and ENOSPC/EIO are thrown:
-    // the run stops before the next cell rather than go on with a record missing.
-    const bytes = Buffer.from(entries.map((e) => JSON.stringify(e) + '\n').join(''));
-    for (let off = 0; off < bytes.length; ) off += fs.writeSync(this.fd, bytes, off);
-    if (this.opts.fsyncEachCell) fs.fdatasyncSync(this.fd);
+    // After a failed append nothing more is journaled: a later line after a missing one would tell a story with a hole.
+    if (this.broken) throw this.broken;
+    const jp = journalPath(this.file);
+    let size = 0;
+    try {
+      this.fd ??= openJournal(jp);
+      size = fs.fstatSync(this.fd).size;
+      // One write(2) in the usual case; a short write (a nearly full disk) is continued, and ENOSPC/EIO are thrown:
+      // the run stops before the next cell rather than go on with a record missing.
+      const bytes = Buffer.from(entries.map((e) => JSON.stringify(e) + '\n').join(''));
+      for (let off = 0; off < bytes.length; ) off += fs.writeSync(this.fd, bytes, off);
+      if (this.opts.fsyncEachCell) fs.fdatasyncSync(this.fd);
+    } catch (e) {
+      if (e instanceof RunbookWriteError) throw e;
+      // Cut a torn line off (it frees what it took), so the journal ends on the last whole record.
+      if (this.fd !== undefined) {
+        try {
+          fs.ftruncateSync(this.fd, size);
+        } catch {
+          // The torn line stays; readJournalEntries ignores it, and nothing is appended after it.
+        }
+      }
+      this.broken = recordWriteError(e, 'journal', jp);
+      throw this.broken;
+    }
   }
 
   /**
@@ -314,6 +336,18 @@ export class RunbookStore {
    */
   checkpoint(): void {
     if (!this.dirty) return;
+    // A failed append left a record out of the journal: a checkpoint now could write a file that has it after all,
+    // contradicting what the run said (the journal, with everything before the failure, is folded by the next run).
+    if (this.broken) throw this.broken;
+    try {
+      this.rewrite();
+    } catch (e) {
+      if (e instanceof RunbookWriteError) throw e;
+      throw recordWriteError(e, 'checkpoint', journalPath(this.file));
+    }
+  }
+
+  private rewrite(): void {
     const now = this.stat();
     let rb = this.runbook;
     // Once someone else has edited the file during the run, every later checkpoint merges into what
@@ -337,10 +371,24 @@ export class RunbookStore {
     this.lastCheckpoint = Date.now();
   }
 
-  /** Final checkpoint. */
+  /**
+   * Final checkpoint; the journal is closed whatever happens.
+   * @throws RecordWriteError when the runbook cannot be rewritten or the journal took no record (see checkpoint)
+   */
   close(): void {
-    this.checkpoint();
-    if (this.fd !== undefined) fs.closeSync(this.fd);
-    this.fd = undefined;
+    try {
+      if (!this.broken) this.checkpoint();
+    } finally {
+      if (this.fd !== undefined) fs.closeSync(this.fd);
+      this.fd = undefined;
+    }
   }
+}
+
+/** A system error while writing a record, as a {@link RecordWriteError} naming its errno and where it happened. */
+function recordWriteError(e: unknown, stage: 'journal' | 'checkpoint', journal: string): RecordWriteError {
+  const err = e as NodeJS.ErrnoException;
+  const code = err?.code ?? 'EIO';
+  const detail = (err?.message ?? String(e)).replace(new RegExp(`^${code}: `), '').replace(/, (write|open|rename|fsync|fdatasync)( '.*')?$/, '');
+  return new RecordWriteError(`${stage === 'journal' ? 'the journal' : 'the runbook'} could not be written (${code}: ${detail})`, code, stage, journal, { cause: e });
 }

@@ -116,6 +116,8 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
   let session: RunSession | undefined = early;
   let hooks: RunHooks | undefined;
   let monitoring: RunMonitoring | undefined;
+  let result!: RunOutcome;
+  let closing: unknown;
   try {
     const all = runnableCells(rb.cells);
     const selected = selectCells(all, opts);
@@ -153,16 +155,30 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
     if (monitoring.sampler && !outcome.summary.refused) outcome.monitor = monitoring.sampler.peaks;
     if (opts.report) writeReport(opts.report, rb, opts.output !== undefined ? file : opts.file, run.id);
     outcome.file = file;
-    return outcome;
+    result = outcome;
   } catch (e) {
     // The log cannot follow the runbook's text (an unclosed fence at its end): nothing ran; say what to fix.
     if (e instanceof LogPlacementError) throw new RunRequestError(`${e.message} (nothing was run)`);
     throw e;
   } finally {
-    store.close();
+    // Every connection is closed whatever the file does: a full disk must not leave the process hanging on its
+    // session (and whatever lock it held). A failed final checkpoint is thrown only when nothing else was.
+    closing = closeStore(store);
     await hooks?.close?.().catch(() => undefined);
-    await monitoring?.close();
+    await monitoring?.close().catch(() => undefined);
     await session?.close();
+  }
+  if (closing) throw closing;
+  return result;
+}
+
+/** Closes the store; the error of its final checkpoint is returned, not thrown (the caller closes the session first). */
+function closeStore(store: RunbookStore): unknown {
+  try {
+    store.close();
+    return undefined;
+  } catch (e) {
+    return e;
   }
 }
 
