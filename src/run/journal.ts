@@ -1,8 +1,9 @@
 // Durable records during a run: an append-only journal next to the runbook, folded into the file by atomic checkpoints.
 
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { appendLogEvent, cellSignature, isOutput, parseRunbook, serializeRunbookBytes, type LogEvent, type Output, type Runbook } from '../format';
-import { openJournal, RunbookWriteError, writeFileAtomic } from './safe-write';
+import { openJournal, RunbookWriteError, writeAll, writeFileAtomic } from './safe-write';
 import { RecordWriteError } from './record-lost';
 
 /** One journal line: the outputs (and, for checklists, the ticked source) of one finished cell. */
@@ -69,25 +70,87 @@ export function journalPath(file: string): string {
 }
 
 /**
- * Applies journal entries to a runbook model. An entry goes to the cell at its index if the
- * signature matches, else to the nearest cell with the same signature; entries matching no cell are
- * returned as `unmatched` (the file was edited since).
+ * Applies journal entries to a runbook model. An entry goes to the cell at its index if the signature matches, else to
+ * the nearest cell with the same signature. An entry whose cell was edited since (no cell has its signature, but the
+ * cell at its index is of the same kind and language) is `attached` to that cell, each output marked
+ * `"recorded_for":"sha256:…"` (the hash of the text it ran: recorded for an earlier text of this cell; a ticked
+ * checklist's new text is not applied over the edit). Entries matching no cell at all (deleted, moved and edited)
+ * are returned as `unmatched`: never dropped, the caller keeps them ({@link keepUnmatched}).
  */
-export function applyJournal(rb: Runbook, entries: readonly JournalEntry[]): { applied: number; unmatched: JournalEntry[] } {
+export function applyJournal(rb: Runbook, entries: readonly JournalEntry[]): { applied: number; attached: JournalEntry[]; unmatched: JournalEntry[] } {
   let applied = 0;
   const unmatched: JournalEntry[] = [];
+  const attached: JournalEntry[] = [];
   for (const e of entries) {
     const idx = findCell(rb, e.cell, e.sig);
-    if (idx < 0) {
-      unmatched.push(e);
+    if (idx >= 0) {
+      const cell = rb.cells[idx];
+      if (e.source !== undefined) cell.source = e.source;
+      cell.outputs = e.outputs;
+      applied++;
       continue;
     }
-    const cell = rb.cells[idx];
-    if (e.source !== undefined) cell.source = e.source;
-    cell.outputs = e.outputs;
-    applied++;
+    const old = signedSource(e.sig);
+    const cell = rb.cells[e.cell];
+    if (old && cell && cell.kind === old.kind && (cell.language ?? null) === old.language) {
+      const recordedFor = textHash(e.source ?? old.source);
+      cell.outputs = e.outputs.map((o) => ({ ...o, record: { ...o.record, recorded_for: recordedFor } }));
+      attached.push(e);
+      applied++;
+      continue;
+    }
+    unmatched.push(e);
   }
-  return { applied, unmatched };
+  return { applied, attached, unmatched };
+}
+
+/** `sha256:` and the first 16 hex digits of the SHA-256 of a cell's text (UTF-8): what `recorded_for` holds. */
+export function textHash(source: string): string {
+  return `sha256:${createHash('sha256').update(source, 'utf8').digest('hex').slice(0, 16)}`;
+}
+
+/** The kind, language and text a cell signature (format/signature.ts) was made of; undefined for one not ours. */
+export function signedSource(sig: string): { kind: string; language: string | null; source: string } | undefined {
+  try {
+    const v = JSON.parse(sig) as unknown;
+    if (!Array.isArray(v) || typeof v[0] !== 'string' || typeof v[3] !== 'string') return undefined;
+    return { kind: v[0], language: typeof v[1] === 'string' ? v[1] : null, source: v[3] };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Keeps journal entries whose cell is gone in `FILE.journal.kept-<ms>` beside the runbook (created exclusively, never
+ * through a link, mode 0600), one JSON line each as in the journal: their effect is in the database, so their record
+ * must not be deleted with the journal.
+ * @returns the kept file's path, or undefined when there is nothing to keep
+ * @throws the system error when the file cannot be written (the caller then keeps the journal itself)
+ */
+export function keepUnmatched(file: string, entries: readonly JournalEntry[], now: number = Date.now()): string | undefined {
+  if (!entries.length) return undefined;
+  const kept = `${journalPath(file)}.kept-${now}`;
+  const fd = fs.openSync(kept, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW ?? 0), 0o600);
+  try {
+    writeAll(fd, Buffer.from(entries.map((e) => JSON.stringify(e) + '\n').join('')));
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return kept;
+}
+
+/** What a run says about records it kept rather than drop (a terminal message and a `warning` event of the log). */
+export function keptWarnings(file: string, attached: readonly JournalEntry[], unmatched: readonly JournalEntry[], kept: string | undefined): string[] {
+  const out: string[] = [];
+  const first = (e: JournalEntry): string => JSON.stringify((signedSource(e.sig)?.source ?? '').split('\n')[0].slice(0, 60));
+  for (const e of attached) {
+    out.push(`${file}: the cell whose text began ${first(e)} was edited after it ran; its record is kept on it, marked "recorded_for":"${textHash(e.source ?? signedSource(e.sig)?.source ?? '')}" (recorded for an earlier text of this cell).`);
+  }
+  if (unmatched.length) {
+    out.push(`${file}: ${unmatched.length} record(s) of cells no longer in the file (deleted or edited beyond recognition) are kept in ${kept ?? 'the journal'}, not dropped: their effect is in the database (the first ran the text beginning ${first(unmatched[0])}).`);
+  }
+  return out;
 }
 
 /** Finds the cell an entry was written for: at its index if the signature matches, else the nearest with that signature. */
@@ -108,7 +171,7 @@ function findCell(rb: Runbook, cell: number, sig: string): number {
  * Folds a whole journal into a runbook: cell outputs onto their cells (see {@link applyJournal}), log events
  * appended to the log in order, and `started` entries with no output after them reported as unfinished.
  */
-export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): { applied: number; unmatched: JournalEntry[]; events: number; unfinished: UnfinishedCell[] } {
+export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): { applied: number; attached: JournalEntry[]; unmatched: JournalEntry[]; events: number; unfinished: UnfinishedCell[] } {
   const cells: JournalEntry[] = [];
   const open = new Map<string, StartedEntry>();
   const xids = new Map<string, string>();
@@ -127,14 +190,14 @@ export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): {
       events++;
     }
   }
-  const { applied, unmatched } = applyJournal(rb, cells);
+  const { applied, attached, unmatched } = applyJournal(rb, cells);
   const unfinished = [...open.entries()].map(([key, s]) => {
     const u: UnfinishedCell = { index: findCell(rb, s.cell, s.sig), number: s.number, run: s.run, at: s.at };
     const xid = xids.get(key);
     if (xid) u.xid = xid;
     return u;
   });
-  return { applied, unmatched, events, unfinished };
+  return { applied, attached, unmatched, events, unfinished };
 }
 
 /** Reads a journal's cell entries; see {@link readJournalEntries}. */
@@ -199,6 +262,11 @@ export interface StoreOptions {
   checkpointMs?: number;
   /** fsync the journal after every cell (survives power loss, ~2 ms a cell here); default false. */
   fsyncEachCell?: boolean;
+  /**
+   * Told, after a checkpoint that merged into a file edited during the run, of each record kept rather than dropped
+   * (see {@link keptWarnings}); it may log an event (the next checkpoint, or close(), writes it).
+   */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -230,13 +298,14 @@ export class RunbookStore {
    * Opens a runbook for a run: parses it and folds in the journal an interrupted run left.
    * @throws if the file cannot be read
    */
-  static open(file: string, opts: StoreOptions = {}): { store: RunbookStore; recovered: number; unmatched: number; unfinished: UnfinishedCell[] } {
+  static open(file: string, opts: StoreOptions = {}): { store: RunbookStore; recovered: number; unmatched: number; unfinished: UnfinishedCell[]; warnings: string[] } {
     const rb = parseRunbook(fs.readFileSync(file));
     const jp = journalPath(file);
     let recovered = 0;
     let unmatched = 0;
     let unfinished: UnfinishedCell[] = [];
     let rewritten = false;
+    let warnings: string[] = [];
     if (journalPresent(jp)) {
       const r = foldJournal(rb, readJournalEntries(jp));
       recovered = r.applied;
@@ -246,14 +315,17 @@ export class RunbookStore {
         writeFileAtomic(file, serializeRunbookBytes(rb));
         rewritten = true;
       }
+      // Records of cells edited or deleted since are never deleted with the journal: kept beside it first.
+      const kept = keepUnmatched(file, r.unmatched);
+      warnings = keptWarnings(file, r.attached, r.unmatched, kept);
       fs.rmSync(jp, { force: true });
     }
     // After folding a journal the file was rewritten: read what is now on disk, raw text included (the log too,
     // when the format writes it; otherwise the folded log stays in memory for this run).
-    if (!rewritten) return { store: new RunbookStore(file, rb, opts), recovered, unmatched, unfinished };
+    if (!rewritten) return { store: new RunbookStore(file, rb, opts), recovered, unmatched, unfinished, warnings };
     const again = parseRunbook(fs.readFileSync(file));
     if (!again.log && rb.log) again.log = rb.log;
-    return { store: new RunbookStore(file, again, opts), recovered, unmatched, unfinished };
+    return { store: new RunbookStore(file, again, opts), recovered, unmatched, unfinished, warnings };
   }
 
   private stat(): { size: number; mtimeMs: number } | undefined {
@@ -353,9 +425,12 @@ export class RunbookStore {
     // Once someone else has edited the file during the run, every later checkpoint merges into what
     // is on disk too; writing the in-memory runbook again would undo their edit.
     if (now && this.written && (now.size !== this.written.size || now.mtimeMs !== this.written.mtimeMs)) this.mergeIntoDisk = true;
+    let warnings: string[] = [];
     if (this.mergeIntoDisk) {
       const onDisk = parseRunbook(fs.readFileSync(this.file));
-      foldJournal(onDisk, readJournalEntries(journalPath(this.file)));
+      const r = foldJournal(onDisk, readJournalEntries(journalPath(this.file)));
+      // A record whose cell was edited meanwhile stays on it (marked recorded_for); one whose cell is gone is kept.
+      warnings = keptWarnings(this.file, r.attached, r.unmatched, keepUnmatched(this.file, r.unmatched));
       rb = onDisk;
     }
     // The in-memory runbook remembers what it wrote (adopt), so the next checkpoint renders only what is new.
@@ -369,6 +444,7 @@ export class RunbookStore {
     fs.rmSync(journalPath(this.file), { force: true });
     this.dirty = false;
     this.lastCheckpoint = Date.now();
+    for (const w of warnings) this.opts.onWarning?.(w);
   }
 
   /**
@@ -377,6 +453,8 @@ export class RunbookStore {
    */
   close(): void {
     try {
+      if (!this.broken) this.checkpoint();
+      // A warning logged by the last checkpoint (a record kept) is written too.
       if (!this.broken) this.checkpoint();
     } finally {
       if (this.fd !== undefined) fs.closeSync(this.fd);

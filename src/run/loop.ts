@@ -61,6 +61,8 @@ export interface LoopOptions {
   effectiveCell?: (cell: Cell) => Cell;
   /** Outputs recovered from an interrupted run's journal (for the reporter). */
   recovered?: number;
+  /** What folding an interrupted run's journal kept rather than dropped (records of edited or deleted cells): said and logged as warnings. */
+  warnings?: string[];
   /** Cells an interrupted run started and never finished (from its journal). */
   unfinished?: UnfinishedCell[];
   /** Watchers of the run (notifications, the monitoring sampler, the window): told of its steps, never in its way. */
@@ -153,6 +155,10 @@ export async function executeRun(options: LoopOptions): Promise<RunOutcome> {
     run.target = session.identity();
     o.reporter?.target?.(session.target.display, summary.recovered);
     await o.sink.log({ e: 'run', run: runRecord(run) });
+    for (const message of o.warnings ?? []) {
+      o.reporter?.message?.(message);
+      await o.sink.log({ e: 'warning', warning: { run: run.id, at: new Date().toISOString(), about: 'journal', message } });
+    }
     await ctx.settleLostSession();
     const settled = await settleEarlierRuns({ runbook: o.runbook, sink: o.sink, session, runId: run.id, unfinished: o.unfinished, runs: runsOf(o.runbook) });
     for (const m of settled.messages) o.reporter?.message?.(m);

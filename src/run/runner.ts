@@ -105,13 +105,21 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
   }
   let opened: ReturnType<typeof RunbookStore.open>;
   try {
-    opened = RunbookStore.open(file, { fsyncEachCell: opts.fsyncEachCell, checkpointMs: opts.checkpointMs });
+    opened = RunbookStore.open(file, {
+      fsyncEachCell: opts.fsyncEachCell,
+      checkpointMs: opts.checkpointMs,
+      // Another program edited the file during the run: a record kept rather than dropped is said and logged.
+      onWarning: (message) => {
+        opts.reporter?.message?.(message);
+        opened.store.logEvent({ e: 'warning', warning: { run: run.id, at: new Date().toISOString(), about: 'edit', message } });
+      },
+    });
   } catch (e) {
     await early?.close();
     if (e instanceof RunbookWriteError) throw new RunRequestError(e.message);
     throw e;
   }
-  const { store, recovered, unfinished } = opened;
+  const { store, recovered, unfinished, warnings } = opened;
   const rb = store.runbook;
   let session: RunSession | undefined = early;
   let hooks: RunHooks | undefined;
@@ -150,6 +158,7 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
       sessionOutlivesRun: false,
       recovered,
       unfinished,
+      warnings,
       observers: [...(opts.observers ?? []), ...(monitoring.sampler ? [monitoring.sampler] : [])],
     });
     if (monitoring.sampler && !outcome.summary.refused) outcome.monitor = monitoring.sampler.peaks;
