@@ -81,6 +81,8 @@ export function applyJournal(rb: Runbook, entries: readonly JournalEntry[]): { a
   let applied = 0;
   const unmatched: JournalEntry[] = [];
   const attached: JournalEntry[] = [];
+  // A cell that still has the text some entry ran is that entry's cell, never another one's edit.
+  const known = new Set(entries.map((e) => e.sig));
   for (const e of entries) {
     const idx = findCell(rb, e.cell, e.sig);
     if (idx >= 0) {
@@ -92,7 +94,7 @@ export function applyJournal(rb: Runbook, entries: readonly JournalEntry[]): { a
     }
     const old = signedSource(e.sig);
     const cell = rb.cells[e.cell];
-    if (old && cell && cell.kind === old.kind && (cell.language ?? null) === old.language) {
+    if (old && cell && editOf(old, cell, known)) {
       const recordedFor = textHash(e.source ?? old.source);
       cell.outputs = e.outputs.map((o) => ({ ...o, record: { ...o.record, recorded_for: recordedFor } }));
       attached.push(e);
@@ -102,6 +104,22 @@ export function applyJournal(rb: Runbook, entries: readonly JournalEntry[]): { a
     unmatched.push(e);
   }
   return { applied, attached, unmatched };
+}
+
+/**
+ * Whether `cell` is the cell an entry ran as `old`, edited: same kind and language, not itself the text of another
+ * entry, and at least half of the longer text kept at its start and end (a cell moved into the position of a deleted
+ * one shares neither). Otherwise the entry is kept aside rather than put on a stranger.
+ */
+function editOf(old: { kind: string; language: string | null; source: string }, cell: Runbook['cells'][number], known: ReadonlySet<string>): boolean {
+  if (cell.kind !== old.kind || (cell.language ?? null) !== old.language || known.has(cellSignature(cell))) return false;
+  const a = old.source;
+  const b = cell.source;
+  let prefix = 0;
+  while (prefix < a.length && prefix < b.length && a[prefix] === b[prefix]) prefix++;
+  let suffix = 0;
+  while (suffix < a.length - prefix && suffix < b.length - prefix && a[a.length - 1 - suffix] === b[b.length - 1 - suffix]) suffix++;
+  return (prefix + suffix) * 2 >= Math.max(a.length, b.length, 1);
 }
 
 /** `sha256:` and the first 16 hex digits of the SHA-256 of a cell's text (UTF-8): what `recorded_for` holds. */

@@ -35,6 +35,16 @@ describe('journal: records of edited and deleted cells are kept', () => {
     assert.equal(rb.cells[2].outputs.length, 0);
   });
 
+  it('fold: a deleted cell whose place another SQL cell took keeps its record aside, not on that cell', () => {
+    // Cell 2 (`select 2;`) was deleted; cell 3 (`select pg_sleep(30);`) moved up into index 2.
+    const rb = parseRunbook(Buffer.from('# T\n\n```sql\nselect 1;\n```\n\n```sql\nselect pg_sleep(30);\n```\n'));
+    const sig = (src: string): string => JSON.stringify(['sql', rb.cells[1].language ?? null, {}, src]);
+    const r = foldJournal(rb, [{ ...entry(2, 'select 2;', 2), sig: sig('select 2;') }]);
+    assert.equal(r.attached.length, 0);
+    assert.equal(r.unmatched.length, 1);
+    assert.equal(rb.cells[2].outputs.length, 0);
+  });
+
   it('open after a kill: an edited cell keeps its record (recorded_for), a deleted one goes to FILE.journal.kept-<ms>, with warnings', () => {
     const file = path.join(dir, 'k.runbook');
     fs.writeFileSync(file, text);
