@@ -734,7 +734,7 @@ class LoopContext {
     const c = cur?.c ?? this.ran[this.ran.length - 1] ?? this.o.selected[0];
     if (!c) return undefined;
     const open = this.session.tx.inTransaction;
-    const effect: RecordLostEffect = !cur ? 'recorded' : cur.recorded ? 'recorded' : !cur.ran ? 'not run' : effectOf(cur.ran, open);
+    const effect: RecordLostEffect = !cur ? 'not run' : cur.recorded ? 'recorded' : !cur.ran ? 'not run' : effectOf(cur.ran, open);
     const span = effect === 'rolled back' ? this.session.tx.openCells().map((x) => x.number) : undefined;
     const cause = err.cause as NodeJS.ErrnoException | undefined;
     const detail = (cause?.message ?? err.message).replace(/^[A-Z]+: /, '').replace(/, [a-z]+( '.*')?$/, '');

@@ -80,7 +80,7 @@ export function recordLostMessage(l: RecordLost): string {
     'rolled back': `${label} ran in the transaction of ${span} on ${l.target} but its record could not be written (${why}): the runner rolled the transaction back, so the database has nothing of ${span}; this file does not record the rollback.`,
     ran: `${label} ran but its record could not be written (${why}): what it did stands, this file does not say so.`,
     failed: `${label} failed on ${l.target} and its record could not be written (${why}): nothing of it stays in the database; this file does not say it ran.`,
-    'not run': `${label} did not run: its start could not be journaled (${why}).`,
+    'not run': `${label} did not run: the run could not write its journal before it (${why}).`,
     recorded: `${label}'s own record was written, but what followed it (a transaction's fate on earlier cells, a log event) could not be (${why}): the file may show earlier cells of a span as uncommitted.`,
     unknown: `${label}'s record could not be written (${why}) and what happened to its effect on ${l.target} is unknown: check the database.`,
   };

@@ -136,6 +136,20 @@ describe('faults: disk full and unwritable journal (real tmpfs, real CLI, real P
     assert.deepEqual(await leftOnServer(), { sessions: 0, locks: 0 });
   });
 
+  it('a file system already full before the run: refused before the first statement (exit 2), nothing committed', async () => {
+    dir = mountTmpfs('1m');
+    await admin.query('DROP TABLE IF EXISTS full_before; CREATE TABLE full_before(id int)');
+    const file = path.join(dir, 'full.runbook');
+    fs.writeFileSync(file, '# Full\n\n' + sql('INSERT INTO full_before VALUES (1);', { name: 'first' }));
+    fill(dir);
+    const r = await bounded(startCli(['run', file, '--connection', db.url, '--monitor-interval', '0']), 30_000);
+    assert.equal(r.killed, false);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /No space left in .*ENOSPC.*nothing was run/s);
+    assert.equal((await admin.query('SELECT count(*)::int AS n FROM full_before')).rows[0].n, 0);
+    assert.deepEqual(await leftOnServer(), { sessions: 0, locks: 0 });
+  });
+
   it('a folder made read-only before the run: refused before the first statement, nothing committed', async () => {
     dir = mountTmpfs('1m');
     await admin.query('DROP TABLE IF EXISTS ro; CREATE TABLE ro(id int)');
