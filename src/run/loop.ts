@@ -198,7 +198,7 @@ class LoopContext {
   /** Failed tries so far, by retry scope (`cell:INDEX` in autocommit, `span:NUMBER` for a span replayed from its first cell). */
   private readonly retryHistory = new Map<string, AttemptEntry[]>();
   /** The cell the run is at, what it ran, and whether its own record was written (for a record that fails). */
-  private current: { c: RunnableCell; ran?: CellRun; recorded: boolean } | undefined;
+  private current: { c: RunnableCell; ran?: CellRun; recorded: boolean; ended?: { fate: string; cells: number[] } } | undefined;
   /** The bound staging rehearsal's rows per cell: null until looked up. */
   private rehearsed: RehearsedRows | undefined | null = null;
   /** Cells whose rows differed from the rehearsal's, by index (recorded as `rows_vs_rehearsal`). */
@@ -393,6 +393,9 @@ class LoopContext {
       if (cellRun.kind === 'checklist' && o.confirmChecklists && cellRun.source !== undefined) cellRun.confirmedWith = '--confirm-checklists';
       const retry = this.retryFor(c, cellRun);
       const { ended, span } = await this.follow(c, handle, cellRun);
+      // A span this cell ended: its cells share the fate a lost record must name.
+      const closed = ended.find((e) => e.cells.length > 1);
+      if (closed) this.current.ended = { fate: closed.span.fate, cells: closed.cells.map((x) => x.number) };
       // A cell that is its own committed transaction (autocommit:false, BEGIN … COMMIT in one cell) needs no span: its
       // statements say it all.
       const ownCommitted = span && span.fate === 'committed' && span.from === c.number && span.to === c.number;
@@ -735,7 +738,7 @@ class LoopContext {
     if (!c) return undefined;
     const open = this.session.tx.inTransaction;
     const effect: RecordLostEffect = !cur ? 'not run' : cur.recorded ? 'recorded' : !cur.ran ? 'not run' : effectOf(cur.ran, open);
-    const span = effect === 'rolled back' ? this.session.tx.openCells().map((x) => x.number) : undefined;
+    const span = effect === 'rolled back' ? this.session.tx.openCells().map((x) => x.number) : effect === 'committed' && cur?.ended?.fate === 'committed' ? cur.ended.cells : undefined;
     const cause = err.cause as NodeJS.ErrnoException | undefined;
     const detail = (cause?.message ?? err.message).replace(/^[A-Z]+: /, '').replace(/, [a-z]+( '.*')?$/, '');
     return new RecordLostError({ cell: lostCell(c), effect, code: err.code, detail, target: this.session.target.name, stage: err.stage, journal: err.journal, ...(span?.length ? { span } : {}) }, { cause: err });

@@ -47,7 +47,7 @@ export interface RecordLost {
   stage: RecordWriteStage;
   /** The journal holding the records written before the failure (and, after a failed checkpoint, this one too). */
   journal: string;
-  /** The cells of the span rolled back with it, when `effect` is `rolled back`. */
+  /** The cells of its span: rolled back with it (`rolled back`), or committed by it (`committed`, a COMMIT cell). */
   span?: number[];
 }
 
@@ -76,7 +76,9 @@ export function recordLostMessage(l: RecordLost): string {
   }
   const span = l.span?.length ? `cells ${l.span.join(', ')}` : label;
   const says: Record<RecordLostEffect, string> = {
-    committed: `${label} committed on ${l.target} but its record could not be written (${why}): the database has its effect, this file does not say so.`,
+    committed: l.span?.length
+      ? `${label} committed the transaction of ${span} on ${l.target} but its record could not be written (${why}): the database has the effect of ${span}, this file does not say so (it may show the earlier ones uncommitted).`
+      : `${label} committed on ${l.target} but its record could not be written (${why}): the database has its effect, this file does not say so.`,
     'rolled back': `${label} ran in the transaction of ${span} on ${l.target} but its record could not be written (${why}): the runner rolled the transaction back, so the database has nothing of ${span}; this file does not record the rollback.`,
     ran: `${label} ran but its record could not be written (${why}): what it did stands, this file does not say so.`,
     failed: `${label} failed on ${l.target} and its record could not be written (${why}): nothing of it stays in the database; this file does not say it ran.`,

@@ -136,6 +136,38 @@ describe('faults: disk full and unwritable journal (real tmpfs, real CLI, real P
     assert.deepEqual(await leftOnServer(), { sessions: 0, locks: 0 });
   });
 
+  it('disk full when the COMMIT cell is recorded: names the committed span, exit 1; a shell cell says it ran', async () => {
+    dir = mountTmpfs('1m');
+    await admin.query('DROP TABLE IF EXISTS spanc; CREATE TABLE spanc(id int)');
+    const file = path.join(dir, 'commit.runbook');
+    fs.writeFileSync(file,
+      '# Commit\n\n' +
+      sql('BEGIN;\nINSERT INTO spanc VALUES (1);', { name: 'open' }) +
+      sql("SELECT pg_sleep(1.5);\nCOMMIT;\nSELECT repeat('x', 20000) AS big;", { name: 'commit' }) +
+      sql('INSERT INTO spanc VALUES (2);', { name: 'after' }));
+    const run = startCli(['run', file, '--connection', db.url, '--monitor-interval', '0']);
+    await waitFor('the COMMIT cell to run', async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()")).rowCount! > 0, 30_000);
+    fill(dir);
+    const r = await bounded(run, 30_000);
+    assert.equal(r.killed, false, r.stderr);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /cell 2 \(commit\) committed the transaction of cells 1, 2 on .* but its record could not be written \(ENOSPC/);
+    assert.deepEqual((await admin.query('SELECT array_agg(id) AS ids FROM spanc')).rows[0].ids, [1]);
+    assert.deepEqual(await leftOnServer(), { sessions: 0, locks: 0 });
+    unmount(dir);
+
+    dir = mountTmpfs('1m');
+    const shell = path.join(dir, 'shell.runbook');
+    fs.writeFileSync(shell, '# Shell\n\n```bash {"name":"touch"}\nsleep 1.5\nhead -c 30000 /dev/zero | tr \'\\0\' x\n```\n\n' + sql('SELECT 1;', { name: 'after' }));
+    const s = startCli(['run', shell, '--connection', db.url, '--monitor-interval', '0']);
+    await waitFor('the shell cell to run', () => fs.existsSync(`${shell}.journal`), 30_000);
+    fill(dir);
+    const rs = await bounded(s, 30_000);
+    assert.equal(rs.killed, false, rs.stderr);
+    assert.equal(rs.status, 1, rs.stderr);
+    assert.match(rs.stderr, /cell 1 \(touch\) ran but its record could not be written \(ENOSPC/);
+  });
+
   it('a file system already full before the run: refused before the first statement (exit 2), nothing committed', async () => {
     dir = mountTmpfs('1m');
     await admin.query('DROP TABLE IF EXISTS full_before; CREATE TABLE full_before(id int)');
