@@ -110,6 +110,7 @@ describe('faults: edits during a run and a terminated backend (real CLI, real Po
     const cells = cellsOf(file);
     assert.equal(rec(cells[0])?.status, 'error');
     assert.match(JSON.stringify(rec(cells[0]).error), /terminat|connection/i);
+    assert.match(r.stdout + r.stderr, /Stopped at cell 1 \(long\): connection lost: terminating connection/);
     assert.notEqual(rec(cells[1])?.status, 'ok');
   });
 
