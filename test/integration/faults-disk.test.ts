@@ -113,6 +113,11 @@ describe('faults: disk full and unwritable journal (real tmpfs, real CLI, real P
     // What the file says is true: no cell claims a commit; nothing after the stop ran.
     fs.rmSync(path.join(dir, 'filler'));
     for (const c of cellsOf(file)) if (c.outputs[0]) assert.notEqual(rec(c).status, 'ok', `${c.source}: ${JSON.stringify(rec(c))}`);
+    // The failed append was cut off: the journal ends on a whole record, and holds nothing of cell 2's output.
+    const journal = fs.readFileSync(`${file}.journal`, 'utf8');
+    assert.ok(journal === '' || journal.endsWith('\n'), 'no torn line');
+    const entries = journal.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { v: number; cell?: number; outputs?: unknown[] });
+    assert.ok(!entries.some((e) => e.v === 1 && e.outputs && JSON.stringify(e.outputs).includes('xxxxxxxx')), 'cell 2 has no record anywhere');
   });
 
   it('disk full after an autocommit cell committed: exit 1, names the committed cell whose record was lost, the next cell never runs', async () => {
