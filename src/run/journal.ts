@@ -300,6 +300,8 @@ export class RunbookStore {
   private diskSigs: string[];
   private written: { size: number; mtimeMs: number } | undefined;
   private mergeIntoDisk = false;
+  /** The file as another program left it, parsed once per change (see cellOnDisk). */
+  private diskCache: { size: number; mtimeMs: number; runbook: Runbook } | undefined;
   /** The failed append that stopped the journal (nothing is journaled or checkpointed after it). */
   private broken: RecordWriteError | undefined;
 
@@ -344,6 +346,26 @@ export class RunbookStore {
     const again = parseRunbook(fs.readFileSync(file));
     if (!again.log && rb.log) again.log = rb.log;
     return { store: new RunbookStore(file, again, opts), recovered, unmatched, unfinished, warnings };
+  }
+
+  /**
+   * The cell at `index` as the file on disk has it now: this run's cell while nobody else changed the file (one
+   * stat(2)), or while the disk still has the cell's text somewhere; else the disk's cell at that position (edited
+   * by another program) or undefined (deleted). The run loop compares it with the cell it planned and stops rather
+   * than run a text the file no longer holds.
+   */
+  cellOnDisk(index: number): Runbook['cells'][number] | undefined {
+    const mine = this.runbook.cells[index];
+    const now = this.stat();
+    // Once another program edited the file, what this run writes is merged into its text: the disk stays the truth.
+    const unchanged = !now || !this.written || (now.size === this.written.size && now.mtimeMs === this.written.mtimeMs);
+    if (!mine || !now || (unchanged && !this.mergeIntoDisk)) return mine;
+    if (!this.diskCache || this.diskCache.size !== now.size || this.diskCache.mtimeMs !== now.mtimeMs) {
+      this.diskCache = { ...now, runbook: parseRunbook(fs.readFileSync(this.file)) };
+    }
+    const sig = cellSignature(mine);
+    const disk = this.diskCache.runbook;
+    return disk.cells.some((c) => cellSignature(c) === sig) ? mine : disk.cells[index];
   }
 
   private stat(): { size: number; mtimeMs: number } | undefined {

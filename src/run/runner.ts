@@ -263,8 +263,9 @@ export class FileSink implements RunSink {
     return index;
   }
 
+  /** The cell as the file on disk has it: another program's edit during the run stops the run before the edited cell. */
   cellNow(handle: unknown): Cell | undefined {
-    return this.cell(handle);
+    return this.store.cellOnDisk(handle as number);
   }
 
   outputOf(handle: unknown): Output | undefined {

@@ -66,6 +66,25 @@ describe('faults: edits during a run and a terminated backend (real CLI, real Po
     assert.ok(log.some((e) => e.e === 'warning' && /recorded_for/.test(e.warning.message)), JSON.stringify(log.map((e) => e.e)));
   });
 
+  it('a later cell edited on disk during the run: the run stops before it instead of running a text the file no longer has', async () => {
+    await admin.query('DROP TABLE IF EXISTS later; CREATE TABLE later(id int)');
+    const file = path.join(dir, 'later.runbook');
+    const second = 'INSERT INTO later VALUES (2);';
+    fs.writeFileSync(file, '# Later\n\n' + sql('SELECT pg_sleep(1.2);', { name: 'slow' }) + sql(second, { name: 'second' }));
+    const run = startCli(['run', file, '--connection', db.url, '--monitor-interval', '0']);
+    await waitFor('the slow cell to run', running('pg_sleep(1.2)'), 30_000);
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(second, 'INSERT INTO later VALUES (20);'));
+    const r = await bounded(run, 30_000);
+    assert.equal(r.killed, false, r.stderr);
+    assert.equal(r.status, 1, r.stderr + r.stdout);
+    assert.match(r.stdout + r.stderr, /cell 2 \(second\) was edited after the run was planned/);
+    assert.equal((await admin.query('SELECT count(*)::int AS n FROM later')).rows[0].n, 0, 'neither text of cell 2 ran');
+    const cells = cellsOf(file);
+    assert.equal(cells[1].source, 'INSERT INTO later VALUES (20);');
+    assert.equal(rec(cells[0])?.status, 'ok');
+    assert.equal(cells[1].outputs.length, 0);
+  });
+
   it('a journal left by kill -9 whose cell was then edited or deleted: the next run keeps both records and says so', async () => {
     await admin.query('DROP TABLE IF EXISTS killed; CREATE TABLE killed(id int)');
     const file = path.join(dir, 'killed.runbook');
