@@ -424,7 +424,7 @@ export class RunbookStore {
       // One write(2) in the usual case; a short write (a nearly full disk) is continued, and ENOSPC/EIO are thrown:
       // the run stops before the next cell rather than go on with a record missing.
       const bytes = Buffer.from(entries.map((e) => JSON.stringify(e) + '\n').join(''));
-      for (let off = 0; off < bytes.length; ) off += fs.writeSync(this.fd, bytes, off);
+      writeAll(this.fd, bytes);
       if (this.opts.fsyncEachCell) fs.fdatasyncSync(this.fd);
     } catch (e) {
       if (e instanceof RunbookWriteError) throw e;
