@@ -124,8 +124,12 @@ export async function rehearseRunbook(opts: RehearseOptions): Promise<RehearsalO
     await r.end();
     return { run, record, exit: record.passed ? 0 : 1, target: session.target.display, ms: Date.now() - t0 };
   } finally {
-    store.close();
-    await session?.close();
+    // The session is closed whatever the file does: a full disk must not leave the process hanging on it.
+    try {
+      store.close();
+    } finally {
+      await session?.close();
+    }
   }
 }
 
