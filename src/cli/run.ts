@@ -75,11 +75,15 @@ error-level finding on production, a --from inside a transaction, a checklist no
 an unconfirmed production target), nothing runs and every reason is listed; --dry-run prints the plan.
 
 Exit status: 0 when every selected cell succeeded, 1 when a cell failed, was cancelled or a
-checklist was not confirmed, a transaction was rolled back or left unknown, or the run was
-refused, 2 on usage errors, 130 after Ctrl-C.
+checklist was not confirmed, a transaction was rolled back or left unknown, the session was
+lost, a record could not be written (disk full, folder unwritable), or the run was refused,
+2 on usage errors, 130 after Ctrl-C.
 Connections: docs/connections.md. Durability: docs/run.md.`,
     )
     .action(async (file: string, flags: RunFlags) => {
+      // Pessimistic until the run says otherwise: should the event loop empty with the run unsettled (a promise
+      // nobody resolves), Node exits with this status, never with 0.
+      process.exitCode = 1;
       process.exitCode = await runCommand(file, flags);
     });
 }

@@ -124,6 +124,8 @@ export function outputSummary(record: OutputRecord): string {
   parts.push(mdEnvironment(typeof record.environment === 'string' ? record.environment : undefined));
   if (typeof record.ms === 'number' && Number.isFinite(record.ms)) parts.push(formatDuration(record.ms));
   if (typeof record.run === 'string' && record.run !== '') parts.push(`run ${mdCode(record.run)}`);
+  // The cell was edited after this ran (docs/run.md, "Disk, permissions and edits"): the reader is told.
+  if (typeof record.recorded_for === 'string') parts.push('recorded for an earlier text of this cell');
   return `${OUTPUT_SUMMARY_PREFIX}: ${parts.join(' · ')}`;
 }
 

@@ -462,6 +462,9 @@ function parseText(text: string, problems: Problem[], options: ParseOptions, ski
           problems.push({ line: lineNo(next.start), severity: 'error', code: 'unterminated-fence', message: 'output body fence is never closed: kept as Markdown' });
         }
       }
+      if (typeof rec.record.recorded_for === 'string') {
+        problems.push({ line: lineNo(ob.start), severity: 'warning', code: 'recorded-for-earlier-text', message: `this output was recorded for an earlier text of its cell (recorded_for ${rec.record.recorded_for}): the cell was edited after it ran; run it again to record the text as it is` });
+      }
       cell.outputs.push(output);
       rawOutputs.push({ text: textOf(lines, cursor, end), ...outputSignature(output) });
       cursor = end;

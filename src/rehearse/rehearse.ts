@@ -133,6 +133,7 @@ export async function rehearseRunbook(opts: RehearseOptions): Promise<RehearsalO
     await r.end();
     return { run, record, exit: record.passed ? 0 : 1, target: session.target.display, ms: Date.now() - t0 };
   } finally {
+    // The session is closed whatever the file does: a full disk must not leave the process hanging on it.
     try {
       store.close();
     } finally {

@@ -36,6 +36,8 @@ interface OutputRecord {
   signal?: string;
   /** Checklist cells: who confirmed each item and when. */
   items?: { text: string; by: string; at: string }[];
+  /** The cell was edited after this ran: `sha256:…` of the text it ran (docs/run.md, "Disk, permissions and edits"). */
+  recorded_for?: string;
 }
 /** A result set as the runner hands it over live: exact values, so NULL is known. */
 interface LiveResult {
@@ -121,6 +123,7 @@ function header(rec: OutputRecord, progress?: string): HTMLElement {
   if (typeof rec.exit === 'number' && rec.exit !== 0) h.append(el('span', 'rb-meta', `exit ${rec.exit}`));
   if (rec.signal) h.append(el('span', 'rb-meta', `signal ${rec.signal}`));
   if (progress) h.append(el('span', 'rb-meta', progress));
+  if (typeof rec.recorded_for === 'string') h.append(el('span', 'rb-meta rb-earlier', `recorded for an earlier text of this cell (${rec.recorded_for})`));
   return h;
 }
 

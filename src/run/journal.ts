@@ -1,8 +1,10 @@
 // Durable records during a run: an append-only journal next to the runbook, folded into the file by atomic checkpoints.
 
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { appendLogEvent, cellSignature, isOutput, parseRunbook, serializeRunbookBytes, type LogEvent, type Output, type Runbook } from '../format';
-import { openJournal, RunbookWriteError, writeFileAtomic } from './safe-write';
+import { openJournal, RunbookWriteError, writeAll, writeFileAtomic } from './safe-write';
+import { RecordWriteError } from './record-lost';
 
 /** One journal line: the outputs (and, for checklists, the ticked source) of one finished cell. */
 export interface JournalEntry {
@@ -100,25 +102,105 @@ export function journalPath(file: string): string {
 }
 
 /**
- * Applies journal entries to a runbook model. An entry goes to the cell at its index if the
- * signature matches, else to the nearest cell with the same signature; entries matching no cell are
- * returned as `unmatched` (the file was edited since).
+ * Applies journal entries to a runbook model. An entry goes to the cell at its index if the signature matches, else to
+ * the nearest cell with the same signature. An entry whose cell was edited since (no cell has its signature, but the
+ * cell at its index is of the same kind and language) is `attached` to that cell, each output marked
+ * `"recorded_for":"sha256:…"` (the hash of the text it ran: recorded for an earlier text of this cell; a ticked
+ * checklist's new text is not applied over the edit). Entries matching no cell at all (deleted, moved and edited)
+ * are returned as `unmatched`: never dropped, the caller keeps them ({@link keepUnmatched}).
  */
-export function applyJournal(rb: Runbook, entries: readonly JournalEntry[]): { applied: number; unmatched: JournalEntry[] } {
+export function applyJournal(rb: Runbook, entries: readonly JournalEntry[]): { applied: number; attached: JournalEntry[]; unmatched: JournalEntry[] } {
   let applied = 0;
   const unmatched: JournalEntry[] = [];
+  const attached: JournalEntry[] = [];
+  // A cell that still has the text some entry ran is that entry's cell, never another one's edit.
+  const known = new Set(entries.map((e) => e.sig));
   for (const e of entries) {
     const idx = findCell(rb, e.cell, e.sig);
-    if (idx < 0) {
-      unmatched.push(e);
+    if (idx >= 0) {
+      const cell = rb.cells[idx];
+      if (e.source !== undefined) cell.source = e.source;
+      cell.outputs = e.outputs;
+      applied++;
       continue;
     }
-    const cell = rb.cells[idx];
-    if (e.source !== undefined) cell.source = e.source;
-    cell.outputs = e.outputs;
-    applied++;
+    const old = signedSource(e.sig);
+    const cell = rb.cells[e.cell];
+    if (old && cell && editOf(old, cell, known)) {
+      const recordedFor = textHash(e.source ?? old.source);
+      cell.outputs = e.outputs.map((o) => ({ ...o, record: { ...o.record, recorded_for: recordedFor } }));
+      attached.push(e);
+      applied++;
+      continue;
+    }
+    unmatched.push(e);
   }
-  return { applied, unmatched };
+  return { applied, attached, unmatched };
+}
+
+/**
+ * Whether `cell` is the cell an entry ran as `old`, edited: same kind and language, not itself the text of another
+ * entry, and at least half of the longer text kept at its start and end (a cell moved into the position of a deleted
+ * one shares neither). Otherwise the entry is kept aside rather than put on a stranger.
+ */
+function editOf(old: { kind: string; language: string | null; source: string }, cell: Runbook['cells'][number], known: ReadonlySet<string>): boolean {
+  if (cell.kind !== old.kind || (cell.language ?? null) !== old.language || known.has(cellSignature(cell))) return false;
+  const a = old.source;
+  const b = cell.source;
+  let prefix = 0;
+  while (prefix < a.length && prefix < b.length && a[prefix] === b[prefix]) prefix++;
+  let suffix = 0;
+  while (suffix < a.length - prefix && suffix < b.length - prefix && a[a.length - 1 - suffix] === b[b.length - 1 - suffix]) suffix++;
+  return (prefix + suffix) * 2 >= Math.max(a.length, b.length, 1);
+}
+
+/** `sha256:` and the first 16 hex digits of the SHA-256 of a cell's text (UTF-8): what `recorded_for` holds. */
+export function textHash(source: string): string {
+  return `sha256:${createHash('sha256').update(source, 'utf8').digest('hex').slice(0, 16)}`;
+}
+
+/** The kind, language and text a cell signature (format/signature.ts) was made of; undefined for one not ours. */
+export function signedSource(sig: string): { kind: string; language: string | null; source: string } | undefined {
+  try {
+    const v = JSON.parse(sig) as unknown;
+    if (!Array.isArray(v) || typeof v[0] !== 'string' || typeof v[3] !== 'string') return undefined;
+    return { kind: v[0], language: typeof v[1] === 'string' ? v[1] : null, source: v[3] };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Keeps journal entries whose cell is gone in `FILE.journal.kept-<ms>` beside the runbook (created exclusively, never
+ * through a link, mode 0600), one JSON line each as in the journal: their effect is in the database, so their record
+ * must not be deleted with the journal.
+ * @returns the kept file's path, or undefined when there is nothing to keep
+ * @throws the system error when the file cannot be written (the caller then keeps the journal itself)
+ */
+export function keepUnmatched(file: string, entries: readonly JournalEntry[], now: number = Date.now()): string | undefined {
+  if (!entries.length) return undefined;
+  const kept = `${journalPath(file)}.kept-${now}`;
+  const fd = fs.openSync(kept, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW ?? 0), 0o600);
+  try {
+    writeAll(fd, Buffer.from(entries.map((e) => JSON.stringify(e) + '\n').join('')));
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return kept;
+}
+
+/** What a run says about records it kept rather than drop (a terminal message and a `warning` event of the log). */
+export function keptWarnings(file: string, attached: readonly JournalEntry[], unmatched: readonly JournalEntry[], kept: string | undefined): string[] {
+  const out: string[] = [];
+  const first = (e: JournalEntry): string => JSON.stringify((signedSource(e.sig)?.source ?? '').split('\n')[0].slice(0, 60));
+  for (const e of attached) {
+    out.push(`${file}: the cell whose text began ${first(e)} was edited after it ran; its record is kept on it, marked "recorded_for":"${textHash(e.source ?? signedSource(e.sig)?.source ?? '')}" (recorded for an earlier text of this cell).`);
+  }
+  if (unmatched.length) {
+    out.push(`${file}: ${unmatched.length} record(s) of cells no longer in the file (deleted or edited beyond recognition) are kept in ${kept ?? 'the journal'}, not dropped: their effect is in the database (the first ran the text beginning ${first(unmatched[0])}).`);
+  }
+  return out;
 }
 
 /** Finds the cell an entry was written for: at its index if the signature matches, else the nearest with that signature. */
@@ -139,7 +221,7 @@ function findCell(rb: Runbook, cell: number, sig: string): number {
  * Folds a whole journal into a runbook: cell outputs onto their cells (see {@link applyJournal}), log events
  * appended to the log in order, and `started` entries with no output after them reported as unfinished.
  */
-export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): { applied: number; unmatched: JournalEntry[]; events: number; unfinished: UnfinishedCell[]; groups: ShellGroup[] } {
+export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): { applied: number; attached: JournalEntry[]; unmatched: JournalEntry[]; events: number; unfinished: UnfinishedCell[]; groups: ShellGroup[] } {
   const cells: JournalEntry[] = [];
   const pgids: PgidEntry[] = [];
   const open = new Map<string, StartedEntry>();
@@ -160,7 +242,7 @@ export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): {
       events++;
     }
   }
-  const { applied, unmatched } = applyJournal(rb, cells);
+  const { applied, attached, unmatched } = applyJournal(rb, cells);
   const unfinished = [...open.entries()].map(([key, s]) => {
     const u: UnfinishedCell = { index: findCell(rb, s.cell, s.sig), number: s.number, run: s.run, at: s.at };
     const xid = xids.get(key);
@@ -173,7 +255,7 @@ export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): {
     if (g.start !== undefined) out.start = g.start;
     return out;
   });
-  return { applied, unmatched, events, unfinished, groups };
+  return { applied, attached, unmatched, events, unfinished, groups };
 }
 
 /** Reads a journal's cell entries; see {@link readJournalEntries}. */
@@ -239,6 +321,11 @@ export interface StoreOptions {
   checkpointMs?: number;
   /** fsync the journal after every cell (survives power loss, ~2 ms a cell here); default false. */
   fsyncEachCell?: boolean;
+  /**
+   * Told, after a checkpoint that merged into a file edited during the run, of each record kept rather than dropped
+   * (see {@link keptWarnings}); it may log an event (the next checkpoint, or close(), writes it).
+   */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -254,6 +341,10 @@ export class RunbookStore {
   private diskSigs: string[];
   private written: { size: number; mtimeMs: number } | undefined;
   private mergeIntoDisk = false;
+  /** The file as another program left it, parsed once per change (see cellOnDisk). */
+  private diskCache: { size: number; mtimeMs: number; runbook: Runbook } | undefined;
+  /** The failed append that stopped the journal (nothing is journaled or checkpointed after it). */
+  private broken: RecordWriteError | undefined;
 
   private constructor(
     readonly file: string,
@@ -268,7 +359,7 @@ export class RunbookStore {
    * Opens a runbook for a run: parses it and folds in the journal an interrupted run left.
    * @throws if the file cannot be read
    */
-  static open(file: string, opts: StoreOptions = {}): { store: RunbookStore; recovered: number; unmatched: number; unfinished: UnfinishedCell[]; groups: ShellGroup[] } {
+  static open(file: string, opts: StoreOptions = {}): { store: RunbookStore; recovered: number; unmatched: number; unfinished: UnfinishedCell[]; warnings: string[]; groups: ShellGroup[] } {
     const rb = parseRunbook(fs.readFileSync(file));
     const jp = journalPath(file);
     let recovered = 0;
@@ -276,6 +367,7 @@ export class RunbookStore {
     let unfinished: UnfinishedCell[] = [];
     let groups: ShellGroup[] = [];
     let rewritten = false;
+    let warnings: string[] = [];
     if (journalPresent(jp)) {
       const r = foldJournal(rb, readJournalEntries(jp));
       recovered = r.applied;
@@ -286,14 +378,37 @@ export class RunbookStore {
         writeFileAtomic(file, serializeRunbookBytes(rb));
         rewritten = true;
       }
+      // Records of cells edited or deleted since are never deleted with the journal: kept beside it first.
+      const kept = keepUnmatched(file, r.unmatched);
+      warnings = keptWarnings(file, r.attached, r.unmatched, kept);
       fs.rmSync(jp, { force: true });
     }
     // After folding a journal the file was rewritten: read what is now on disk, raw text included (the log too,
     // when the format writes it; otherwise the folded log stays in memory for this run).
-    if (!rewritten) return { store: new RunbookStore(file, rb, opts), recovered, unmatched, unfinished, groups };
+    if (!rewritten) return { store: new RunbookStore(file, rb, opts), recovered, unmatched, unfinished, warnings, groups };
     const again = parseRunbook(fs.readFileSync(file));
     if (!again.log && rb.log) again.log = rb.log;
-    return { store: new RunbookStore(file, again, opts), recovered, unmatched, unfinished, groups };
+    return { store: new RunbookStore(file, again, opts), recovered, unmatched, unfinished, warnings, groups };
+  }
+
+  /**
+   * The cell at `index` as the file on disk has it now: this run's cell while nobody else changed the file (one
+   * stat(2)), or while the disk still has the cell's text somewhere; else the disk's cell at that position (edited
+   * by another program) or undefined (deleted). The run loop compares it with the cell it planned and stops rather
+   * than run a text the file no longer holds.
+   */
+  cellOnDisk(index: number): Runbook['cells'][number] | undefined {
+    const mine = this.runbook.cells[index];
+    const now = this.stat();
+    // Once another program edited the file, what this run writes is merged into its text: the disk stays the truth.
+    const unchanged = !now || !this.written || (now.size === this.written.size && now.mtimeMs === this.written.mtimeMs);
+    if (!mine || !now || (unchanged && !this.mergeIntoDisk)) return mine;
+    if (!this.diskCache || this.diskCache.size !== now.size || this.diskCache.mtimeMs !== now.mtimeMs) {
+      this.diskCache = { ...now, runbook: parseRunbook(fs.readFileSync(this.file)) };
+    }
+    const sig = cellSignature(mine);
+    const disk = this.diskCache.runbook;
+    return disk.cells.some((c) => cellSignature(c) === sig) ? mine : disk.cells[index];
   }
 
   private stat(): { size: number; mtimeMs: number } | undefined {
@@ -349,12 +464,31 @@ export class RunbookStore {
   }
 
   private append(...entries: AnyJournalEntry[]): void {
-    this.fd ??= openJournal(journalPath(this.file));
-    // One write(2) in the usual case; a short write (a nearly full disk) is continued, and ENOSPC/EIO are thrown:
-    // the run stops before the next cell rather than go on with a record missing.
-    const bytes = Buffer.from(entries.map((e) => JSON.stringify(e) + '\n').join(''));
-    for (let off = 0; off < bytes.length; ) off += fs.writeSync(this.fd, bytes, off);
-    if (this.opts.fsyncEachCell) fs.fdatasyncSync(this.fd);
+    // After a failed append nothing more is journaled: a later line after a missing one would tell a story with a hole.
+    if (this.broken) throw this.broken;
+    const jp = journalPath(this.file);
+    let size = 0;
+    try {
+      this.fd ??= openJournal(jp);
+      size = fs.fstatSync(this.fd).size;
+      // One write(2) in the usual case; a short write (a nearly full disk) is continued, and ENOSPC/EIO are thrown:
+      // the run stops before the next cell rather than go on with a record missing.
+      const bytes = Buffer.from(entries.map((e) => JSON.stringify(e) + '\n').join(''));
+      writeAll(this.fd, bytes);
+      if (this.opts.fsyncEachCell) fs.fdatasyncSync(this.fd);
+    } catch (e) {
+      if (e instanceof RunbookWriteError) throw e;
+      // Cut a torn line off (it frees what it took), so the journal ends on the last whole record.
+      if (this.fd !== undefined) {
+        try {
+          fs.ftruncateSync(this.fd, size);
+        } catch {
+          // The torn line stays; readJournalEntries ignores it, and nothing is appended after it.
+        }
+      }
+      this.broken = recordWriteError(e, 'journal', jp);
+      throw this.broken;
+    }
   }
 
   /**
@@ -364,14 +498,29 @@ export class RunbookStore {
    */
   checkpoint(): void {
     if (!this.dirty) return;
+    // A failed append left a record out of the journal: a checkpoint now could write a file that has it after all,
+    // contradicting what the run said (the journal, with everything before the failure, is folded by the next run).
+    if (this.broken) throw this.broken;
+    try {
+      this.rewrite();
+    } catch (e) {
+      if (e instanceof RunbookWriteError) throw e;
+      throw recordWriteError(e, 'checkpoint', journalPath(this.file));
+    }
+  }
+
+  private rewrite(): void {
     const now = this.stat();
     let rb = this.runbook;
     // Once someone else has edited the file during the run, every later checkpoint merges into what
     // is on disk too; writing the in-memory runbook again would undo their edit.
     if (now && this.written && (now.size !== this.written.size || now.mtimeMs !== this.written.mtimeMs)) this.mergeIntoDisk = true;
+    let warnings: string[] = [];
     if (this.mergeIntoDisk) {
       const onDisk = parseRunbook(fs.readFileSync(this.file));
-      foldJournal(onDisk, readJournalEntries(journalPath(this.file)));
+      const r = foldJournal(onDisk, readJournalEntries(journalPath(this.file)));
+      // A record whose cell was edited meanwhile stays on it (marked recorded_for); one whose cell is gone is kept.
+      warnings = keptWarnings(this.file, r.attached, r.unmatched, keepUnmatched(this.file, r.unmatched));
       rb = onDisk;
     }
     // The in-memory runbook remembers what it wrote (adopt), so the next checkpoint renders only what is new.
@@ -385,12 +534,29 @@ export class RunbookStore {
     fs.rmSync(journalPath(this.file), { force: true });
     this.dirty = false;
     this.lastCheckpoint = Date.now();
+    for (const w of warnings) this.opts.onWarning?.(w);
   }
 
-  /** Final checkpoint. */
+  /**
+   * Final checkpoint; the journal is closed whatever happens.
+   * @throws RecordWriteError when the runbook cannot be rewritten or the journal took no record (see checkpoint)
+   */
   close(): void {
-    this.checkpoint();
-    if (this.fd !== undefined) fs.closeSync(this.fd);
-    this.fd = undefined;
+    try {
+      if (!this.broken) this.checkpoint();
+      // A warning logged by the last checkpoint (a record kept) is written too.
+      if (!this.broken) this.checkpoint();
+    } finally {
+      if (this.fd !== undefined) fs.closeSync(this.fd);
+      this.fd = undefined;
+    }
   }
+}
+
+/** A system error while writing a record, as a {@link RecordWriteError} naming its errno and where it happened. */
+function recordWriteError(e: unknown, stage: 'journal' | 'checkpoint', journal: string): RecordWriteError {
+  const err = e as NodeJS.ErrnoException;
+  const code = err?.code ?? 'EIO';
+  const detail = (err?.message ?? String(e)).replace(new RegExp(`^${code}: `), '').replace(/, (write|open|rename|fsync|fdatasync)( '.*')?$/, '');
+  return new RecordWriteError(`${stage === 'journal' ? 'the journal' : 'the runbook'} could not be written (${code}: ${detail})`, code, stage, journal, { cause: e });
 }

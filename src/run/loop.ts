@@ -25,6 +25,7 @@ import { windowWhere } from './plan';
 import { backoffMs, isLockTimeout, retryPolicy, waitOrCancel, type AttemptEntry, type RetryPolicy } from './retry';
 import { batchPolicy, batchStatement, estimateRows, runBatches } from './batch';
 import type { CellProgress } from './frontend';
+import { lostCell, RecordLostError, RecordWriteError, type RecordLostEffect } from './record-lost';
 
 /** Safety hooks with the plan's lint of the selection (src/safety/hooks.ts). */
 export interface RunHooks extends SqlCellHooks {
@@ -62,6 +63,8 @@ export interface LoopOptions {
   effectiveCell?: (cell: Cell) => Cell;
   /** Outputs recovered from an interrupted run's journal (for the reporter). */
   recovered?: number;
+  /** What folding an interrupted run's journal kept rather than dropped (records of edited or deleted cells): said and logged as warnings. */
+  warnings?: string[];
   /** Cells an interrupted run started and never finished (from its journal). */
   unfinished?: UnfinishedCell[];
   /** Process groups an interrupted run's shell cells started (from its journal): survivors are reported (stale-guard.ts). */
@@ -168,6 +171,10 @@ export async function executeRun(options: LoopOptions): Promise<RunOutcome> {
     run.settings = { ...session.serverSettings };
     run.target = session.identity();
     await o.sink.log({ e: 'run', run: runRecord(run) });
+    for (const message of o.warnings ?? []) {
+      o.reporter?.message?.(message);
+      await o.sink.log({ e: 'warning', warning: { run: run.id, at: new Date().toISOString(), about: 'journal', message } });
+    }
     const wasLost = !!session.lost;
     await ctx.settleLostSession();
     // A session reopened in this run (VS Code): the lock is taken on the new one (not in the run's record, logged before).
@@ -190,8 +197,10 @@ export async function executeRun(options: LoopOptions): Promise<RunOutcome> {
     await ctx.markNotRun();
     await ctx.finish(outcome);
   } catch (err) {
+    // Read before abandon() rolls the span back: what the cell's effect was when its record failed.
+    const lost = ctx.recordLost(err);
     await ctx.abandon(err);
-    throw err;
+    throw lost ?? err;
   } finally {
     if (guard?.lock) await releaseAdvisoryLock(session.session, guard.lock.key);
     summary.ms = Date.now() - t0;
@@ -211,6 +220,8 @@ class LoopContext {
   private window: WindowEndRecord | undefined;
   /** Failed tries so far, by retry scope (`cell:INDEX` in autocommit, `span:NUMBER` for a span replayed from its first cell). */
   private readonly retryHistory = new Map<string, AttemptEntry[]>();
+  /** The cell the run is at, what it ran, and whether its own record was written (for a record that fails). */
+  private current: { c: RunnableCell; ran?: CellRun; recorded: boolean; ended?: { fate: string; cells: number[] } } | undefined;
   /** The bound staging rehearsal's rows per cell: null until looked up. */
   private rehearsed: RehearsedRows | undefined | null = null;
   /** Cells whose rows differed from the rehearsal's, by index (recorded as `rows_vs_rehearsal`). */
@@ -403,6 +414,7 @@ class LoopContext {
     let done: CellRun | undefined;
     for (;;) {
       o.reporter?.cellStart?.(c, position, o.selected.length);
+      this.current = { c, recorded: false };
       await o.sink.cellStarted(c, handle, o.run.id);
       for (const obs of o.observers ?? []) await obs.cellStarted?.(c, o.run);
       let cellRun: CellRun;
@@ -415,9 +427,13 @@ class LoopContext {
         return false;
       }
       if (done) cellRun = continuedRun(done, cellRun);
+      this.current = { c, ran: cellRun, recorded: false };
       if (cellRun.kind === 'checklist' && o.confirmChecklists && cellRun.source !== undefined) cellRun.confirmedWith = '--confirm-checklists';
       const retry = this.retryFor(c, cellRun);
       const { ended, span } = await this.follow(c, handle, cellRun);
+      // A span this cell ended: its cells share the fate a lost record must name.
+      const closed = ended.find((e) => e.cells.length > 1);
+      if (closed) this.current.ended = { fate: closed.span.fate, cells: closed.cells.map((x) => x.number) };
       // A cell that is its own committed transaction (autocommit:false, BEGIN … COMMIT in one cell) needs no span: its
       // statements say it all.
       const ownCommitted = span && span.fate === 'committed' && span.from === c.number && span.to === c.number;
@@ -432,6 +448,7 @@ class LoopContext {
       if (source !== undefined) c.cell.source = source;
       c.cell.outputs = [output];
       await o.sink.cellOutput(c, handle, output, source, cellRun, { event: { e: 'attempt', attempt: attemptOf(output.record, c) }, ctx: { source: c.cell.source, body: output.body } });
+      this.current.recorded = true;
       const status = String(output.record.status);
       // A try to be retried keeps its execution open through the wait (VS Code: its stop button cancels the wait).
       if (!retry) o.sink.cellEnded(handle, DONE.has(status));
@@ -748,6 +765,24 @@ class LoopContext {
     void outcome;
   }
 
+  /**
+   * A record that could not be written (a {@link RecordWriteError} from the sink) as a {@link RecordLostError}: the cell
+   * the run was at and what happened to its effect. Called before {@link abandon} rolls an open span back (which it then
+   * reports as rolled back). Undefined for any other error.
+   */
+  recordLost(err: unknown): RecordLostError | undefined {
+    if (!(err instanceof RecordWriteError)) return undefined;
+    const cur = this.current;
+    const c = cur?.c ?? this.ran[this.ran.length - 1] ?? this.o.selected[0];
+    if (!c) return undefined;
+    const open = this.session.tx.inTransaction;
+    const effect: RecordLostEffect = !cur ? 'not run' : cur.recorded ? 'recorded' : !cur.ran ? 'not run' : effectOf(cur.ran, open);
+    const span = effect === 'rolled back' ? this.session.tx.openCells().map((x) => x.number) : effect === 'committed' && cur?.ended?.fate === 'committed' ? cur.ended.cells : undefined;
+    const cause = err.cause as NodeJS.ErrnoException | undefined;
+    const detail = (cause?.message ?? err.message).replace(/^[A-Z]+: /, '').replace(/, [a-z]+( '.*')?$/, '');
+    return new RecordLostError({ cell: lostCell(c), effect, code: err.code, detail, target: this.session.target.name, stage: err.stage, journal: err.journal, ...(span?.length ? { span } : {}) }, { cause: err });
+  }
+
   /** The sink failed (or something unexpected): roll back what is open, and try to log the end. */
   async abandon(err: unknown): Promise<void> {
     const pg = this.session.session;
@@ -793,6 +828,22 @@ function continuedRun(done: CellRun, next: CellRun): CellRun {
   const n = next.result;
   const result = { ...n, statements: [...d.statements, ...n.statements], results: [...d.results, ...n.results], body: [d.body, n.body].filter(Boolean).join('\n\n'), ms: d.ms + n.ms, timeouts: d.timeouts };
   return { ...next, result };
+}
+
+/**
+ * What the database has of a cell that ran, for a record that could not be written: a SQL cell still in an open span
+ * is rolled back with it (by the runner, or by PostgreSQL when the session ends); one outside a span committed what
+ * ran without error (autocommit: each statement is its own transaction); a failed one with nothing run has no effect.
+ */
+function effectOf(ran: CellRun, inTransaction: boolean): RecordLostEffect {
+  if (ran.kind === 'skipped') return 'not run';
+  if (ran.kind !== 'sql') return 'ran';
+  if (inTransaction) return 'rolled back';
+  const statements = ran.result.statements;
+  if (statements.some((st) => st.commit === 'unknown')) return 'unknown';
+  const stayed = statements.filter((st) => !st.error && typeof st.tag === 'string' && st.tag !== 'ROLLBACK');
+  if (!stayed.length) return 'failed';
+  return stayed.some((st) => !/^(SELECT|SHOW|EXPLAIN|VALUES|TABLE|FETCH|SET|RESET)\b/.test(String(st.tag))) ? 'committed' : 'ran';
 }
 
 /** The target could not be reached: nothing ran (the CLI exits 1 and records nothing). */

@@ -118,20 +118,30 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
   }
   let opened: ReturnType<typeof RunbookStore.open>;
   try {
-    opened = RunbookStore.open(file, { fsyncEachCell: opts.fsyncEachCell, checkpointMs: opts.checkpointMs });
+    opened = RunbookStore.open(file, {
+      fsyncEachCell: opts.fsyncEachCell,
+      checkpointMs: opts.checkpointMs,
+      // Another program edited the file during the run: a record kept rather than dropped is said and logged.
+      onWarning: (message) => {
+        opts.reporter?.message?.(message);
+        opened.store.logEvent({ e: 'warning', warning: { run: run.id, at: new Date().toISOString(), about: 'edit', message } });
+      },
+    });
   } catch (e) {
     lock.release();
     await early?.close();
     if (e instanceof RunbookWriteError) throw new RunRequestError(e.message);
     throw e;
   }
-  const { store, recovered, unfinished, groups } = opened;
+  const { store, recovered, unfinished, warnings, groups } = opened;
   // Said as a `warning` event of the run (and on the terminal) once the run is logged.
   const takeover = takeoverMessage(lock);
   const rb = store.runbook;
   let session: RunSession | undefined = early;
   let hooks: RunHooks | undefined;
   let monitoring: RunMonitoring | undefined;
+  let result!: RunOutcome;
+  let closing: unknown;
   try {
     const all = runnableCells(rb.cells);
     const selected = selectCells(all, opts);
@@ -164,6 +174,7 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
       sessionOutlivesRun: false,
       recovered,
       unfinished,
+      warnings,
       shellGroups: groups,
       cancelStale: opts.cancelStale,
       notes: takeover ? [{ about: 'lock', message: takeover }] : [],
@@ -173,20 +184,31 @@ export async function runRunbook(opts: RunOptions): Promise<RunOutcome> {
     if (monitoring.sampler && !outcome.summary.refused) outcome.monitor = monitoring.sampler.peaks;
     if (opts.report) writeReport(opts.report, rb, opts.output !== undefined ? file : opts.file, run.id);
     outcome.file = file;
-    return outcome;
+    result = outcome;
   } catch (e) {
     // The log cannot follow the runbook's text (an unclosed fence at its end): nothing ran; say what to fix.
     if (e instanceof LogPlacementError) throw new RunRequestError(`${e.message} (nothing was run)`);
     throw e;
   } finally {
-    try {
-      store.close();
-    } finally {
-      await hooks?.close?.().catch(() => undefined);
-      await monitoring?.close();
-      await session?.close();
-      lock.release();
-    }
+    // Every connection is closed whatever the file does: a full disk must not leave the process hanging on its
+    // session (and whatever lock it held). A failed final checkpoint is thrown only when nothing else was.
+    closing = closeStore(store);
+    await hooks?.close?.().catch(() => undefined);
+    await monitoring?.close().catch(() => undefined);
+    await session?.close();
+    lock.release();
+  }
+  if (closing) throw closing;
+  return result;
+}
+
+/** Closes the store; the error of its final checkpoint is returned, not thrown (the caller closes the session first). */
+function closeStore(store: RunbookStore): unknown {
+  try {
+    store.close();
+    return undefined;
+  } catch (e) {
+    return e;
   }
 }
 
@@ -262,8 +284,9 @@ export class FileSink implements RunSink {
     return index;
   }
 
+  /** The cell as the file on disk has it: another program's edit during the run stops the run before the edited cell. */
   cellNow(handle: unknown): Cell | undefined {
-    return this.cell(handle);
+    return this.store.cellOnDisk(handle as number);
   }
 
   outputOf(handle: unknown): Output | undefined {

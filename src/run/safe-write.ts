@@ -9,7 +9,10 @@ const { O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NONBLOCK } = fs.constants;
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 
 /** What is wrong with writing a runbook, for a message and for tests. */
-export type RunbookWriteProblem = 'missing' | 'symlink' | 'not-a-file' | 'read-only' | 'not-writable' | 'folder-not-writable' | 'journal-not-ours';
+export type RunbookWriteProblem = 'missing' | 'symlink' | 'not-a-file' | 'read-only' | 'not-writable' | 'folder-not-writable' | 'no-space' | 'journal-not-ours';
+
+/** Bytes the writability check writes (and removes) beside the runbook: room for the first records, 64 KiB. */
+const PROBE_BYTES = 64 * 1024;
 
 /** A runbook (or its journal) that cannot or must not be written; the message says why and what to do. */
 export class RunbookWriteError extends Error {
@@ -112,8 +115,9 @@ export function writeAll(fd: number, bytes: Uint8Array): void {
  * Checks, before the first statement of a run, that the runbook can be rewritten the way
  * {@link writeFileAtomic} does it and that its journal can be created beside it: a plain file (a
  * symbolic link only with `followSymlink`), not read-only, writable by us, in a folder where we can
- * create files (tested by creating and removing an empty temporary file: `access()` says yes to root
- * on a read-only bind mount and knows nothing of ACLs on NFS). A few system calls; no data written.
+ * create files and write into them (tested by creating, filling with 64 KiB and removing a temporary file:
+ * `access()` says yes to root on a read-only bind mount and knows nothing of ACLs on NFS, and a full file system
+ * still creates an empty file). A few system calls; nothing left behind.
  *
  * @returns where to write (the resolved path when a link was followed), the mode and owner a rewrite
  *   keeps, and whether it can keep the owner
@@ -139,15 +143,29 @@ export function checkRunbookWritable(file: string, opts: RunbookWriteOptions = {
   }
   const dir = path.dirname(target);
   const probe = temporaryPath(target);
+  let created = false;
   try {
-    fs.closeSync(createExclusive(probe));
-    fs.unlinkSync(probe);
+    const fd = createExclusive(probe);
+    created = true;
+    try {
+      // Some bytes too, not only a name: a full file system still creates an empty file (inodes left) and then
+      // fails the journal's first append.
+      writeAll(fd, Buffer.alloc(PROBE_BYTES));
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (e) {
+    const code = errnoCode(e);
+    const full = code === 'ENOSPC' || code === 'EDQUOT';
     throw new RunbookWriteError(
-      `Cannot create files in ${dir} (${errnoCode(e) ?? (e as Error).message}): a run keeps its journal and the temporary copy of each rewrite beside the runbook. Make the folder writable, or run a copy elsewhere.`,
-      'folder-not-writable',
+      full
+        ? `No space left in ${dir} (${code}: could not write ${PROBE_BYTES / 1024} KiB): a run keeps its journal and the temporary copy of each rewrite beside the runbook. Make room, or run a copy elsewhere.`
+        : `Cannot create files in ${dir} (${code ?? (e as Error).message}): a run keeps its journal and the temporary copy of each rewrite beside the runbook. Make the folder writable, or run a copy elsewhere.`,
+      full ? 'no-space' : 'folder-not-writable',
       file,
     );
+  } finally {
+    if (created) fs.rmSync(probe, { force: true });
   }
   const me = euid();
   let ownerKept = true;

@@ -154,7 +154,10 @@ export class RunbookController implements vscode.Disposable {
         void vscode.window.showWarningMessage(session.redactor.redact(`Runbook: stopped at ${cellLabel(s.stopped.cell)}: ${s.stopped.reason}`));
       }
     } catch (e) {
-      void vscode.window.showErrorMessage(`Runbook: the run failed: ${session.redactor.errorMessage(e)}`);
+      // A record that could not be written: which cell's effect has no record, in a message that waits to be read.
+      const { RecordLostError } = await import('../run/record-lost');
+      if (e instanceof RecordLostError) void vscode.window.showErrorMessage(`Runbook: a record could not be written`, { modal: true, detail: session.redactor.errorMessage(e) });
+      else void vscode.window.showErrorMessage(`Runbook: the run failed: ${session.redactor.errorMessage(e)}`);
     } finally {
       lock?.release();
       this.order.set(key, front.executionOrder);

@@ -78,11 +78,12 @@ export function kindOfCell(cellKind: vscode.NotebookCellKind, languageId: string
  * Keeps the notebook readable in views that do not load the renderer.
  */
 export function plainTextOf(output: Output): string {
-  if (output.body !== undefined) return output.body;
+  const earlier = typeof output.record.recorded_for === 'string' ? `(recorded for an earlier text of this cell: ${output.record.recorded_for})\n` : '';
+  if (output.body !== undefined) return earlier + output.body;
   const r = output.record;
   const parts = [String(r.status)];
   if (r.error) parts.push(`ERROR: ${r.error.message}${r.error.sqlstate ? ` (SQLSTATE ${r.error.sqlstate})` : ''}`);
-  return parts.join('\n');
+  return earlier + parts.join('\n');
 }
 
 /** A VS Code output for a model output: the structured item for the renderer, then text/plain. */

@@ -2,7 +2,8 @@
 import * as vscode from 'vscode';
 import { appendLogEvent, type Cell, type LogEvent, type Output } from '../format/index';
 import type { ChecklistAnswer, ChecklistItem } from '../engines/checklist';
-import type { RunnableCell } from '../run/cells';
+import { cellLabel, type RunnableCell } from '../run/cells';
+import { textHash } from '../run/journal';
 import type { CellProgress, LoggedEvent, RunAsker, RunReporter, RunSink } from '../run/frontend';
 import type { CellRun } from '../run/session';
 import type { MonitorView } from '../monitor/sampler';
@@ -113,7 +114,15 @@ export class NotebookRun implements RunSink, RunReporter {
     const live = this.live.get(cell);
     if (live) live.final = true;
     if (live?.pending) clearTimeout(live.pending);
-    if (source !== undefined && source !== cell.document.getText()) {
+    const now = cell.document.getText();
+    if (source === undefined && now !== _c.cell.source) {
+      // The cell's text was edited in the editor while it ran: the output stays, and says it is for the text that ran.
+      output.record.recorded_for = textHash(_c.cell.source);
+      const message = `${cellLabel(_c)} was edited while it ran: its output is kept, marked "recorded_for":"${output.record.recorded_for}" (recorded for an earlier text of this cell). Run it again to record the text as it is.`;
+      this.message(message);
+      await this.log({ e: 'warning', warning: { run: String(output.record.run ?? ''), at: new Date().toISOString(), about: 'edit', message } });
+    }
+    if (source !== undefined && source !== now) {
       // Ticked checklist items are written into the cell, so the file shows them as done.
       const edit = new vscode.WorkspaceEdit();
       const doc = cell.document;

@@ -31,9 +31,9 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: st
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Starts the CLI beside the test; `done` resolves with its result when it exits. */
-export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: cliEnv(opts.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts the CLI beside the test (as another user with `uid`/`gid`, when root); `done` resolves with its result when it exits. */
+export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; uid?: number; gid?: number } = {}): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: cliEnv(opts.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.gid });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
