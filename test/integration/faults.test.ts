@@ -1,0 +1,307 @@
+// The fault-injection suite (issue 9): the real CLI killed with SIGKILL at seeded random moments and resumed as a
+// user would, backends terminated between and inside cells and during COMMIT, symlinks planted beside a runbook, and
+// a canary password swept through every channel. Run alone with `npm run test:faults`.
+
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Client } from 'pg';
+import { parseRunbook, type AttemptRecord, type LogEvent } from '../../src/format';
+import { freshDatabase, type FreshDatabase } from './harness';
+import { cellsOf, rec, runCli, sh, sql, startCli, statuses, waitFor, type CliResult } from './cli';
+import { fingerprint, runSessionPids, seededRandom } from './fault-tools';
+
+/** The seed of the kill times; the test prints it, and `FAULTS_SEED=<n>` replays a failure. */
+const SEED = Number(process.env.FAULTS_SEED ?? Date.now() % 1_000_000);
+
+/** The log's events of a runbook file. */
+const eventsOf = (file: string): LogEvent[] => parseRunbook(fs.readFileSync(file)).log?.events ?? [];
+/** Every attempt the log keeps, by cell number. */
+function attemptsByCell(events: LogEvent[]): Map<number, AttemptRecord[]> {
+  const m = new Map<number, AttemptRecord[]>();
+  for (const e of events) if (e.e === 'attempt') m.set(e.attempt.cell, [...(m.get(e.attempt.cell) ?? []), e.attempt]);
+  return m;
+}
+const count = (xs: AttemptRecord[] | undefined, status: string): number => (xs ?? []).filter((a) => a.status === status).length;
+
+describe('fault injection (real CLI, real PostgreSQL)', function () {
+  this.timeout(120_000);
+  let db: FreshDatabase;
+  let dir: string;
+  let admin: Client;
+
+  before(async () => {
+    db = await freshDatabase('faults');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-faults-'));
+    admin = new Client(db.clientConfig);
+    await admin.connect();
+  });
+  after(async () => {
+    await admin.end();
+    await db.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('kill -9 at random moments, resumed until done', () => {
+    /** 60 cells: a shell cell at 13, a BEGIN … COMMIT span at 30–33, every other cell inserts its own key. */
+    const TOTAL = 60;
+    const SHELL = 13;
+    const SPAN = { begin: 30, a: 31, b: 32, commit: 33 };
+    const INSERTS = Array.from({ length: TOTAL }, (_, i) => i + 1).filter((n) => n !== SHELL && (n < SPAN.begin || n > SPAN.commit));
+    const key = (n: number): string => `k${String(n).padStart(2, '0')}`;
+    const insert = (k: string): string => sql(`INSERT INTO kills SELECT '${k}' FROM pg_sleep(0.1);`);
+
+    /** What a user does after a run ends: resume from the refusal's `--from`, else after the last cell shown `ok`. */
+    function nextFrom(r: CliResult, from: number): number {
+      const suggested = /--from (\d+)/.exec(r.stderr);
+      if (r.status === 1 && suggested) return Number(suggested[1]);
+      let next = from;
+      for (const m of r.stdout.matchAll(/^\[\d+\/\d+\] #(\d+) \(\w+\)\s+(\S+)/gm)) if (m[2] === 'ok') next = Math.max(next, Number(m[1]) + 1);
+      return next;
+    }
+
+    it(`loses no finished record and runs nothing twice unrecorded (seed ${SEED})`, async function () {
+      this.timeout(90_000);
+      await admin.query('CREATE TABLE kills (k text NOT NULL)');
+      const file = path.join(dir, 'kills.runbook');
+      const cells: string[] = [];
+      for (let n = 1; n <= TOTAL; n++) {
+        if (INSERTS.includes(n)) cells.push(insert(key(n)));
+        else if (n === SPAN.begin) cells.push(sql('BEGIN;'));
+        else if (n === SPAN.a) cells.push(insert('span-a'));
+        else if (n === SPAN.b) cells.push(insert('span-b'));
+        else if (n === SPAN.commit) cells.push(sql('COMMIT;'));
+        else if (n === SHELL) cells.push(sh('sleep 0.05\necho ran >> shell-ran.log'));
+      }
+      fs.writeFileSync(file, '# Many small cells\n\n' + cells.join(''));
+      const random = seededRandom(SEED);
+      const kills = 8 + Math.floor(random() * 8);
+      const deadline = Date.now() + 45_000;
+      let from = 1;
+      let killed = 0;
+      let last: CliResult | undefined;
+      const trail: string[] = [];
+      for (let runs = 0; runs < 60; runs++) {
+        const kill = killed < kills && Date.now() < deadline;
+        const { child, done } = startCli(['run', file, '-c', db.url, ...(from > 1 ? ['--from', String(from)] : [])], { cwd: dir });
+        const delay = 200 + Math.floor(random() * 1400);
+        const timer = kill ? setTimeout(() => child.kill('SIGKILL'), delay) : undefined;
+        last = await done;
+        clearTimeout(timer);
+        const wasKilled = last.status === null;
+        trail.push(`run ${runs + 1} --from ${from}: ${wasKilled ? `killed after ${delay} ms` : `exit ${last.status}`}`);
+        if (wasKilled) killed++;
+        else if (last.status === 0) break;
+        else assert.ok(/--from \d+/.test(last.stderr), `a resumed run failed for another reason than a refusal naming its --from:\n${trail.join('\n')}\n${last.stdout}${last.stderr}`);
+        from = nextFrom(last, from);
+      }
+      console.log(`      [faults] seed ${SEED}: ${killed} kills, ${trail.length} runs\n        ${trail.join('\n        ')}`);
+      assert.equal(last?.status, 0, `the last run completed:\n${trail.join('\n')}\n${last?.stdout}${last?.stderr}`);
+      assert.ok(killed >= 8, `at least 8 kills landed (${killed})`);
+
+      // The file parses, its log verifies, and no journal is left.
+      assert.equal(runCli(['check', file]).status, 0);
+      const verify = runCli(['verify', file]);
+      assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+      assert.ok(!fs.existsSync(`${file}.journal`), 'the journal is gone at the end');
+
+      // Every record and every attempt names a run the log knows.
+      const events = eventsOf(file);
+      const runIds = new Set(events.flatMap((e) => (e.e === 'run' ? [e.run.id] : [])));
+      for (const [i, c] of cellsOf(file).entries()) assert.ok(runIds.has(String(rec(c)?.run)), `cell ${i + 1}'s record names a run of the log: ${JSON.stringify(rec(c))}`);
+      for (const e of events) if (e.e === 'attempt') assert.ok(runIds.has(e.attempt.run), JSON.stringify(e));
+      assert.ok(statuses(file).every((s) => s === 'ok'), `every cell ends ok: ${statuses(file).join(', ')}`);
+
+      // An insert applied n times has at least n attempts that say it may have (ok, or unknown with why), and every
+      // ok attempt is in the table: no finished record lost, no duplicate unrecorded.
+      const attempts = attemptsByCell(events);
+      const byStatus = new Map<string, number>();
+      for (const e of events) if (e.e === 'attempt') byStatus.set(e.attempt.status, (byStatus.get(e.attempt.status) ?? 0) + 1);
+      console.log(`      [faults] attempts in the log: ${[...byStatus].map(([k, v]) => `${v} ${k}`).join(', ')}; spans: ${events.filter((e) => e.e === 'span').map((e) => (e.e === 'span' ? e.span.fate : '')).join(', ')}`);
+      const inTable = new Map((await admin.query<{ k: string; n: number }>('SELECT k, count(*)::int AS n FROM kills GROUP BY k')).rows.map((r) => [r.k, r.n]));
+      for (const n of INSERTS) {
+        const a = attempts.get(n);
+        const applied = inTable.get(key(n)) ?? 0;
+        const shown = `cell ${n}: ${applied} in the table, attempts ${JSON.stringify((a ?? []).map((x) => x.status))}`;
+        assert.ok(applied >= 1, shown);
+        assert.ok(count(a, 'ok') <= applied, `an ok attempt that is not in the table: ${shown}`);
+        assert.ok(applied <= count(a, 'ok') + count(a, 'unknown'), `applied more often than recorded: ${shown}`);
+      }
+      // The span's rows are in the table once per committed span, at most once more per span whose fate is unknown.
+      const spans = events.flatMap((e) => (e.e === 'span' && e.cells.includes(SPAN.a) ? [e.span.fate] : []));
+      for (const k of ['span-a', 'span-b']) {
+        const applied = inTable.get(k) ?? 0;
+        const committed = spans.filter((f) => f === 'committed').length;
+        assert.ok(committed >= 1 && committed <= applied && applied <= committed + spans.filter((f) => f === 'unknown').length, `${k}: ${applied} in the table, span fates ${spans.join(', ')}`);
+      }
+      // The shell cell's effect, a line per execution, is covered by its attempts the same way.
+      const ran = fs.readFileSync(path.join(dir, 'shell-ran.log'), 'utf8').split('\n').filter(Boolean).length;
+      const sa = attempts.get(SHELL);
+      assert.ok(count(sa, 'ok') <= ran && ran <= count(sa, 'ok') + count(sa, 'unknown'), `shell cell ran ${ran} times, attempts ${JSON.stringify((sa ?? []).map((x) => x.status))}`);
+    });
+  });
+
+  describe('the backend terminated (pg_terminate_backend from a second connection)', () => {
+    const terminateWhen = async (what: string, pred: (s: { state: string; query: string }) => boolean): Promise<void> => {
+      let pid = 0;
+      await waitFor(what, async () => {
+        const s = (await runSessionPids(admin)).find(pred);
+        pid = s?.pid ?? 0;
+        return pid !== 0;
+      });
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+    };
+
+    it('between autocommit cells: exit 1, the next SQL cell does not run, and the run says the session was lost', async () => {
+      await admin.query('CREATE TABLE between_items (id int)');
+      const file = path.join(dir, 'between.runbook');
+      fs.writeFileSync(file, sql('INSERT INTO between_items VALUES (1);') + sh('sleep 3') + sql('INSERT INTO between_items VALUES (2);') + sql('SELECT 1;'));
+      const { done } = startCli(['run', file, '-c', db.url]);
+      await waitFor('the INSERT to be recorded', () => [file, `${file}.journal`].some((f) => fs.existsSync(f) && fs.readFileSync(f, 'utf8').includes('INSERT 0 1')));
+      await terminateWhen('the session to be idle between cells', (s) => s.state === 'idle');
+      const r = await done;
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.deepEqual(statuses(file).slice(0, 2), ['ok', 'ok']);
+      assert.notEqual(statuses(file)[2], 'ok');
+      assert.match(r.stdout + r.stderr, /session .* was lost \(.*terminating connection due to administrator command/);
+      assert.deepEqual((await admin.query('SELECT id FROM between_items ORDER BY id')).rows, [{ id: 1 }]);
+      const end = eventsOf(file).find((e) => e.e === 'end');
+      assert.ok(end?.e === 'end' && end.end.exit === 1 && (end.end.reasons ?? []).some((x) => /lost/.test(x)), JSON.stringify(end));
+    });
+
+    it('inside an autocommit cell: exit non-zero, and the cell records that the connection was lost', async () => {
+      const file = path.join(dir, 'inside.runbook');
+      fs.writeFileSync(file, sql("SELECT pg_sleep(20), 'faults-inside';") + sql('SELECT 1;'));
+      const started = Date.now();
+      const { done } = startCli(['run', file, '-c', db.url]);
+      await terminateWhen('the sleep to run', (s) => s.state === 'active' && s.query.includes('faults-inside'));
+      const r = await done;
+      assert.ok(Date.now() - started < 15_000, 'the run ended without waiting for the sleep');
+      const c = cellsOf(file);
+      assert.equal(rec(c[0])?.status, 'error', JSON.stringify(rec(c[0])));
+      assert.match(JSON.stringify(rec(c[0])), /terminating connection due to administrator command|connection/);
+      assert.equal(c[1].outputs.length === 0 || rec(c[1]).status !== 'ok', true);
+      assert.notEqual(r.status, 0, `a run whose cell lost its connection exits non-zero (issue 9: it exited 0)\n${r.stdout}${r.stderr}`);
+    });
+
+    it('inside a cell of a span: the span is recorded rolled back, and its rows are not there', async () => {
+      await admin.query('CREATE TABLE span_items (id int)');
+      const file = path.join(dir, 'inside-span.runbook');
+      fs.writeFileSync(file, sql('BEGIN;') + sql('INSERT INTO span_items VALUES (1);') + sql("SELECT pg_sleep(20), 'faults-inside-span';") + sql('COMMIT;'));
+      const { done } = startCli(['run', file, '-c', db.url]);
+      await terminateWhen('the sleep to run', (s) => s.state === 'active' && s.query.includes('faults-inside-span'));
+      const r = await done;
+      assert.notEqual(r.status, 0, r.stdout + r.stderr);
+      const st = statuses(file);
+      assert.deepEqual(st.slice(0, 2), ['rolled back', 'rolled back'], st.join(', '));
+      assert.notEqual(st[2], 'ok');
+      assert.notEqual(st[3], 'ok');
+      const span = rec(cellsOf(file)[1]).span as { fate: string; reason: string };
+      assert.equal(span.fate, 'rolled back');
+      assert.equal((await admin.query('SELECT count(*)::int AS n FROM span_items')).rows[0].n, 0);
+    });
+
+    it('during COMMIT (a deferred trigger keeps it running): the outcome is looked up, and nothing that aborted is ok', async () => {
+      await admin.query(`CREATE TABLE commit_items (id int);
+        CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(20); RETURN NULL; END$$;
+        CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON commit_items DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();`);
+      const file = path.join(dir, 'commit.runbook');
+      fs.writeFileSync(file, sql('BEGIN;') + sql('INSERT INTO commit_items VALUES (1);') + sql('COMMIT;') + sql('SELECT 1;'));
+      const { done } = startCli(['run', file, '-c', db.url]);
+      await terminateWhen('the COMMIT to run', (s) => s.state === 'active' && /^COMMIT/.test(s.query));
+      const r = await done;
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      const c = cellsOf(file);
+      const commit = rec(c[2]);
+      assert.ok(commit, 'the COMMIT cell has a record');
+      assert.match(JSON.stringify(commit), /"commit":"aborted"/, JSON.stringify(commit));
+      assert.ok(statuses(file).every((s) => s !== 'ok'), statuses(file).join(', '));
+      assert.equal((rec(c[1]).span as { fate: string }).fate, 'rolled back');
+      assert.equal((await admin.query('SELECT count(*)::int AS n FROM commit_items')).rows[0].n, 0);
+    });
+  });
+
+  describe('symlinks planted beside a runbook', () => {
+    let victim: string;
+    beforeEach(() => {
+      victim = path.join(dir, `victim-${Math.random().toString(16).slice(2)}.txt`);
+      fs.writeFileSync(victim, 'the attacker wants this file overwritten\n');
+    });
+    const rowsOf = async (table: string): Promise<number> => (await admin.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n as number;
+
+    it('at the journal path: the run refuses before its first statement, and the link and its target are untouched', async () => {
+      await admin.query('CREATE TABLE sym_journal (id int)');
+      for (const dangling of [false, true]) {
+        const file = path.join(dir, `journal-link-${String(dangling)}.runbook`);
+        fs.writeFileSync(file, sql('INSERT INTO sym_journal VALUES (1);'));
+        const target = dangling ? path.join(dir, `not-there-${String(Date.now())}`) : victim;
+        fs.symlinkSync(target, `${file}.journal`);
+        const before = dangling ? undefined : fingerprint(victim);
+        const bytes = fs.readFileSync(file, 'latin1');
+        const r = runCli(['run', file, '-c', db.url]);
+        assert.notEqual(r.status, 0, r.stdout + r.stderr);
+        assert.match(r.stderr, /journal/i);
+        assert.equal(await rowsOf('sym_journal'), 0, 'no statement ran');
+        assert.ok(fs.lstatSync(`${file}.journal`).isSymbolicLink(), 'the link is left as it is');
+        if (before) assert.deepEqual(fingerprint(victim), before, 'the target was not written');
+        else assert.ok(!fs.existsSync(target), 'the dangling link did not create its target');
+        assert.equal(fs.readFileSync(file, 'latin1'), bytes, 'the runbook is unchanged');
+      }
+    });
+
+    it('at temporary-file paths: names are random and fresh per rewrite, and links at guessable names stay untouched', async () => {
+      await admin.query('CREATE TABLE sym_tmp (id int)');
+      const sub = fs.mkdtempSync(path.join(dir, 'tmpnames-'));
+      const file = path.join(sub, 'tmp.runbook');
+      fs.writeFileSync(file, sql('INSERT INTO sym_tmp VALUES (1);') + sql('SELECT 2;'));
+      const guessable = [`${file}.tmp`, path.join(sub, '.tmp.runbook.tmp'), `${file}~`, `${file}.new`, path.join(sub, '.tmp.runbook.swp'), `${file}.bak`];
+      for (const g of guessable) fs.symlinkSync(victim, g);
+      const before = fingerprint(victim);
+      const seen = new Set<string>();
+      const watcher = fs.watch(sub, (_event, name) => {
+        if (name) seen.add(String(name));
+      });
+      try {
+        for (let i = 0; i < 2; i++) {
+          const r = runCli(['run', file, '-c', db.url]);
+          assert.equal(r.status, 0, r.stdout + r.stderr);
+        }
+        await new Promise((res) => setTimeout(res, 200));
+      } finally {
+        watcher.close();
+      }
+      const temporary = [...seen].filter((n) => n !== 'tmp.runbook' && !n.endsWith('.journal') && !guessable.includes(path.join(sub, n)));
+      assert.ok(temporary.length >= 2, `the rewrites went through temporary files: ${[...seen].join(', ')}`);
+      for (const n of temporary) assert.match(n, /^\.tmp\.runbook\.[0-9a-f]{24}\.tmp$/, `a temporary name with 96 random bits: ${n}`);
+      assert.equal(new Set(temporary).size, temporary.length, 'no name is used twice');
+      assert.deepEqual(fingerprint(victim), before, 'no rewrite went through a planted link');
+      for (const g of guessable) assert.ok(fs.lstatSync(g).isSymbolicLink(), g);
+      assert.deepEqual(fs.readdirSync(sub).filter((n) => /\.[0-9a-f]{24}\.tmp$/.test(n)), [], 'no temporary file is left');
+      assert.equal(await rowsOf('sym_tmp'), 2);
+    });
+
+    it('a symbolic-linked runbook: refused without --follow-symlink (target untouched), written through it with it', async () => {
+      await admin.query('CREATE TABLE sym_runbook (id int)');
+      const realDir = fs.mkdtempSync(path.join(dir, 'real-'));
+      const target = path.join(realDir, 'target.runbook');
+      fs.writeFileSync(target, sql('INSERT INTO sym_runbook VALUES (1);'));
+      const link = path.join(dir, 'link.runbook');
+      fs.symlinkSync(target, link);
+      const before = fingerprint(target);
+      const refused = runCli(['run', link, '-c', db.url]);
+      assert.notEqual(refused.status, 0, refused.stdout + refused.stderr);
+      assert.match(refused.stderr, /symbolic link.*--follow-symlink/);
+      assert.deepEqual(fingerprint(target), before, 'the target is untouched');
+      assert.ok(fs.lstatSync(link).isSymbolicLink());
+      assert.equal(await rowsOf('sym_runbook'), 0, 'no statement ran');
+      assert.ok(!fs.existsSync(`${link}.journal`) && !fs.existsSync(`${target}.journal`));
+
+      const followed = runCli(['run', link, '-c', db.url, '--follow-symlink']);
+      assert.equal(followed.status, 0, followed.stdout + followed.stderr);
+      assert.ok(fs.lstatSync(link).isSymbolicLink(), 'the link stays a link');
+      assert.equal(rec(cellsOf(target)[0])?.status, 'ok', 'the target holds the output');
+      assert.equal(await rowsOf('sym_runbook'), 1);
+    });
+  });
+});
