@@ -257,6 +257,18 @@ describe('fault injection (real CLI, real PostgreSQL)', function () {
     });
   });
 
+  it('a statement timeout inside a span: the cell records 57014, the span is rolled back, exit 1, nothing after it runs', async () => {
+    await admin.query('CREATE TABLE timeout_items (id int)');
+    const file = path.join(dir, 'timeout.runbook');
+    fs.writeFileSync(file, sql('BEGIN;') + sql('INSERT INTO timeout_items VALUES (1);') + sql('SELECT pg_sleep(5);', { timeout: '300ms' }) + sql('COMMIT;'));
+    const r = runCli(['run', file, '-c', db.url]);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.deepEqual(statuses(file), ['rolled back', 'rolled back', 'error', undefined]);
+    assert.equal(rec(cellsOf(file)[2]).error?.sqlstate, '57014');
+    assert.match(r.stdout, /Stopped at cell 3: canceling statement due to statement timeout/);
+    assert.equal((await admin.query('SELECT count(*)::int AS n FROM timeout_items')).rows[0].n, 0);
+  });
+
   describe('symlinks planted beside a runbook', () => {
     let victim: string;
     beforeEach(() => {
