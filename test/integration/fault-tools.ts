@@ -21,12 +21,13 @@ export function seededRandom(seed: number): () => number {
 }
 
 /**
- * The pids of the run's own sessions on `admin`'s database: `application_name` `runbook` (src/run/session.ts), not
- * the monitoring, cancel or commit-check connections, which carry longer names.
+ * The pids of the run's own sessions on `admin`'s database: `application_name` `runbook`, or `runbook <run id>` where
+ * the run is named on the server (docs/run.md, "Server sessions"); not the monitoring, cancel or commit-check
+ * connections (`runbook monitor` …).
  */
 export async function runSessionPids(admin: Client): Promise<{ pid: number; state: string; query: string }[]> {
   const r = await admin.query<{ pid: number; state: string; query: string }>(
-    "SELECT pid, state, query FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'runbook' AND pid <> pg_backend_pid()",
+    "SELECT pid, state, query FROM pg_stat_activity WHERE datname = current_database() AND application_name ~ '^runbook( [0-9]{8}T[0-9]{6}Z-[0-9a-f]{4})?$' AND pid <> pg_backend_pid()",
   );
   return r.rows;
 }

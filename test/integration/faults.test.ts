@@ -25,6 +25,16 @@ function attemptsByCell(events: LogEvent[]): Map<number, AttemptRecord[]> {
   return m;
 }
 const count = (xs: AttemptRecord[] | undefined, status: string): number => (xs ?? []).filter((a) => a.status === status).length;
+/** A run refused before its first statement (the plan, or a stale session of a killed run that holds the runbook's lock). */
+const REFUSED = /refused|nothing (was|is) run|--cancel-stale/;
+/**
+ * Runs the CLI as a user would after a kill: when the run is refused because the killed run's session is still on the
+ * server (docs/run.md, "Server sessions"), again with the `--cancel-stale` the refusal names.
+ */
+function runCliAsUser(args: string[], opts: { cwd?: string } = {}): CliResult {
+  const r = runCli(args, opts);
+  return r.status === 1 && /--cancel-stale/.test(r.stderr) && !args.includes('--cancel-stale') ? runCli([...args, '--cancel-stale'], opts) : r;
+}
 
 describe('fault injection (real CLI, real PostgreSQL)', function () {
   this.timeout(120_000);
@@ -56,7 +66,7 @@ describe('fault injection (real CLI, real PostgreSQL)', function () {
     /** What a user does after a run ends: resume from the refusal's `--from`, else after the last cell shown `ok`. */
     function nextFrom(r: CliResult, from: number): number {
       const suggested = /--from (\d+)/.exec(r.stderr);
-      if (r.status === 1 && suggested) return Number(suggested[1]);
+      if (r.status === 1 && suggested && REFUSED.test(r.stderr)) return Number(suggested[1]);
       let next = from;
       for (const m of r.stdout.matchAll(/^\[\d+\/\d+\] #(\d+) \(\w+\)\s+(\S+)/gm)) if (m[2] === 'ok') next = Math.max(next, Number(m[1]) + 1);
       return next;
@@ -80,12 +90,13 @@ describe('fault injection (real CLI, real PostgreSQL)', function () {
       const kills = 8 + Math.floor(random() * 8);
       const deadline = Date.now() + 45_000;
       let from = 1;
+      let cancelStale = false;
       let killed = 0;
       let last: CliResult | undefined;
       const trail: string[] = [];
       for (let runs = 0; runs < 60; runs++) {
         const kill = killed < kills && Date.now() < deadline;
-        const { child, done } = startCli(['run', file, '-c', db.url, ...(from > 1 ? ['--from', String(from)] : [])], { cwd: dir });
+        const { child, done } = startCli(['run', file, '-c', db.url, ...(from > 1 ? ['--from', String(from)] : []), ...(cancelStale ? ['--cancel-stale'] : [])], { cwd: dir });
         const delay = 200 + Math.floor(random() * 1400);
         const timer = kill ? setTimeout(() => child.kill('SIGKILL'), delay) : undefined;
         last = await done;
@@ -94,7 +105,9 @@ describe('fault injection (real CLI, real PostgreSQL)', function () {
         trail.push(`run ${runs + 1} --from ${from}: ${wasKilled ? `killed after ${delay} ms` : `exit ${last.status}`}`);
         if (wasKilled) killed++;
         else if (last.status === 0) break;
-        else assert.ok(/--from \d+/.test(last.stderr), `a resumed run failed for another reason than a refusal naming its --from:\n${trail.join('\n')}\n${last.stdout}${last.stderr}`);
+        else assert.ok(REFUSED.test(last.stderr), `a resumed run failed for another reason than a refusal saying what to do:\n${trail.join('\n')}\n${last.stdout}${last.stderr}`);
+        // A killed run's statement may still hold the runbook's advisory lock: the refusal names --cancel-stale.
+        if (!wasKilled && /--cancel-stale/.test(last.stderr)) cancelStale = true;
         from = nextFrom(last, from);
       }
       console.log(`      [faults] seed ${SEED}: ${killed} kills, ${trail.length} runs\n        ${trail.join('\n        ')}`);
@@ -168,7 +181,7 @@ describe('fault injection (real CLI, real PostgreSQL)', function () {
       const r2 = await second.done;
       assert.equal(r2.status, null, `the second run was killed before it ended: ${r2.stdout}${r2.stderr}`);
       assert.doesNotMatch(r2.stdout, /never finished/, 'killed before it settled the first run (else this test proves nothing)');
-      const third = runCli(['run', file, '-c', db.url, '--only', '3'], { cwd: dir });
+      const third = runCliAsUser(['run', file, '-c', db.url, '--only', '3'], { cwd: dir });
       assert.equal(third.status, 0, third.stdout + third.stderr);
       assert.match(third.stdout, /cell 2 started at .* never finished/, 'the third run still knows cell 2 never finished');
       const a = attemptsByCell(eventsOf(file)).get(2) ?? [];
