@@ -219,7 +219,7 @@ describe('fault injection (real CLI, real PostgreSQL)', function () {
       assert.ok(end?.e === 'end' && end.end.exit === 1 && (end.end.reasons ?? []).some((x) => /lost/.test(x)), JSON.stringify(end));
     });
 
-    it('inside an autocommit cell: exit non-zero, and the cell records that the connection was lost', async () => {
+    it('inside an autocommit cell: exit 1, and the cell records that the connection was lost', async () => {
       const file = path.join(dir, 'inside.runbook');
       fs.writeFileSync(file, sql("SELECT pg_sleep(20), 'faults-inside';") + sql('SELECT 1;'));
       const started = Date.now();
@@ -231,7 +231,7 @@ describe('fault injection (real CLI, real PostgreSQL)', function () {
       assert.equal(rec(c[0])?.status, 'error', JSON.stringify(rec(c[0])));
       assert.match(JSON.stringify(rec(c[0])), /terminating connection due to administrator command|connection/);
       assert.equal(c[1].outputs.length === 0 || rec(c[1]).status !== 'ok', true);
-      assert.notEqual(r.status, 0, `a run whose cell lost its connection exits non-zero (issue 9: it exited 0)\n${r.stdout}${r.stderr}`);
+      assert.equal(r.status, 1, `a run whose cell lost its connection exits 1 (issue 9: it exited 0)\n${r.stdout}${r.stderr}`);
     });
 
     it('inside a cell of a span: the span is recorded rolled back, and its rows are not there', async () => {
