@@ -274,41 +274,43 @@ describe('fault injection (real CLI, real PostgreSQL)', function () {
     });
   });
 
-  it('a statement timeout inside a span: the cell records 57014, the span is rolled back, exit 1, nothing after it runs', async () => {
-    await admin.query('CREATE TABLE timeout_items (id int)');
-    const file = path.join(dir, 'timeout.runbook');
-    fs.writeFileSync(file, sql('BEGIN;') + sql('INSERT INTO timeout_items VALUES (1);') + sql('SELECT pg_sleep(5);', { timeout: '300ms' }) + sql('COMMIT;'));
-    const r = runCli(['run', file, '-c', db.url]);
-    assert.equal(r.status, 1, r.stdout + r.stderr);
-    assert.deepEqual(statuses(file), ['rolled back', 'rolled back', 'error', undefined]);
-    assert.equal(rec(cellsOf(file)[2]).error?.sqlstate, '57014');
-    assert.match(r.stdout, /Stopped at cell 3: canceling statement due to statement timeout/);
-    assert.equal((await admin.query('SELECT count(*)::int AS n FROM timeout_items')).rows[0].n, 0);
-  });
+  describe('a statement stopped by a timeout or a network cut', () => {
+    it('a statement timeout inside a span: the cell records 57014, the span is rolled back, exit 1, nothing after it runs', async () => {
+      await admin.query('CREATE TABLE timeout_items (id int)');
+      const file = path.join(dir, 'timeout.runbook');
+      fs.writeFileSync(file, sql('BEGIN;') + sql('INSERT INTO timeout_items VALUES (1);') + sql('SELECT pg_sleep(5);', { timeout: '300ms' }) + sql('COMMIT;'));
+      const r = runCli(['run', file, '-c', db.url]);
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.deepEqual(statuses(file), ['rolled back', 'rolled back', 'error', undefined]);
+      assert.equal(rec(cellsOf(file)[2]).error?.sqlstate, '57014');
+      assert.match(r.stdout, /Stopped at cell 3: canceling statement due to statement timeout/);
+      assert.equal((await admin.query('SELECT count(*)::int AS n FROM timeout_items')).rows[0].n, 0);
+    });
 
-  it('the network cut after an autocommit INSERT reached the server: the row is there, so the record must not say it failed', async function () {
-    await admin.query('CREATE TABLE net_items (id int)');
-    const proxy = await FaultProxy.forConfig(db.clientConfig);
-    try {
-      const u = new URL(db.url);
-      u.hostname = proxy.host;
-      u.port = String(proxy.port);
-      const file = path.join(dir, 'net-cut.runbook');
-      fs.writeFileSync(file, sql("INSERT INTO net_items SELECT 1 FROM pg_sleep(0.3) WHERE 'faults-net-cut' <> '';") + sql('SELECT 2;'));
-      const cut = proxy.cutAfterForwarding((m) => m.query?.includes('faults-net-cut') === true && !m.query.includes('pg_stat_activity'));
-      const { done } = startCli(['run', file, '-c', u.toString(), '--monitor-interval', '0']);
-      const r = await done;
-      const fired = await Promise.race([cut.then(() => true), new Promise<boolean>((res) => setTimeout(() => res(false), 100))]);
-      assert.ok(fired, `the proxy cut the connection after the INSERT: ${r.stdout}${r.stderr}`);
-      assert.notEqual(r.status, 0, r.stdout + r.stderr);
-      await waitFor('the INSERT to finish on the server', async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%faults-net-cut%' AND pid <> pg_backend_pid()")).rowCount === 0);
-      assert.equal((await admin.query('SELECT count(*)::int AS n FROM net_items')).rows[0].n, 1, 'the server committed the INSERT after the client lost it');
-      const first = rec(cellsOf(file)[0]);
-      // The rule of the record: it never says what did not happen. The statement's fate is not known to the client.
-      assert.equal(first?.status, 'unknown', `the record of an INSERT that committed says: ${JSON.stringify({ status: first?.status, error: first?.error })}`);
-    } finally {
-      await proxy.close();
-    }
+    it('the network cut after an autocommit INSERT reached the server: the row is there, so the record must not say it failed', async function () {
+      await admin.query('CREATE TABLE net_items (id int)');
+      const proxy = await FaultProxy.forConfig(db.clientConfig);
+      try {
+        const u = new URL(db.url);
+        u.hostname = proxy.host;
+        u.port = String(proxy.port);
+        const file = path.join(dir, 'net-cut.runbook');
+        fs.writeFileSync(file, sql("INSERT INTO net_items SELECT 1 FROM pg_sleep(0.3) WHERE 'faults-net-cut' <> '';") + sql('SELECT 2;'));
+        const cut = proxy.cutAfterForwarding((m) => m.query?.includes('faults-net-cut') === true && !m.query.includes('pg_stat_activity'));
+        const { done } = startCli(['run', file, '-c', u.toString(), '--monitor-interval', '0']);
+        const r = await done;
+        const fired = await Promise.race([cut.then(() => true), new Promise<boolean>((res) => setTimeout(() => res(false), 100))]);
+        assert.ok(fired, `the proxy cut the connection after the INSERT: ${r.stdout}${r.stderr}`);
+        assert.notEqual(r.status, 0, r.stdout + r.stderr);
+        await waitFor('the INSERT to finish on the server', async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%faults-net-cut%' AND pid <> pg_backend_pid()")).rowCount === 0);
+        assert.equal((await admin.query('SELECT count(*)::int AS n FROM net_items')).rows[0].n, 1, 'the server committed the INSERT after the client lost it');
+        const first = rec(cellsOf(file)[0]);
+        // The rule of the record: it never says what did not happen. The statement's fate is not known to the client.
+        assert.equal(first?.status, 'unknown', `the record of an INSERT that committed says: ${JSON.stringify({ status: first?.status, error: first?.error })}`);
+      } finally {
+        await proxy.close();
+      }
+    });
   });
 
   describe('symlinks planted beside a runbook', () => {
