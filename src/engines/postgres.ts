@@ -103,7 +103,9 @@ export interface CellResult {
  *   (text, epoch-qualified as `pg_current_xact_id()` shows it).
  * - `commit`, `commit_detail`: on a COMMIT (or PREPARE TRANSACTION / COMMIT PREPARED) whose connection
  *   was lost before the answer came: what became of the transaction, asked on a new connection, and
- *   how that was found or why it is unknown.
+ *   how that was found or why it is unknown; `unknown` also on a statement sent outside a transaction block
+ *   whose connection was cut while it ran (it commits by itself if the server finishes it: see
+ *   `tellLostAutocommit`).
  */
 export interface StatementRecordFields {
   settings?: { lock_timeout: string; statement_timeout: string };
@@ -146,6 +148,22 @@ const TX_STATES: Record<string, TransactionState> = { I: 'idle', T: 'in transact
 // SQLSTATE class 57P (operator intervention: admin shutdown, crash shutdown…) and 08 (connection
 // exception) mean the session is gone. Source: PostgreSQL docs, Appendix A.
 const CONNECTION_LOST = /^(57P0[1-4]|08)/;
+
+/**
+ * A statement sent outside a transaction block is its own transaction: it commits by itself when it completes
+ * (PostgreSQL docs, "Transactions": without BEGIN every statement runs in its own transaction). When the connection
+ * is cut while it runs and the server said nothing (no SQLSTATE: a network cut or a dead proxy, not a terminated
+ * backend, whose FATAL 57P01 says the statement was stopped), the server may finish and commit it after the client
+ * is gone, so its fate is unknown: the statement's record says `commit: "unknown"` with why, the error message and
+ * the body say to check the database, and the cell's record takes the status `unknown` (record.ts).
+ */
+function tellLostAutocommit(result: StatementResult, error: ErrorRecord): void {
+  result.record.commit = 'unknown';
+  result.record.commit_detail = 'the connection was cut while the statement ran outside a transaction block, and the server said nothing: it commits by itself if it completes, which the server may do after the client is gone';
+  error.message = `${error.message}: whether the statement completed (and committed) is unknown`;
+  const advice = 'The connection was cut while this statement ran in autocommit: the server may have finished and committed it after the client lost it. Check the database before running it again.';
+  result.body = result.body.endsWith(LOST_ADVICE) ? result.body.slice(0, -LOST_ADVICE.length) + advice : `${result.body}\n${advice}`;
+}
 
 /** The last line of a lost connection's body; a lost COMMIT replaces it with what became of the transaction. */
 const LOST_ADVICE = 'The connection to the server was lost: this session and any transaction it had open are gone. Reconnect to continue.';
@@ -417,6 +435,8 @@ export class PostgresSession {
         if (commit && outcome.error && this.closed) {
           const status = await this.lostCommitStatus(statement, commit, txBefore, sentOpen, xid);
           if (status) this.tellLostCommit(outcome.result, outcome.error, status, commit, xid?.xid);
+        } else if (outcome.error && this.closed && sentOpen && txBefore === 'idle' && outcome.error.sqlstate === undefined) {
+          tellLostAutocommit(outcome.result, outcome.error);
         }
         results.push(outcome.result);
         options.onStatement?.(outcome.result, i);

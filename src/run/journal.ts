@@ -220,12 +220,14 @@ function findCell(rb: Runbook, cell: number, sig: string): number {
 /**
  * Folds a whole journal into a runbook: cell outputs onto their cells (see {@link applyJournal}), log events
  * appended to the log in order, and `started` entries with no output after them reported as unfinished.
+ * @returns `applied` outputs, `unmatched` entries (their cell is gone), `events` folded, `unfinished` cells, and
+ *   `pending`: the journal lines of the unfinished cells (`started`, `xid`), which must stay on disk until settled
  */
-export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): { applied: number; attached: JournalEntry[]; unmatched: JournalEntry[]; events: number; unfinished: UnfinishedCell[]; groups: ShellGroup[] } {
+export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): { applied: number; attached: JournalEntry[]; unmatched: JournalEntry[]; events: number; unfinished: UnfinishedCell[]; groups: ShellGroup[]; pending: AnyJournalEntry[] } {
   const cells: JournalEntry[] = [];
   const pgids: PgidEntry[] = [];
   const open = new Map<string, StartedEntry>();
-  const xids = new Map<string, string>();
+  const xids = new Map<string, XidEntry>();
   let events = 0;
   for (const e of entries) {
     const key = `${e.v === 2 && e.t === 'log' ? '' : e.cell}\n${e.v === 2 && e.t === 'log' ? '' : e.sig}`;
@@ -233,7 +235,7 @@ export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): {
       cells.push(e);
       open.delete(key);
     } else if (e.t === 'started') open.set(key, e);
-    else if (e.t === 'xid') xids.set(key, e.xid);
+    else if (e.t === 'xid') xids.set(key, e);
     else if (e.t === 'pgid') pgids.push(e);
     else if (e.t === 'log') {
       // The event as it was stored, hash chain and all: appending it again would re-hash it against this model.
@@ -246,7 +248,7 @@ export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): {
   const unfinished = [...open.entries()].map(([key, s]) => {
     const u: UnfinishedCell = { index: findCell(rb, s.cell, s.sig), number: s.number, run: s.run, at: s.at };
     const xid = xids.get(key);
-    if (xid) u.xid = xid;
+    if (xid) u.xid = xid.xid;
     return u;
   });
   // Every group journaled (a finished cell's too: what it left behind is stopped by the engine, unless the run died first).
@@ -255,7 +257,11 @@ export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): {
     if (g.start !== undefined) out.start = g.start;
     return out;
   });
-  return { applied, attached, unmatched, events, unfinished, groups };
+  // What only the journal knows until the next run settles it: a cell started and never finished (and the xid it was
+  // about to COMMIT), and the process groups journaled. Dropped with the journal, a run killed before settling would
+  // leave the next one none the wiser.
+  const pending = [...[...open.entries()].flatMap(([key, st]): AnyJournalEntry[] => [st, ...(xids.has(key) ? [xids.get(key)!] : [])]), ...pgids];
+  return { applied, attached, unmatched, events, unfinished, groups, pending };
 }
 
 /** Reads a journal's cell entries; see {@link readJournalEntries}. */
@@ -381,7 +387,11 @@ export class RunbookStore {
       // Records of cells edited or deleted since are never deleted with the journal: kept beside it first.
       const kept = keepUnmatched(file, r.unmatched);
       warnings = keptWarnings(file, r.attached, r.unmatched, kept);
-      fs.rmSync(jp, { force: true });
+      // The file now holds the outputs and events; the journal keeps only the unfinished cells' `started` (and `xid`)
+      // entries and the process groups, replaced atomically, until this run settles them (its first checkpoint then
+      // removes it).
+      if (r.pending.length) writeFileAtomic(jp, Buffer.from(r.pending.map((e) => JSON.stringify(e) + '\n').join('')));
+      else fs.rmSync(jp, { force: true });
     }
     // After folding a journal the file was rewritten: read what is now on disk, raw text included (the log too,
     // when the format writes it; otherwise the folded log stays in memory for this run).

@@ -66,6 +66,9 @@ function sqlOutput(ctx: RecordContext, cell: Extract<CellRun, { kind: 'sql' }>, 
     delete (error as { sqlstate?: string }).sqlstate;
     result = { ...result, error, body: `Cancelled. The ${cell.sandboxRestart.engine} sandbox cannot cancel a running statement, so it was restarted; ${what}.` };
   }
+  // A statement of its own transaction whose connection was cut mid-flight (engines/postgres.ts): not known to have
+  // failed. In a span the span's fate says what became of the work instead.
+  if (status === 'error' && !span && result.statements.some((st) => st.commit === 'unknown')) status = 'unknown';
   const skippedInvalid = status === 'ok' ? invalidIndexSkipped(result.statements, extra.invalidIndexes) : undefined;
   if (skippedInvalid) status = 'error';
   const record: OutputRecord = { ...baseRecord(ctx, statusInSpan(status, span), cell.started, result.ms) };

@@ -98,4 +98,30 @@ describe('format round trip (property)', () => {
       { numRuns: NUM_RUNS / 2 },
     );
   });
+
+  // Front matter whose keys are Object.prototype's own names, with values holding separators and controls: read as
+  // ordinary keys (never a prototype's member), and written back byte for byte, also after the mapping is rewritten.
+  it(`keeps ${NUM_RUNS / 10} front matters keyed like Object.prototype members, byte for byte and as own keys`, () => {
+    const yamlValue = fc.array(fc.constantFrom('a', ' ', 'é', '\u2028', '\u2029', '\u0085', '\u001b[2J', '\u009b', '\u202e', '\b', '\u007f'), { minLength: 1, maxLength: 6 }).map((xs) => xs.join(''));
+    const entries = fc.uniqueArray(fc.tuple(protoKey, yamlValue), { minLength: 1, maxLength: 6, selector: ([k]) => k });
+    fc.assert(
+      fc.property(entries, docText, (kv, body) => {
+        const data = Object.fromEntries(kv.map(([k, v]) => [k, v]));
+        const text = `---\n${kv.map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n')}\n---\n\n${body}`;
+        const rb = parseRunbook(text);
+        assert.equal(serializeRunbook(rb), text);
+        const read = rb.frontMatter?.data;
+        assert.ok(read, text);
+        for (const [k, v] of kv) {
+          assert.ok(Object.prototype.hasOwnProperty.call(read, k), `${k} is an own key`);
+          assert.equal(read[k], v);
+        }
+        // Rewritten from the mapping (an edit of the front matter), it reads back the same keys and values.
+        rb.frontMatter = { ...rb.frontMatter!, data: { ...data }, dirty: true };
+        const again = parseRunbook(serializeRunbook(rb)).frontMatter?.data;
+        assert.deepEqual(JSON.parse(JSON.stringify(again)), JSON.parse(JSON.stringify(data)));
+      }),
+      { numRuns: NUM_RUNS / 10 },
+    );
+  });
 });
