@@ -72,7 +72,7 @@ function resolveRunbook(file: string, opts: RunbookWriteOptions): { target: stri
     }
     if (!opts.followSymlink) {
       throw new RunbookWriteError(
-        `${file} is a symbolic link (to ${to}): runbook does not write through links. Run the file it points to (runbook run ${safeRealpath(file) ?? to}), or follow the link on purpose.`,
+        `${file} is a symbolic link (to ${to}): runbook does not write through links. Run the file it points to (runbook run ${safeRealpath(file) ?? to}), or follow the link on purpose (runbook run --follow-symlink).`,
         'symlink',
         file,
       );

@@ -101,7 +101,7 @@ describe('monitoring sampler', function () {
     assert.equal(tty.status, 0, tty.stdout + tty.stderr);
     // Redrawn in place (\r, erase line): the cell's progress, then the sampler's line.
     // eslint-disable-next-line no-control-regex -- the terminal's own escape (erase line) is what is checked
-    assert.match(tty.stdout, /\r\x1b\[K\[1\/1\] #1 \(sql\) {2}[\d.]+ (ms|s)[^\r]* \| \d+ conns \(\d+ active, \d+ idle in tx\) · 0 waiting on locks · longest tx [\d.]+ s \(pid \d+ runbook\) · no replicas/);
+    assert.match(tty.stdout, /\r\x1b\[K\[1\/1\] #1 \(sql\) {2}[\d.]+ (ms|s)[^\r]* \| \d+ conns \(\d+ active, \d+ idle in tx\) · 0 waiting on locks · longest tx [\d.]+ s \(pid \d+ runbook \d{8}T\d{6}Z-[0-9a-f]{4}\) · no replicas/);
     assert.match(tty.stdout, /\nmonitoring: \d+ samples every 0\.2 s; peak \d+ connections/);
     // Without a terminal: no live line, the peaks still printed.
     fs.writeFileSync(file, `# tty\n\n${sql('SELECT pg_sleep(0.5);')}`);
