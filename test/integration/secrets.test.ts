@@ -13,6 +13,7 @@ import { runShell } from '../../src/engines/shell';
 import { parseRunbook } from '../../src/format';
 import { RunbookStore, journalPath } from '../../src/run/journal';
 import { getTestDatabase, type TestDatabase } from './harness';
+import { filesHolding } from './fault-tools';
 
 const ROOT = path.join(__dirname, '../../..');
 const HEX = randomBytes(4).toString('hex');
@@ -23,33 +24,9 @@ const PIECES = [CANARY, `Kn4ry${HEX}`, encodeURIComponent(CANARY)];
 const ROLE = `runbook_canary_${HEX}`;
 const hasPsql = spawnSync('psql', ['--version']).status === 0;
 
-/** Every file under `dir` changed since `since` (ms) and under 4 MB, whose bytes hold a piece of the canary. */
+/** Every file under `dir` changed since `since` (ms) whose bytes hold a piece of the canary (fault-tools.ts). */
 function filesHoldingCanary(dir: string, since: number): string[] {
-  const hits: string[] = [];
-  const walk = (d: string, depth: number): void => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory() && depth < 6) walk(p, depth + 1);
-      else if (e.isFile()) {
-        try {
-          const st = fs.statSync(p);
-          if (st.mtimeMs < since - 1000 || st.size > 4 * 1024 * 1024) continue;
-          const text = fs.readFileSync(p, 'latin1');
-          if (PIECES.some((x) => text.includes(Buffer.from(x).toString('latin1')))) hits.push(p);
-        } catch {
-          // Vanished or unreadable: not ours.
-        }
-      }
-    }
-  };
-  walk(dir, 0);
-  return hits;
+  return filesHolding(dir, since, PIECES);
 }
 
 describe('secrets (real PostgreSQL, scram, psql, kill -9)', function () {
