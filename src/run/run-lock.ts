@@ -168,6 +168,33 @@ function removeStale(file: string, seen: string): boolean {
   return true;
 }
 
+/**
+ * Removes what a process killed while taking or taking over the lock left beside it: `LOCK.new-<hex>` (its holder,
+ * not yet linked into place) and `LOCK.stale-<hex>` (a stale lock moved aside), each only when the holder it names
+ * is on this host and gone ({@link staleReason}); a live process's file is its own to remove. Plain files only.
+ */
+function sweepLeftovers(lockPath: string, host: string): void {
+  const dir = path.dirname(lockPath);
+  const prefix = path.basename(lockPath);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !/^\.(new|stale)-[0-9a-f]{16}$/.test(name.slice(prefix.length))) continue;
+    const file = path.join(dir, name);
+    try {
+      if (!fs.lstatSync(file).isFile()) continue;
+      const h = readHolder(file)?.holder;
+      if (h && h.host === host && staleReason(h) !== undefined) fs.rmSync(file, { force: true });
+    } catch {
+      // Gone meanwhile, or unreadable: left as it is.
+    }
+  }
+}
+
 /** Options of {@link acquireRunLock}. */
 export interface AcquireOptions {
   run: string;
@@ -196,6 +223,7 @@ export function acquireRunLock(file: string, o: AcquireOptions): RunLock {
   const holder: LockHolder = { pid, host: o.host ?? os.hostname(), run: o.run, operator: o.operator, started: new Date().toISOString() };
   const start = processStartTime(pid);
   if (start !== undefined) holder.start = start;
+  sweepLeftovers(lockPath, holder.host);
   let tookOver: RunLock['tookOver'];
   for (let tries = 0; tries < 5; tries++) {
     if (createExclusive(lockPath, holder)) return ownLock(lockPath, holder, tookOver);

@@ -148,6 +148,25 @@ describe('the lock beside a runbook (src/run/run-lock.ts)', function () {
     assert.equal((JSON.parse(fs.readFileSync(lock.path, 'utf8')) as LockHolder).run, 'SOMEONE-ELSE');
   });
 
+  it('removes the half-taken lock files of a killed process, and keeps a live one\'s and what is not ours', () => {
+    const base = lockPathFor(file);
+    const holder = (pid: number): string => JSON.stringify({ pid, host: os.hostname(), run: `R-${pid}`, operator: 'x', started: '2026-01-01T00:00:00.000Z' }) + '\n';
+    const dead = deadPid();
+    const deadNew = `${base}.new-0123456789abcdef`;
+    const deadStale = `${base}.stale-fedcba9876543210`;
+    const liveNew = `${base}.new-00000000aaaaaaaa`;
+    const notOurs = `${base}.new-backup`;
+    fs.writeFileSync(deadNew, holder(dead));
+    fs.writeFileSync(deadStale, holder(dead));
+    fs.writeFileSync(liveNew, holder(process.pid));
+    fs.writeFileSync(notOurs, holder(dead));
+    const lock = acquireRunLock(file, { run: 'R7', operator: 'alice' });
+    lock.release();
+    assert.ok(!fs.existsSync(deadNew) && !fs.existsSync(deadStale), 'a dead process\'s leftovers are removed');
+    assert.ok(fs.existsSync(liveNew), 'a live process is still using its file');
+    assert.ok(fs.existsSync(notOurs), 'a name this tool does not make is left alone');
+  });
+
   it('does not follow a symbolic link planted at the lock path', () => {
     const victim = path.join(dir, 'victim.txt');
     fs.writeFileSync(victim, 'precious\n');
