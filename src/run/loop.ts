@@ -171,10 +171,6 @@ export async function executeRun(options: LoopOptions): Promise<RunOutcome> {
     run.settings = { ...session.serverSettings };
     run.target = session.identity();
     await o.sink.log({ e: 'run', run: runRecord(run) });
-    for (const message of o.warnings ?? []) {
-      o.reporter?.message?.(message);
-      await o.sink.log({ e: 'warning', warning: { run: run.id, at: new Date().toISOString(), about: 'journal', message } });
-    }
     const wasLost = !!session.lost;
     await ctx.settleLostSession();
     // A session reopened in this run (VS Code): the lock is taken on the new one (not in the run's record, logged before).
@@ -182,7 +178,9 @@ export async function executeRun(options: LoopOptions): Promise<RunOutcome> {
     const settled = await settleEarlierRuns({ runbook: o.runbook, sink: o.sink, session, runId: run.id, unfinished: o.unfinished, runs: runsOf(o.runbook) });
     for (const m of settled.messages) o.reporter?.message?.(m);
     // After what earlier runs left is settled (the log shows that first, under its own heading).
-    for (const w of [...(o.notes ?? []), ...guard.warnings]) await ctx.warn(w.about, w.message);
+    // Records of edited or deleted cells the journal's fold kept, a stale lock taken over, the server's leftovers.
+    const journal = (o.warnings ?? []).map((message) => ({ about: 'journal', message }));
+    for (const w of [...journal, ...(o.notes ?? []), ...guard.warnings]) await ctx.warn(w.about, w.message);
     if (guard.refusals.length) return await ctx.refuse(outcome, guard.refusals);
     const plan = await ctx.plan();
     outcome.plan = plan;

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { Client } from 'pg';
 import { parseRunbook } from '../../src/format';
 import { textHash } from '../../src/run/journal';
-import { cellsOf, rec, sql, startCli, waitFor, type CliResult } from './cli';
+import { cellsOf, rec, runCli, sql, startCli, waitFor, type CliResult } from './cli';
 import { freshDatabase, type FreshDatabase } from './harness';
 
 /** Kills the child if it outlives `ms` (a hang is the fault), then resolves its result. */
@@ -114,6 +114,13 @@ describe('faults: edits during a run and a terminated backend (real CLI, real Po
     assert.match(fs.readFileSync(path.join(dir, kept[0]), 'utf8'), /INSERT 0 1/);
     const log = parseRunbook(fs.readFileSync(file)).log?.events ?? [];
     assert.equal(log.filter((e) => e.e === 'warning' && e.warning.about === 'journal').length, 2);
+    // What the killed run left is settled first (its cell `long` unknown), under its own heading; this run's
+    // warnings about the kept records follow it (logged before it, they hid the heading).
+    const unknown = log.findIndex((e) => e.e === 'attempt' && e.attempt.status === 'unknown' && e.attempt.name === 'long');
+    const warned = log.findIndex((e) => e.e === 'warning' && e.warning.about === 'journal');
+    assert.ok(unknown >= 0 && unknown < warned, JSON.stringify(log.map((e) => e.e)));
+    const rendered = runCli(['log', file]).stdout;
+    assert.match(rendered, /\*\*Settled at the start of this run\*\*[^]*#\d+ `long` · \*\*unknown\*\*[^]*\*\*warning\*\* \(journal\)/, rendered);
   });
 
   it('the run\'s backend terminated mid-cell: exit 1, the record says the connection was lost, no hang', async () => {
