@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { parseRunbook, type Output } from '../../src/format';
 import type { RunbookApi } from '../../src/vscode/extension';
 import { acquireRunLock, lockPathFor } from '../../src/run/run-lock';
+import { textHash } from '../../src/run/journal';
 import { EXTENSION_ID, observer, scratchCopy, waitFor, workspaceRoot } from './helpers';
 
 const CONTROLLER_ID = 'runbook-notebooks.runner';
@@ -235,6 +236,36 @@ describe('NotebookController', function () {
     const saved = parseRunbook(fs.readFileSync(file)).cells.filter((c) => c.kind === 'sql');
     assert.strictEqual(saved[0].outputs[0].record.status, 'cancelled');
     assert.strictEqual(saved[1].outputs[0].record.status, 'ok');
+  });
+
+  it('keeps the output of a cell edited in the editor while it runs, marked as recorded for the text that ran', async () => {
+    const { doc, file } = await openExec('edit.runbook');
+    created.push(file);
+    const slow = byName(doc, 'slow');
+    const ran = slow.document.getText();
+    const watcher = await observer();
+    try {
+      const running = runCells(doc, slow.index, slow.index + 1);
+      await waitFor(async () => (await watcher.query("SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(2) AS slept;' AND state = 'active'")).rowCount === 1, 'pg_sleep to run on the server');
+      // The operator types into the running cell.
+      const edit = new vscode.WorkspaceEdit();
+      edit.replace(slow.document.uri, new vscode.Range(0, 0, slow.document.lineCount, 0), 'SELECT pg_sleep(2) AS slept, 42 AS answer;');
+      assert.ok(await vscode.workspace.applyEdit(edit));
+      await running;
+      await waitFor(() => slow.executionSummary?.success !== undefined, 'the edited cell to end');
+    } finally {
+      await watcher.end();
+    }
+    const rec = payloadOf(slow)?.record;
+    assert.strictEqual(rec?.status, 'ok', 'the output is there, not dropped');
+    assert.strictEqual(rec?.recorded_for, textHash(ran), 'it names the text that ran');
+    assert.ok(await doc.save());
+    const saved = parseRunbook(fs.readFileSync(file));
+    const cell = saved.cells.find((c) => c.kind === 'sql')!;
+    assert.match(cell.source, /42 AS answer/, 'the edit is kept');
+    assert.strictEqual(cell.outputs[0]?.record.recorded_for, textHash(ran));
+    const warnings = (saved.log?.events ?? []).filter((e) => e.e === 'warning' && e.warning.about === 'edit');
+    assert.strictEqual(warnings.length, 1, 'the log says the output is for an earlier text');
   });
 
   it('kills a cancelled shell cell and records the signal', async () => {
