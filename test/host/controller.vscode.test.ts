@@ -246,10 +246,10 @@ describe('NotebookController', function () {
     const watcher = await observer();
     try {
       const running = runCells(doc, slow.index, slow.index + 1);
-      await waitFor(async () => (await watcher.query("SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(2) AS slept;' AND state = 'active'")).rowCount === 1, 'pg_sleep to run on the server');
+      await waitFor(async () => (await watcher.query("SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(3) AS slept%' AND state = 'active'")).rowCount === 1, 'pg_sleep to run on the server');
       // The operator types into the running cell.
       const edit = new vscode.WorkspaceEdit();
-      edit.replace(slow.document.uri, new vscode.Range(0, 0, slow.document.lineCount, 0), 'SELECT pg_sleep(2) AS slept, 42 AS answer;');
+      edit.replace(slow.document.uri, new vscode.Range(0, 0, slow.document.lineCount, 0), 'SELECT pg_sleep(3) AS slept, 42 AS answer;');
       assert.ok(await vscode.workspace.applyEdit(edit));
       await running;
       await waitFor(() => slow.executionSummary?.success !== undefined, 'the edited cell to end');
