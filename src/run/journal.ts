@@ -84,17 +84,11 @@ export interface UnfinishedCell {
   xid?: string;
 }
 
-/** A shell cell's process group an interrupted run journaled (see {@link PgidEntry}). */
-export interface ShellGroup {
+/** A shell cell's process group an interrupted run journaled: its {@link PgidEntry} found in the runbook as folded. */
+export type ShellGroup = Omit<PgidEntry, 'v' | 't' | 'cell' | 'sig'> & {
   /** Index of the cell in the runbook as folded (-1 when it is no longer found). */
   index: number;
-  number: number;
-  run: string;
-  pgid: number;
-  start?: string;
-  host: string;
-  at: string;
-}
+};
 
 /** The journal's path for a runbook: `FILE.journal` beside it. */
 export function journalPath(file: string): string {
@@ -252,11 +246,7 @@ export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): {
     return u;
   });
   // Every group journaled (a finished cell's too: what it left behind is stopped by the engine, unless the run died first).
-  const groups = pgids.map((g): ShellGroup => {
-    const out: ShellGroup = { index: findCell(rb, g.cell, g.sig), number: g.number, run: g.run, pgid: g.pgid, host: g.host, at: g.at };
-    if (g.start !== undefined) out.start = g.start;
-    return out;
-  });
+  const groups = pgids.map(({ v: _v, t: _t, cell, sig, ...group }): ShellGroup => ({ index: findCell(rb, cell, sig), ...group }));
   // What only the journal knows until the next run settles it: a cell started and never finished (and the xid it was
   // about to COMMIT), and the process groups journaled. Dropped with the journal, a run killed before settling would
   // leave the next one none the wiser.

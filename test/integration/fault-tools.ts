@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Client } from 'pg';
+import type { CliResult, startCli } from './cli';
 
 /**
  * A seeded pseudo-random source (mulberry32): the same seed gives the same kill times, so a failure can be replayed
@@ -85,4 +86,16 @@ export function filesHolding(dir: string, sinceMs: number, needles: string[]): s
 /** A file's bytes and modification time (ns), to show that nothing wrote through a link to it. */
 export function fingerprint(file: string): { bytes: string; mtimeNs: bigint } {
   return { bytes: fs.readFileSync(file, 'latin1'), mtimeNs: fs.statSync(file, { bigint: true }).mtimeNs };
+}
+
+/** Kills the child if it outlives `ms` (a hang is the fault), then resolves its result (`killed`: it had to be). */
+export async function bounded(run: ReturnType<typeof startCli>, ms: number): Promise<CliResult & { killed: boolean }> {
+  let killed = false;
+  const timer = setTimeout(() => {
+    killed = true;
+    run.child.kill('SIGKILL');
+  }, ms);
+  const r = await run.done;
+  clearTimeout(timer);
+  return { ...r, killed };
 }

@@ -7,8 +7,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { cellsOf, rec, sql, startCli, waitFor, type CliResult } from './cli';
+import { cellsOf, rec, sql, startCli, waitFor } from './cli';
 import { freshDatabase, type FreshDatabase } from './harness';
+import { bounded } from './fault-tools';
 
 /** Whether this process may mount a tmpfs (root, and a kernel and container that allow it); why not otherwise. */
 function mountProblem(): string | undefined {
@@ -40,18 +41,6 @@ function unmount(dir: string): void {
 /** Fills the file system holding `dir` to the last byte (dd stops at ENOSPC, which is what we want). */
 function fill(dir: string): void {
   spawnSync('dd', ['if=/dev/zero', `of=${path.join(dir, 'filler')}`, 'bs=4k'], { encoding: 'utf8' });
-}
-
-/** Kills the child if it outlives `ms` (a hang is the fault), then resolves its result. */
-async function bounded(run: ReturnType<typeof startCli>, ms: number): Promise<CliResult & { killed: boolean }> {
-  let killed = false;
-  const timer = setTimeout(() => {
-    killed = true;
-    run.child.kill('SIGKILL');
-  }, ms);
-  const r = await run.done;
-  clearTimeout(timer);
-  return { ...r, killed };
 }
 
 describe('faults: disk full and unwritable journal (real tmpfs, real CLI, real PostgreSQL)', function () {

@@ -8,20 +8,9 @@ import * as path from 'node:path';
 import { Client } from 'pg';
 import { parseRunbook } from '../../src/format';
 import { textHash } from '../../src/run/journal';
-import { cellsOf, rec, runCli, sql, startCli, waitFor, type CliResult } from './cli';
+import { cellsOf, rec, runCli, sql, startCli, waitFor } from './cli';
 import { freshDatabase, type FreshDatabase } from './harness';
-
-/** Kills the child if it outlives `ms` (a hang is the fault), then resolves its result. */
-async function bounded(run: ReturnType<typeof startCli>, ms: number): Promise<CliResult & { killed: boolean }> {
-  let killed = false;
-  const timer = setTimeout(() => {
-    killed = true;
-    run.child.kill('SIGKILL');
-  }, ms);
-  const r = await run.done;
-  clearTimeout(timer);
-  return { ...r, killed };
-}
+import { bounded } from './fault-tools';
 
 describe('faults: edits during a run and a terminated backend (real CLI, real PostgreSQL)', function () {
   this.timeout(90_000);
