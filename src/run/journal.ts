@@ -2,7 +2,8 @@
 
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { appendLogEvent, cellSignature, isOutput, parseRunbook, serializeRunbookBytes, type LogEvent, type Output, type Runbook } from '../format';
+import * as path from 'node:path';
+import { appendLogEvent, cellSignature, eventHash, isOutput, parseRunbook, serializeRunbookBytes, type LogEvent, type Output, type Runbook } from '../format';
 import { openJournal, RunbookWriteError, writeAll, writeFileAtomic } from './safe-write';
 import { RecordWriteError } from './record-lost';
 
@@ -173,15 +174,41 @@ export function signedSource(sig: string): { kind: string; language: string | nu
  */
 export function keepUnmatched(file: string, entries: readonly JournalEntry[], now: number = Date.now()): string | undefined {
   if (!entries.length) return undefined;
+  const bytes = Buffer.from(entries.map((e) => JSON.stringify(e) + '\n').join(''));
+  // Folded twice (a run killed after it kept them and before the journal was emptied), the same records are kept once.
+  const already = keptBefore(file, bytes);
+  if (already) return already;
   const kept = `${journalPath(file)}.kept-${now}`;
   const fd = fs.openSync(kept, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW ?? 0), 0o600);
   try {
-    writeAll(fd, Buffer.from(entries.map((e) => JSON.stringify(e) + '\n').join('')));
+    writeAll(fd, bytes);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
   return kept;
+}
+
+/** The `FILE.journal.kept-*` file beside a runbook that holds exactly `bytes` (a plain file, not a link), if any. */
+function keptBefore(file: string, bytes: Buffer): string | undefined {
+  const dir = path.dirname(file);
+  const prefix = `${path.basename(journalPath(file))}.kept-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => n.startsWith(prefix));
+  } catch {
+    return undefined;
+  }
+  for (const n of names) {
+    const p = path.join(dir, n);
+    try {
+      const st = fs.lstatSync(p);
+      if (st.isFile() && st.size === bytes.length && fs.readFileSync(p).equals(bytes)) return p;
+    } catch {
+      // gone meanwhile, or unreadable: not ours to reuse
+    }
+  }
+  return undefined;
 }
 
 /** What a run says about records it kept rather than drop (a terminal message and a `warning` event of the log). */
@@ -223,6 +250,7 @@ export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): {
   const open = new Map<string, StartedEntry>();
   const xids = new Map<string, XidEntry>();
   let events = 0;
+  let inLog: Set<string> | undefined;
   for (const e of entries) {
     const key = `${e.v === 2 && e.t === 'log' ? '' : e.cell}\n${e.v === 2 && e.t === 'log' ? '' : e.sig}`;
     if (e.v === 1) {
@@ -234,6 +262,13 @@ export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): {
     else if (e.t === 'log') {
       // The event as it was stored, hash chain and all: appending it again would re-hash it against this model.
       rb.log ??= { events: [] };
+      // A run killed after a checkpoint (or a fold) rewrote the file and before it emptied the journal leaves a
+      // journal whose events the file already holds: folded again, they would stand in the log twice. The chain makes
+      // an event's hash name it and its place, so one the log has is skipped.
+      inLog ??= new Set(rb.log.events.map((x) => x.h ?? eventHash(x)));
+      const h = e.event.h ?? eventHash(e.event);
+      if (inLog.has(h)) continue;
+      inLog.add(h);
       rb.log.events.push(e.event);
       events++;
     }

@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseRunbook } from '../../src/format';
+import { attemptOf, parseRunbook, verifyRunbook, type LogEvent, type RunRecord } from '../../src/format';
 import { RunbookStore, journalPath, readJournal } from '../../src/run/journal';
 
 describe('durable records (journal + checkpoints)', () => {
@@ -70,6 +70,70 @@ describe('durable records (journal + checkpoints)', () => {
     store.close();
     assert.equal(fs.statSync(file).mode & 0o777, 0o640);
     assert.deepEqual(fs.readdirSync(dir), ['d.runbook']);
+  });
+});
+
+describe('a run killed between rewriting the file and emptying the journal', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-journal-twice-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const text = '# T\n\n```sql\nselect 1;\n```\n\n```sql\nselect 2;\n```\n';
+  const run = (id: string): LogEvent => ({ e: 'run', run: { id, command: 'runbook run', by: 'dba', started: '2026-12-02T18:25:59.000Z', connection: 'sandbox', environment: 'sandbox' } satisfies RunRecord });
+  const warning = (id: string, message: string): LogEvent => ({ e: 'warning', warning: { run: id, at: '2026-12-02T18:26:00.000Z', about: 'estimate', message } });
+  /** Every event's hash, in order: a duplicate shows as a repeated hash. */
+  const hashes = (file: string): string[] => (parseRunbook(fs.readFileSync(file)).log?.events ?? []).map((e) => String(e.h));
+
+  it('folds the journal a checkpoint had already written into the file once, not twice', () => {
+    const file = path.join(dir, 'a.runbook');
+    fs.writeFileSync(file, text);
+    const { store } = RunbookStore.open(file, { checkpointMs: 60_000 });
+    store.logEvent(run('R1'));
+    const record = { status: 'ok', run: 'R1' };
+    store.runbook.cells[1].outputs = [{ record }];
+    store.record(1, false, { event: { e: 'attempt', attempt: attemptOf(record, { number: 1 }) } });
+    store.logEvent(warning('R1', 'first'));
+    // The checkpoint renames the new file into place, then the process is killed before it removes the journal.
+    const journal = fs.readFileSync(journalPath(file));
+    store.checkpoint();
+    fs.writeFileSync(journalPath(file), journal);
+    const before = hashes(file);
+    assert.equal(before.length, 3);
+    const next = RunbookStore.open(file, { checkpointMs: 60_000 });
+    assert.deepEqual(hashes(file), before, 'the events the file holds are not appended again');
+    assert.ok(!fs.existsSync(journalPath(file)));
+    // The next run's events follow the last one, and the log verifies.
+    next.store.logEvent(run('R2'));
+    next.store.close();
+    assert.equal(new Set(hashes(file)).size, 4);
+    const v = verifyRunbook(parseRunbook(fs.readFileSync(file)));
+    assert.deepEqual(v.breaks, []);
+  });
+
+  it('folds a journal once when the run that folded it was killed before it emptied it, and keeps a deleted cell\'s record once', () => {
+    const file = path.join(dir, 'b.runbook');
+    fs.writeFileSync(file, text + '\n```sql\nselect 3;\n```\n');
+    const { store } = RunbookStore.open(file, { checkpointMs: 60_000 });
+    store.logEvent(run('R1'));
+    store.runbook.cells[1].outputs = [{ record: { status: 'ok', run: 'R1' } }];
+    store.record(1);
+    store.runbook.cells[3].outputs = [{ record: { status: 'ok', run: 'R1' } }];
+    store.record(3);
+    // Killed with everything in the journal; then someone deletes cell 3 from the file.
+    fs.writeFileSync(file, text);
+    const journal = fs.readFileSync(journalPath(file));
+    RunbookStore.open(file).store.close();
+    const once = fs.readFileSync(file);
+    const kept = fs.readdirSync(dir).filter((f) => f.includes('.kept-'));
+    assert.equal(kept.length, 1);
+    // The next run folded it and was killed before the journal was removed: the run after folds the same journal.
+    fs.writeFileSync(journalPath(file), journal);
+    const again = RunbookStore.open(file);
+    again.store.close();
+    assert.deepEqual(fs.readFileSync(file), once, 'the file is the same as after the first fold');
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.kept-')), kept, 'the deleted cell\'s record is kept once');
+    assert.match(again.warnings.join('\n'), new RegExp(`kept in .*${kept[0].replace(/[.]/g, '\\.')}`));
   });
 });
 
