@@ -99,8 +99,11 @@ export interface RunEndRecord {
   /** UTC ISO 8601 with ms. */
   ended: string;
   status: RunStatus;
-  /** Process exit status (CLI), or what it would have been (VS Code). */
-  exit: number;
+  /**
+   * Process exit status (CLI), or what it would have been (VS Code). Absent only on the end a later run records for
+   * an `interrupted` one: that process was killed or crashed, and what it exited with is not known.
+   */
+  exit?: number;
   /** Every reason a refused run was refused, or why it stopped. */
   reasons?: string[];
   /** Counts by cell status: `{"ok":5,"error":1}`. */

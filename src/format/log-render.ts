@@ -335,6 +335,8 @@ function settledStatus(a: AttemptRecord, s: RunState): string {
 function resultText(end: RunEndRecord, s: RunState, f: Fmt): string {
   const counts = cellCounts(end, s);
   const cells = counts.length > 0 ? ` · cells: ${counts.map(([k, n]) => `${groupDigits(n)} ${f.text(k)}`).join(', ')}` : '';
+  // A run a later one found interrupted was last seen then; when it died, and with what exit status, is not known.
+  if (end.exit === undefined) return `${f.strong(f.text(end.status))}, exit status unknown (killed or crashed), last seen ${f.time(end.ended)}${cells}`;
   return `${f.strong(f.text(end.status))}, exit status ${end.exit}, ended ${f.time(end.ended)}${cells}`;
 }
 
@@ -389,7 +391,8 @@ function monitorText(m: unknown, f: Fmt): string | undefined {
 function durationText(s: RunState, f: Fmt): string {
   const t = runTimes(s);
   if (t.durationMs === undefined) return s.run ? 'unknown (the run\'s start or end is not a time)' : 'unknown (the run\'s start is not in the log)';
-  const d = formatDuration(t.durationMs);
+  // An interrupted run's end is when it was last seen: it ran at least that long.
+  const d = s.end?.status === 'interrupted' && s.end.exit === undefined ? `at least ${formatDuration(t.durationMs)} (to when it was last seen)` : formatDuration(t.durationMs);
   if (t.estimateMs === undefined) return `${d} (no estimate)`;
   const est = `(estimated ${formatDuration(t.estimateMs)})`;
   if (t.verdict === 'twice') return `${d} ${est}: ${f.strong('more than twice the estimate')}, the usual buffer of a migration window`;

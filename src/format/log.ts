@@ -65,7 +65,9 @@ export function eventProblem(v: unknown): string | undefined {
       return spanProblem(v.span);
     case 'end': {
       const n = v.end;
-      if (!isObj(n) || !isStr(n.run) || !isStr(n.ended) || !isStr(n.status) || typeof n.exit !== 'number') return 'an end event needs "end" with string "run", "ended", "status" and a number "exit"';
+      // An interrupted run's end is written by a later run: the killed process's exit status is not known.
+      const exitOk = isObj(n) && (typeof n.exit === 'number' || (n.exit === undefined && n.status === 'interrupted'));
+      if (!isObj(n) || !isStr(n.run) || !isStr(n.ended) || !isStr(n.status) || !exitOk) return 'an end event needs "end" with string "run", "ended", "status" and a number "exit" (which only an interrupted run may lack)';
       if (!optStrs(n.reasons) || !(n.cells === undefined || isObj(n.cells)) || !(n.window === undefined || (isObj(n.window) && isStr(n.window.interval) && isStr(n.window.verdict)))) return 'an end event has a field of the wrong type';
       return undefined;
     }

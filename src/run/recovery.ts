@@ -49,18 +49,25 @@ export async function settleEarlierRuns(o: { runbook: Runbook; sink: RunSink; se
   return { messages };
 }
 
+/** `started` (ISO 8601) plus `ms`, as ISO 8601 with ms; `started` as it is when either is not a time. */
+function finishedAt(started: string, ms: number | undefined): string {
+  const t = Date.parse(started);
+  return typeof ms === 'number' && Number.isFinite(ms) && Number.isFinite(t) ? new Date(t + ms).toISOString() : started;
+}
+
 async function endInterruptedRuns(o: { runbook: Runbook; sink: RunSink; runId: string }, messages: string[]): Promise<void> {
   const events = o.runbook.log?.events ?? [];
   const ended = new Set(events.filter((e) => e.e === 'end').map((e) => (e.e === 'end' ? e.end.run : '')));
   const lastSeen = new Map<string, string>();
   for (const e of events) {
     if (e.e === 'run') lastSeen.set(e.run.id, e.run.started);
-    else if (e.e === 'attempt' && e.attempt.started) lastSeen.set(e.attempt.run, e.attempt.started);
+    // Seen until its last recorded cell finished (its start plus its duration), not only when that cell started.
+    else if (e.e === 'attempt' && e.attempt.started) lastSeen.set(e.attempt.run, finishedAt(e.attempt.started, e.attempt.ms));
   }
   for (const e of [...events]) {
     if (e.e !== 'run' || ended.has(e.run.id) || e.run.id === o.runId) continue;
     const seen = lastSeen.get(e.run.id) ?? e.run.started;
-    await o.sink.log({ e: 'end', end: { run: e.run.id, ended: seen, status: 'interrupted', exit: 1, reasons: [`the run never recorded its end: the process was killed or crashed (last seen at ${seen}); found by run ${o.runId}`] } });
+    await o.sink.log({ e: 'end', end: { run: e.run.id, ended: seen, status: 'interrupted', reasons: [`the run never recorded its end: the process was killed or crashed (last seen at ${seen}); found by run ${o.runId}`] } });
     messages.push(`Run ${e.run.id} (${e.run.by}, ${e.run.connection}) never finished: recorded as interrupted.`);
   }
 }

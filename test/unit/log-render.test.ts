@@ -97,7 +97,7 @@ describe('log rendering', () => {
       runEvent(next, '2026-11-28T02:15:12.000Z'),
       { e: 'attempt', attempt: { run: dead, cell: 3, status: 'unknown', started: '2026-11-28T02:00:44.000Z' } },
       { e: 'span', run: dead, span: { from: 1, fate: 'rolled back', reason: 'the run died' }, cells: [1, 2], at: '2026-11-28T02:15:13.000Z' },
-      { e: 'end', end: { run: dead, ended: '2026-11-28T02:00:44.000Z', status: 'interrupted', exit: 1, reasons: ['the run never recorded its end'] } },
+      { e: 'end', end: { run: dead, ended: '2026-11-28T02:00:44.000Z', status: 'interrupted', reasons: ['the run never recorded its end'] } },
       { e: 'attempt', attempt: { run: next, cell: 1, status: 'ok', started: '2026-11-28T02:15:14.000Z' } },
       endEvent(next, '2026-11-28T02:15:15.000Z'),
     ];
@@ -109,7 +109,12 @@ describe('log rendering', () => {
     assert.match(second.slice(settled, timeline), /run `20261128T020041Z-7f3a` · #3 · \*\*unknown\*\*/);
     assert.match(second.slice(settled, timeline), /run `20261128T020041Z-7f3a` · transaction of #1 \*\*rolled back\*\*/);
     // The interrupted run's cells are counted as their transaction ended, and the rollback is its issue, not the next run's.
-    assert.match(out, /\*\*interrupted\*\*, exit status 1, ended 2026-11-28 02:00:44 UTC · cells: 2 rolled back, 1 unknown/);
+    // It was killed: what it exited with and when it died are not known, only when it was last seen.
+    assert.match(out, /\*\*interrupted\*\*, exit status unknown \(killed or crashed\), last seen 2026-11-28 02:00:44 UTC · cells: 2 rolled back, 1 unknown/);
+    assert.match(out, /\*\*Duration:\*\* at least 3\.0 s \(to when it was last seen\) \(no estimate\)/);
+    // An older file's interrupted end, written with exit 1, still reads and renders as written.
+    const older = renderLogMarkdown(events.map((e) => (e.e === 'end' && e.end.status === 'interrupted' ? { ...e, end: { ...e.end, exit: 1 } } : e)));
+    assert.match(older, /\*\*interrupted\*\*, exit status 1, ended 2026-11-28 02:00:44 UTC/);
     assert.match(second.slice(timeline), /\*\*Issues:\*\* none/);
     assert.equal(summarizeRuns(events)[0].issues.filter((i) => i.includes('rolled back')).length, 1);
   });
