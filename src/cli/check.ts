@@ -1,9 +1,8 @@
 // `runbook check FILE...`: parse each file, report problems with line numbers, prove the byte-stable round trip.
 
-import * as fs from 'node:fs';
 import { readFileBytes } from './read-file';
 import { parseRunbook, serializeRunbookBytes, type Runbook } from '../format';
-import { journalPath, readJournal } from '../run/journal';
+import { journalWarning } from './journal-warning';
 import { redact } from '../connections/redact';
 import { terminalLines } from './terminal-text';
 
@@ -67,10 +66,8 @@ export function runCheck(files: string[], opts: { strict?: boolean; quiet?: bool
     }
     const rb = r.runbook!;
     for (const p of rb.problems) err(`${file}:${p.line}: ${p.severity}: ${p.message} [${p.code}]`);
-    if (fs.existsSync(journalPath(file))) {
-      const n = readJournal(journalPath(file)).length;
-      err(`${file}: warning: an interrupted run left ${journalPath(file)} with ${n} finished output${n === 1 ? '' : 's'} not yet in the file; the next \`runbook run ${file}\` folds ${n === 1 ? 'it' : 'them'} in`);
-    }
+    const notice = journalWarning(file, rb);
+    if (notice) err(`${file}: warning: ${notice}`);
     const errors = rb.problems.filter((p) => p.severity === 'error').length;
     const warnings = rb.problems.length - errors;
     if (!r.roundTrip) {

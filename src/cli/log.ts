@@ -3,6 +3,7 @@
 import { readFileBytes } from './read-file';
 import type { Command } from 'commander';
 import { parseRunbook, renderLogMarkdown, summarizeRuns } from '../format';
+import { journalWarning } from './journal-warning';
 
 /** Options of the `log` command. */
 export interface LogCommandOptions {
@@ -31,6 +32,8 @@ export function runLog(file: string, opts: LogCommandOptions, out: (s: string) =
   for (const p of rb.problems) {
     if (p.code === 'malformed-log-event' || p.code === 'log-text-edited') err(`${file}:${p.line}: ${p.severity}: ${p.message} [${p.code}]`);
   }
+  const notice = journalWarning(file, rb);
+  if (notice) err(`${file}: warning: ${notice}`);
   const events = rb.log?.events ?? [];
   if (format === 'json') out(JSON.stringify({ file, runs: summarizeRuns(events) }, null, 2) + '\n');
   else {

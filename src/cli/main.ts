@@ -7,6 +7,7 @@ import { registerLint } from './lint';
 import { registerVerify } from './verify';
 import { registerLogCommand } from './log';
 import { registerRehearse } from './rehearse';
+import { registerRecover } from './recover';
 
 /** Exit status for usage errors (bad flags, missing arguments), as most Unix tools do. */
 export const EXIT_USAGE = 2;
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerLogCommand(program);
   registerRehearse(program);
+  registerRecover(program);
   for (const register of extraCommands) register(program);
   return program;
 }

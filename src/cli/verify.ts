@@ -5,6 +5,7 @@ import { readFileBytes } from './read-file';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { parseRunbook, verifyRunbook, type Runbook } from '../format';
+import { journalWarning } from './journal-warning';
 
 /** Options of the `verify` command. */
 export interface VerifyCommandOptions {
@@ -37,7 +38,8 @@ function readAtRevision(file: string, ref: string): Runbook | undefined {
 
 /**
  * Verifies files and prints what it finds: one line per file, then one line per break (`FILE:LINE: kind: message`).
- * @returns 0 when every file is consistent, 1 when one has a break (or cannot be read), 2 when `--base` cannot be read
+ * @returns 0 when every file is consistent, 1 when one has a break (or cannot be read, or an interrupted run's journal
+ *   beside it holds records it lacks), 2 when `--base` cannot be read
  */
 export function runVerify(files: string[], opts: VerifyCommandOptions, out: (s: string) => void, err: (s: string) => void): number {
   let status = 0;
@@ -60,6 +62,12 @@ export function runVerify(files: string[], opts: VerifyCommandOptions, out: (s: 
     }
     const rb = parseRunbook(bytes);
     const r = verifyRunbook(rb, { strict: opts.strict, base });
+    // A journal beside the file holds records it lacks: the file alone is not the whole record of its runs.
+    const notice = journalWarning(file, rb);
+    if (notice) {
+      status = Math.max(status, 1);
+      out(`${file}: INCOMPLETE: ${notice}`);
+    }
     if (r.breaks.length > 0) {
       status = Math.max(status, 1);
       const first = r.breaks[0];
@@ -83,7 +91,7 @@ export function registerVerify(program: Command): void {
     .option('--strict', 'also fail on outputs the log does not cover (written before the log existed, or by hand)')
     .option('--base <rev>', 'a git revision (e.g. origin/main): each file\'s log there must be a prefix of its log now')
     .option('-q, --quiet', 'print only failures')
-    .addHelpText('after', '\nExit status: 0 when every file is consistent, 1 when a file has a break (the first is named) or cannot be read, 2 on usage errors or when --base cannot be read.\nWhat it proves and what it does not: docs/format.md, "Tamper evidence". In CI: docs/ci.md')
+    .addHelpText('after', '\nExit status: 0 when every file is consistent, 1 when a file has a break (the first is named), cannot be read, or has an interrupted run\'s journal beside it with records not yet in it (`runbook recover FILE`), 2 on usage errors or when --base cannot be read.\nWhat it proves and what it does not: docs/format.md, "Tamper evidence". In CI: docs/ci.md')
     .action((files: string[], opts: VerifyCommandOptions) => {
       process.exitCode = runVerify(files, opts, (s) => process.stdout.write(s + '\n'), (s) => process.stderr.write(s + '\n'));
     });

@@ -289,6 +289,52 @@ export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): {
   return { applied, attached, unmatched, events, unfinished, groups, pending };
 }
 
+/**
+ * What an interrupted run's journal beside `file` holds that the file may not: its finished outputs and log events
+ * not yet in the file (events the file's log has are not counted), and the cells it started and never finished.
+ * Undefined when there is no journal.
+ * @throws RunbookWriteError when something other than a plain file is at the journal's path
+ */
+export function journalBacklog(file: string, rb: Runbook): { outputs: number; events: number; unfinished: number } | undefined {
+  const jp = journalPath(file);
+  if (!journalPresent(jp)) return undefined;
+  const entries = readJournalEntries(jp);
+  const inLog = new Set((rb.log?.events ?? []).map((e) => e.h ?? eventHash(e)));
+  const started = new Set<string>();
+  let outputs = 0;
+  let events = 0;
+  for (const e of entries) {
+    if (e.v === 1) {
+      if (!holdsOutputs(rb, e)) outputs++;
+      started.delete(`${e.cell}\n${e.sig}`);
+    } else if (e.t === 'started') started.add(`${e.cell}\n${e.sig}`);
+    else if (e.t === 'log' && !inLog.has(e.event.h ?? eventHash(e.event))) events++;
+  }
+  return { outputs, events, unfinished: started.size };
+}
+
+/** Whether the file already has an entry's outputs on its cell (records and bodies the same): a checkpoint wrote them. */
+function holdsOutputs(rb: Runbook, e: JournalEntry): boolean {
+  const i = findCell(rb, e.cell, e.sig);
+  const have = i >= 0 ? rb.cells[i].outputs : [];
+  return have.length === e.outputs.length && have.every((o, k) => JSON.stringify(o.record) === JSON.stringify(e.outputs[k].record) && (o.body ?? '') === (e.outputs[k].body ?? ''));
+}
+
+/**
+ * The line check, verify and log print about a journal's {@link journalBacklog}; undefined when it holds nothing.
+ * Outputs and events are folded in by `runbook recover` or the next run; what became of a cell started and never
+ * finished needs the database (`txid_status()`, the server's sessions), so only the next run settles it.
+ */
+export function journalNotice(file: string, b: { outputs: number; events: number; unfinished: number } | undefined): string | undefined {
+  if (!b || b.outputs + b.events + b.unfinished === 0) return undefined;
+  const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
+  const held = [b.outputs && plural(b.outputs, 'finished output', 'finished outputs'), b.events && plural(b.events, 'log event', 'log events')].filter(Boolean).join(' and ');
+  const parts: string[] = [];
+  if (held) parts.push(`${held} not yet in the file: \`runbook recover ${file}\` folds them in (so does the next \`runbook run ${file}\`)`);
+  if (b.unfinished) parts.push(`${plural(b.unfinished, 'cell', 'cells')} it started and never finished: the next \`runbook run ${file}\` against the same database records what became of ${b.unfinished === 1 ? 'it' : 'them'}`);
+  return `an interrupted run left ${journalPath(file)} with ${parts.join('; and ')}`;
+}
+
 /** Reads a journal's cell entries; see {@link readJournalEntries}. */
 export function readJournal(file: string): JournalEntry[] {
   return readJournalEntries(file).filter((e): e is JournalEntry => e.v === 1);
@@ -390,10 +436,11 @@ export class RunbookStore {
    * Opens a runbook for a run: parses it and folds in the journal an interrupted run left.
    * @throws if the file cannot be read
    */
-  static open(file: string, opts: StoreOptions = {}): { store: RunbookStore; recovered: number; unmatched: number; unfinished: UnfinishedCell[]; warnings: string[]; groups: ShellGroup[] } {
+  static open(file: string, opts: StoreOptions = {}): { store: RunbookStore; recovered: number; events: number; unmatched: number; unfinished: UnfinishedCell[]; warnings: string[]; groups: ShellGroup[] } {
     const rb = parseRunbook(fs.readFileSync(file));
     const jp = journalPath(file);
     let recovered = 0;
+    let events = 0;
     let unmatched = 0;
     let unfinished: UnfinishedCell[] = [];
     let groups: ShellGroup[] = [];
@@ -402,6 +449,7 @@ export class RunbookStore {
     if (journalPresent(jp)) {
       const r = foldJournal(rb, readJournalEntries(jp));
       recovered = r.applied;
+      events = r.events;
       unmatched = r.unmatched.length;
       unfinished = r.unfinished;
       groups = r.groups;
@@ -420,10 +468,10 @@ export class RunbookStore {
     }
     // After folding a journal the file was rewritten: read what is now on disk, raw text included (the log too,
     // when the format writes it; otherwise the folded log stays in memory for this run).
-    if (!rewritten) return { store: new RunbookStore(file, rb, opts), recovered, unmatched, unfinished, warnings, groups };
+    if (!rewritten) return { store: new RunbookStore(file, rb, opts), recovered, events, unmatched, unfinished, warnings, groups };
     const again = parseRunbook(fs.readFileSync(file));
     if (!again.log && rb.log) again.log = rb.log;
-    return { store: new RunbookStore(file, again, opts), recovered, unmatched, unfinished, warnings, groups };
+    return { store: new RunbookStore(file, again, opts), recovered, events, unmatched, unfinished, warnings, groups };
   }
 
   /**
