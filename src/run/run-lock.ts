@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { sweepTemporaries } from './safe-write';
 
 /** What a lock file holds (JSON, one object). */
 export interface LockHolder {
@@ -226,7 +227,11 @@ export function acquireRunLock(file: string, o: AcquireOptions): RunLock {
   sweepLeftovers(lockPath, holder.host);
   let tookOver: RunLock['tookOver'];
   for (let tries = 0; tries < 5; tries++) {
-    if (createExclusive(lockPath, holder)) return ownLock(lockPath, holder, tookOver);
+    if (createExclusive(lockPath, holder)) {
+      // Held: no live process is rewriting this runbook, so a temporary copy beside it is a killed run's leftover.
+      sweepTemporaries(file);
+      return ownLock(lockPath, holder, tookOver);
+    }
     const seen = readHolder(lockPath);
     if (!seen) continue; // released meanwhile: try again
     const h = seen.holder;

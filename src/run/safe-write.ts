@@ -96,6 +96,37 @@ function temporaryPath(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(12).toString('hex')}.tmp`);
 }
 
+/**
+ * Removes the temporary files a rewrite of `file` or of its journal left when its process was killed between creating
+ * one and renaming it into place (`.NAME.<24 hex>.tmp`, `.NAME.journal.<24 hex>.tmp`): whole copies of the runbook
+ * that would pile up beside it. Call only while holding the run lock of `file` (run-lock.ts): every rewrite of a
+ * runbook and its journal happens under it, so no live process owns one then. Plain files only; never follows a link.
+ * @returns the names removed
+ */
+export function sweepTemporaries(file: string): string[] {
+  const dir = path.dirname(file);
+  const base = path.basename(file);
+  const ours = new RegExp(`^\\.${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\.journal)?\\.[0-9a-f]{24}\\.tmp$`);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!ours.test(name)) continue;
+    try {
+      if (!fs.lstatSync(path.join(dir, name)).isFile()) continue;
+      fs.rmSync(path.join(dir, name), { force: true });
+      removed.push(name);
+    } catch {
+      // Gone meanwhile, or not ours to remove: left as it is.
+    }
+  }
+  return removed;
+}
+
 /** Creates `file` exclusively (never through a link, never an existing file), mode 0600. */
 function createExclusive(file: string): number {
   return fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);

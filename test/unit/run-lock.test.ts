@@ -167,6 +167,29 @@ describe('the lock beside a runbook (src/run/run-lock.ts)', function () {
     assert.ok(fs.existsSync(notOurs), 'a name this tool does not make is left alone');
   });
 
+  it('removes the temporary copies a killed rewrite left beside the runbook once it holds the lock, and nothing else', () => {
+    const dirOf = path.dirname(file);
+    const name = path.basename(file);
+    const leftRunbook = path.join(dirOf, `.${name}.0123456789abcdef01234567.tmp`);
+    const leftJournal = path.join(dirOf, `.${name}.journal.fedcba9876543210fedcba98.tmp`);
+    const other = path.join(dirOf, `.other.runbook.0123456789abcdef01234567.tmp`);
+    const guessable = path.join(dirOf, `.${name}.tmp`);
+    const victim = path.join(dirOf, 'victim.txt');
+    const link = path.join(dirOf, `.${name}.aaaaaaaaaaaaaaaaaaaaaaaa.tmp`);
+    for (const f of [leftRunbook, leftJournal, other, guessable, victim]) fs.writeFileSync(f, 'x\n');
+    fs.symlinkSync(victim, link);
+    // Held by a live run: nothing of its is touched.
+    const live = writeLock(file, { pid: process.pid, start: processStartTime(process.pid) });
+    assert.throws(() => acquireRunLock(file, { run: 'R8', operator: 'alice' }), RunLockedError);
+    assert.ok(fs.existsSync(leftRunbook) && fs.existsSync(leftJournal), 'a live run may be about to rename them');
+    fs.rmSync(live);
+    const lock = acquireRunLock(file, { run: 'R8', operator: 'alice' });
+    lock.release();
+    assert.ok(!fs.existsSync(leftRunbook) && !fs.existsSync(leftJournal), 'a killed rewrite\'s copies are removed');
+    assert.ok(fs.existsSync(other) && fs.existsSync(guessable), 'another runbook\'s, and a name this tool does not make, are left');
+    assert.ok(fs.lstatSync(link).isSymbolicLink() && fs.readFileSync(victim, 'utf8') === 'x\n', 'a link is left, its target untouched');
+  });
+
   it('does not follow a symbolic link planted at the lock path', () => {
     const victim = path.join(dir, 'victim.txt');
     fs.writeFileSync(victim, 'precious\n');
