@@ -165,3 +165,121 @@ describe('faults: kill -9 at exact system calls (strace fault injection, real CL
     assert.equal(cell1.length, 1, 'cell 1\'s attempt, folded by the killed second run and again by the third, stands once');
   });
 });
+
+/** One place to kill a run: its `n`-th call of `syscall` (counting only those on the runbook's journal, when `journal`). */
+interface KillPoint {
+  syscall: string;
+  n: number;
+  journal?: boolean;
+}
+
+/**
+ * Every call a run makes that changes the runbook's folder: each rename(2), unlink(2) and link(2) of the run's main
+ * thread, and each write(2) to the journal, from a trace of the same command run to the end on a copy of the runbook.
+ */
+function killPoints(file: string, args: (f: string) => string[]): KillPoint[] {
+  const copyDir = fs.mkdtempSync(`${path.dirname(file)}-points-`);
+  try {
+    const copy = path.join(copyDir, path.basename(file));
+    fs.copyFileSync(file, copy);
+    const trace = path.join(copyDir, 'strace.out');
+    const env = { ...process.env, RUNBOOK_OPERATOR: 'test-operator' };
+    spawnSync('strace', ['-qq', '-o', trace, '-e', 'trace=rename,unlink,link', process.execPath, CLI, ...args(copy)], { cwd: copyDir, env, timeout: 60_000 });
+    const calls = fs.readFileSync(trace, 'utf8').split('\n');
+    const points: KillPoint[] = [];
+    for (const syscall of ['rename', 'unlink', 'link']) {
+      const n = calls.filter((l) => l.startsWith(`${syscall}(`) && l.includes(copyDir)).length;
+      for (let i = 1; i <= n; i++) points.push({ syscall, n: i });
+    }
+    fs.copyFileSync(file, copy);
+    fs.rmSync(`${copy}.journal`, { force: true });
+    spawnSync('strace', ['-qq', '-o', trace, '-e', 'trace=write', '-P', `${copy}.journal`, process.execPath, CLI, ...args(copy)], { cwd: copyDir, env, timeout: 60_000 });
+    const writes = fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l.startsWith('write(')).length;
+    for (let i = 1; i <= writes; i++) points.push({ syscall: 'write', n: i, journal: true });
+    return points;
+  } finally {
+    fs.rmSync(copyDir, { recursive: true, force: true });
+  }
+}
+
+describe('faults: kill -9 at every step a run takes on its files (strace fault injection, real CLI, real PostgreSQL)', function () {
+  this.timeout(300_000);
+  let db: FreshDatabase;
+  let admin: Client;
+  let dir: string;
+
+  before(async function () {
+    if (!straceWorks()) {
+      console.log('      [faults-syscalls] strace cannot trace here (not installed, or ptrace refused): skipped');
+      this.skip();
+    }
+    db = await freshDatabase('faults_steps');
+    admin = new Client(db.clientConfig);
+    await admin.connect();
+    dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-faults-steps-')));
+  });
+  after(async () => {
+    await admin?.end();
+    await db?.drop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Three inserts, one key each; the second sleeps past the checkpoint interval, so the run checkpoints mid-way. */
+  const cells = (t: string): string => sql(`INSERT INTO ${t} VALUES ('a');`) + sql(`SELECT pg_sleep(0.6); INSERT INTO ${t} VALUES ('b');`) + sql(`INSERT INTO ${t} VALUES ('c');`);
+
+  it('loses no finished record, runs nothing twice unrecorded and leaves a log that verifies, wherever the run is killed', async () => {
+    await admin.query('CREATE TABLE steps_probe (k text)');
+    const probe = path.join(dir, 'probe.runbook');
+    fs.writeFileSync(probe, '# Steps\n\n' + cells('steps_probe'));
+    const points = killPoints(probe, (f) => ['run', f, '-c', db.url]);
+    assert.ok(points.filter((p) => p.syscall === 'write').length >= 3, `a journal write per cell at least: ${JSON.stringify(points)}`);
+    assert.ok(points.some((p) => p.syscall === 'rename') && points.some((p) => p.syscall === 'unlink'), JSON.stringify(points));
+    const failures: string[] = [];
+    let killed = 0;
+    for (const [i, point] of points.entries()) {
+      const table = `steps_${i}`;
+      await admin.query(`CREATE TABLE ${table} (k text)`);
+      const file = path.join(dir, `${table}.runbook`);
+      fs.writeFileSync(file, '# Steps\n\n' + cells(table));
+      const where = `${point.syscall} #${point.n}${point.journal ? ' on the journal' : ''}`;
+      const first = await runKilledAt(point.syscall, point.journal ? `${file}.journal` : undefined, ['run', file, '-c', db.url], dir, point.n);
+      if (first.signal === 'SIGKILL') killed++;
+      else if (first.status !== 0) failures.push(`${where}: the run was neither killed nor ok: ${first.stdout}${first.stderr}`);
+      // As a user would: run again from the first cell not shown ok (the tool refuses a --from it cannot honour).
+      const shownOk = [...first.stdout.matchAll(/^\[\d+\/\d+\] #(\d+) \(\w+\)\s+ok/gm)].map((m) => Number(m[1]));
+      const from = shownOk.length ? Math.max(...shownOk) + 1 : 1;
+      if (from <= 3) {
+        const r = resume(['run', file, '-c', db.url, ...(from > 1 ? ['--from', String(from)] : [])], dir);
+        if (r.status !== 0) failures.push(`${where}: the resumed run --from ${from} ended ${r.status}: ${r.stdout}${r.stderr}`);
+      } else if (first.signal === 'SIGKILL') {
+        // Every cell was shown ok, then the process was killed writing its records: when the journal holds records
+        // the file lacks, verify fails naming `runbook recover` (else the file is whole and verify passes).
+        const v = runCli(['verify', file]);
+        if (v.status !== 0 && !/INCOMPLETE: .*runbook recover/.test(v.stdout)) failures.push(`${where}: verify failed for another reason: ${v.stdout}${v.stderr}`);
+        const r = runCli(['recover', file]);
+        if (r.status !== 0) failures.push(`${where}: recover ended ${r.status}: ${r.stdout}${r.stderr}`);
+      }
+      try {
+        const events = eventsOf(file);
+        const verify = runCli(['verify', file]);
+        if (verify.status !== 0) failures.push(`${where}: ${verify.stdout}${verify.stderr}`);
+        const ids = runIds(events);
+        if (new Set(ids).size !== ids.length) failures.push(`${where}: a run starts twice in the log: ${ids.join(', ')}`);
+        if (fs.existsSync(`${file}.journal`)) failures.push(`${where}: a journal is left`);
+        const rows = new Map((await admin.query<{ k: string; n: number }>(`SELECT k, count(*)::int AS n FROM ${table} GROUP BY k`)).rows.map((r) => [r.k, r.n]));
+        for (const [cell, k] of [[1, 'a'], [2, 'b'], [3, 'c']] as const) {
+          const attempts = events.flatMap((e) => (e.e === 'attempt' && e.attempt.cell === cell ? [e.attempt.status] : []));
+          const ok = attempts.filter((s) => s === 'ok').length;
+          const unknown = attempts.filter((s) => s === 'unknown').length;
+          const applied = rows.get(k) ?? 0;
+          if (applied < 1 || ok > applied || applied > ok + unknown) failures.push(`${where}: cell ${cell}: ${applied} in the table, attempts ${JSON.stringify(attempts)}`);
+        }
+      } catch (e) {
+        failures.push(`${where}: ${(e as Error).message}`);
+      }
+    }
+    console.log(`      [faults-syscalls] ${points.length} kill points (${[...new Set(points.map((p) => p.syscall))].map((s) => `${points.filter((p) => p.syscall === s).length} ${s}`).join(', ')}), ${killed} runs killed there`);
+    assert.deepEqual(failures, []);
+    assert.ok(killed >= points.length - 2, `almost every kill point was reached (${killed} of ${points.length}): a run's steps are the same from run to run`);
+  });
+});
