@@ -307,8 +307,9 @@ class RehearsalSink implements RunSink {
     if (attempt) await this.log(attempt.event, attempt.ctx);
   }
   cellEnded(): void {}
-  async update(handle: unknown, output: Output): Promise<void> {
-    this.outputs.set(handle as number, output);
+  async amend(changes: readonly { handle: unknown; output: Output }[], ev: { event: LogEvent; ctx?: { source?: string; body?: string } }): Promise<void> {
+    for (const c of changes) this.outputs.set(c.handle as number, c.output);
+    await this.log(ev.event, ev.ctx);
   }
   async log(event: LogEvent, ctx?: { source?: string; body?: string }): Promise<void> {
     if (event.e === 'run' || event.e === 'end') return;

@@ -43,8 +43,12 @@ export interface RunSink {
   cellOutput(c: RunnableCell, handle: unknown, output: Output, source?: string, ran?: CellRun, attempt?: LoggedEvent): Promise<void>;
   /** The cell's run is over (VS Code ends its execution). `success`: whether it ran as asked. */
   cellEnded(handle: unknown, success: boolean): void;
-  /** An earlier cell's output changed (its span ended, or the run stopped before it). */
-  update(handle: unknown, output: Output): Promise<void>;
+  /**
+   * Earlier cells' outputs changed, with the log event that records why (a span's fate, the attempt that says a cell
+   * was not run, a killed run's cell settled as unknown): the CLI journals them all in one write(2), so a kill never
+   * leaves the record holding the outputs without the event, or the event without the outputs.
+   */
+  amend(changes: readonly { handle: unknown; output: Output }[], event: LoggedEvent): Promise<void>;
   /** Appends an event to the migration log; `ctx` gives what a chained attempt hashes. */
   log(event: LogEvent, ctx?: { source?: string; body?: string }): Promise<void>;
   /** Makes everything recorded so far durable in the runbook itself (CLI: a checkpoint). */

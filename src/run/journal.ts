@@ -509,11 +509,22 @@ export class RunbookStore {
    * @throws LogPlacementError (from the log) when the runbook's first log event cannot follow its text
    */
   record(index: number, sourceChanged = false, attempt?: { event: LogEvent; ctx?: { source?: string; body?: string } }): void {
-    const cell = this.runbook.cells[index];
-    const entry: JournalEntry = { v: 1, cell: index, sig: this.diskSigs[index], outputs: cell.outputs };
-    if (sourceChanged) entry.source = cell.source;
-    const entries: AnyJournalEntry[] = [entry];
-    if (attempt) entries.push({ v: 2, t: 'log', event: appendLogEvent(this.runbook, attempt.event, attempt.ctx) });
+    this.recordMany([{ index, sourceChanged }], attempt);
+  }
+
+  /**
+   * Records several cells (their current outputs, and sources when `sourceChanged`) and the log event that records
+   * why, all in one write(2): a kill leaves the journal with all of them or none.
+   * @throws LogPlacementError (from the log) when the runbook's first log event cannot follow its text
+   */
+  recordMany(cells: readonly { index: number; sourceChanged?: boolean }[], event?: { event: LogEvent; ctx?: { source?: string; body?: string } }): void {
+    const entries: AnyJournalEntry[] = cells.map(({ index, sourceChanged }) => {
+      const cell = this.runbook.cells[index];
+      const entry: JournalEntry = { v: 1, cell: index, sig: this.diskSigs[index], outputs: cell.outputs };
+      if (sourceChanged) entry.source = cell.source;
+      return entry;
+    });
+    if (event) entries.push({ v: 2, t: 'log', event: appendLogEvent(this.runbook, event.event, event.ctx) });
     this.append(...entries);
     this.dirty = true;
     if (Date.now() - this.lastCheckpoint >= (this.opts.checkpointMs ?? 500)) this.checkpoint();

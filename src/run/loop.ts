@@ -661,18 +661,20 @@ class LoopContext {
 
   /** Marks every earlier cell of an ended span with its fate, and logs the span. */
   private async applySpanEnd(e: EndedSpan): Promise<void> {
+    const changes: { handle: unknown; output: Output }[] = [];
     for (const sc of e.cells) {
       const out = this.o.sink.outputOf(sc.handle);
       // An output replaced since (a re-run, an edit) is not this span's to mark: the log keeps the fate.
       if (!out || out.record.run !== sc.run) continue;
       if (out.record.span && (out.record.span as { fate?: string }).fate === e.span.fate && (out.record.span as { to?: number }).to === e.span.to) continue;
       const marked = withSpan(out, e.span);
-      await this.o.sink.update(sc.handle, marked);
+      changes.push({ handle: sc.handle, output: marked });
       const model = this.o.all.find((x) => this.o.sink.handle(x.index) === sc.handle);
       if (model) model.cell.outputs = [marked];
     }
     if (!e.intended && e.span.fate !== 'committed') this.summary.lost.push(`${e.span.fate}: the transaction of ${e.cells.map((c) => cellLabel(c)).join(', ')} (${e.span.reason ?? 'no reason recorded'})`);
-    await this.o.sink.log({ e: 'span', run: this.o.run.id, span: e.span, cells: e.cells.map((c) => c.number) });
+    // The cells marked with the span's fate and the span event, recorded together.
+    await this.o.sink.amend(changes, { event: { e: 'span', run: this.o.run.id, span: e.span, cells: e.cells.map((c) => c.number) } });
     if (!e.intended && e.span.fate !== 'committed') this.o.reporter?.message?.(`Transaction ${e.span.fate}: ${e.cells.map((c) => cellLabel(c)).join(', ')} — ${e.span.reason ?? ''}`);
   }
 
@@ -726,9 +728,8 @@ class LoopContext {
       if (c.number <= stopAt || c.cell.outputs.length === 0) continue;
       const out = notRunOutput(this.records, reason);
       c.cell.outputs = [out];
-      await this.o.sink.update(this.handles.get(c.index), out);
-      // The log keeps every output a cell was given: this one replaces an earlier run's.
-      await this.o.sink.log({ e: 'attempt', attempt: attemptOf(out.record, c) }, { source: c.cell.source, body: out.body });
+      // The log keeps every output a cell was given: this one replaces an earlier run's (both recorded together).
+      await this.o.sink.amend([{ handle: this.handles.get(c.index), output: out }], { event: { e: 'attempt', attempt: attemptOf(out.record, c) }, ctx: { source: c.cell.source, body: out.body } });
     }
   }
 

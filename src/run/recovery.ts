@@ -39,9 +39,10 @@ export async function settleEarlierRuns(o: { runbook: Runbook; sink: RunSink; se
     const ctx = { run: u.run, operator: old?.by ?? 'unknown', target: { connection: old?.connection ?? 'unknown', environment: old?.environment ?? 'unknown', server: old?.server, database: old?.database }, redactor: o.session.redactor };
     const out: Output = { record: { ...baseRecord(ctx, 'unknown', new Date(u.at)), reason } };
     cell.outputs = [out];
-    await o.sink.update(o.sink.handle(u.index), out);
     const number = o.runbook.cells.slice(0, u.index + 1).filter((x) => x.kind !== 'markdown').length;
-    await o.sink.log({ e: 'attempt', attempt: attemptOf(out.record, { number, name: typeof cell.options.name === 'string' ? cell.options.name : undefined }) }, { source: cell.source });
+    // The settled output and its attempt together: killed between them, the next run would find the cell settled and
+    // the attempt that says so missing from the log.
+    await o.sink.amend([{ handle: o.sink.handle(u.index), output: out }], { event: { e: 'attempt', attempt: attemptOf(out.record, { number, name: typeof cell.options.name === 'string' ? cell.options.name : undefined }) }, ctx: { source: cell.source } });
     messages.push(`${cellLabel({ number, name: typeof cell.options.name === 'string' ? cell.options.name : undefined })} started at ${u.at} in run ${u.run} and never finished: the process died while it ran. Its record now says its effect is unknown: check the database before running it again.`);
   }
   await resolveUncommitted(o, messages);
@@ -102,14 +103,15 @@ async function resolveUncommitted(o: { runbook: Runbook; sink: RunSink; session:
       : await fateOfDeadRun(o.session, o.runbook, dying, xid);
     const ended: SpanRecord = { ...span, fate, reason };
     if (xid) ended.xid = xid;
-    for (const { index, out } of cells) {
+    const changes = cells.map(({ index, out }) => {
       const marked = withSpan(out, ended);
       o.runbook.cells[index].outputs = [marked];
-      await o.sink.update(o.sink.handle(index), marked);
-    }
+      return { handle: o.sink.handle(index), output: marked };
+    });
     const numbers = cells.map((c) => o.runbook.cells.slice(0, c.index + 1).filter((x) => x.kind !== 'markdown').length);
     // The transaction was the dead run's: its span event names that run, so the log counts it among that run's issues.
-    await o.sink.log({ e: 'span', run, span: ended, cells: numbers });
+    // Marked cells and the span event are recorded together.
+    await o.sink.amend(changes, { event: { e: 'span', run, span: ended, cells: numbers } });
     messages.push(`The transaction of ${numbers.map((n) => cellLabel({ number: n })).join(', ')}, left open by run ${run}: ${fate} (${reason}).`);
   }
 }

@@ -23,7 +23,10 @@ export function redactingSink(sink: RunSink, redactor: Redactor): RunSink {
     shellGroup: sink.shellGroup && ((c, h, run, pgid) => sink.shellGroup!(c, h, run, pgid)),
     cellOutput: (c, h, output, source, ran, attempt) => sink.cellOutput(c, h, redactor.redactOutput(output), source, ran, attempt && redactEvent(attempt.event, attempt.ctx)),
     cellEnded: (h, ok) => sink.cellEnded(h, ok),
-    update: (h, output) => sink.update(h, redactor.redactOutput(output)),
+    amend: (changes, ev) => {
+      const r = redactEvent(ev.event, ev.ctx);
+      return sink.amend(changes.map((c) => ({ handle: c.handle, output: redactor.redactOutput(c.output) })), r);
+    },
     log: (event, ctx) => {
       const r = redactEvent(event, ctx);
       return sink.log(r.event, r.ctx);

@@ -316,9 +316,10 @@ export class FileSink implements RunSink {
 
   cellEnded(): void {}
 
-  async update(handle: unknown, output: Output): Promise<void> {
-    this.cell(handle)!.outputs = [output];
-    this.store.record(handle as number);
+  async amend(changes: readonly { handle: unknown; output: Output }[], event: LoggedEvent): Promise<void> {
+    for (const c of changes) this.cell(c.handle)!.outputs = [c.output];
+    // Every changed output and the event that records why, in one write(2).
+    this.store.recordMany(changes.map((c) => ({ index: c.handle as number })), event);
   }
 
   async log(event: Parameters<RunSink['log']>[0], ctx?: { source?: string; body?: string }): Promise<void> {

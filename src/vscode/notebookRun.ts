@@ -160,6 +160,12 @@ export class NotebookRun implements RunSink, RunReporter {
     exec.end(output.record.status === 'ok' || output.record.status === 'uncommitted', timing?.endTime ?? Date.now());
   }
 
+  async amend(changes: readonly { handle: unknown; output: Output }[], ev: LoggedEvent): Promise<void> {
+    // The notebook is the record until it is saved: outputs, then the event, as separate edits of one document.
+    for (const c of changes) await this.update(c.handle, c.output);
+    await this.log(ev.event, ev.ctx);
+  }
+
   async log(event: LogEvent, ctx?: { source?: string; body?: string }): Promise<void> {
     // The log's hashes are of the cells as they are now: the notebook as a runbook model, its log from the metadata.
     const rb = fromNotebookDocument(this.notebook);

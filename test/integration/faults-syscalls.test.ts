@@ -175,13 +175,14 @@ interface KillPoint {
 
 /**
  * Every call a run makes that changes the runbook's folder: each rename(2), unlink(2) and link(2) of the run's main
- * thread, and each write(2) to the journal, from a trace of the same command run to the end on a copy of the runbook.
+ * thread, and each write(2) to the journal, from a trace of the same command run to the end on a copy of the runbook
+ * (`restore` puts the files there: by default the runbook alone).
  */
-function killPoints(file: string, args: (f: string) => string[]): KillPoint[] {
+function killPoints(file: string, args: (f: string) => string[], restore: (dir: string) => void = (d) => fs.copyFileSync(file, path.join(d, path.basename(file)))): KillPoint[] {
   const copyDir = fs.mkdtempSync(`${path.dirname(file)}-points-`);
   try {
     const copy = path.join(copyDir, path.basename(file));
-    fs.copyFileSync(file, copy);
+    restore(copyDir);
     const trace = path.join(copyDir, 'strace.out');
     const env = { ...process.env, RUNBOOK_OPERATOR: 'test-operator' };
     spawnSync('strace', ['-qq', '-o', trace, '-e', 'trace=rename,unlink,link', process.execPath, CLI, ...args(copy)], { cwd: copyDir, env, timeout: 60_000 });
@@ -191,8 +192,9 @@ function killPoints(file: string, args: (f: string) => string[]): KillPoint[] {
       const n = calls.filter((l) => l.startsWith(`${syscall}(`) && l.includes(copyDir)).length;
       for (let i = 1; i <= n; i++) points.push({ syscall, n: i });
     }
-    fs.copyFileSync(file, copy);
-    fs.rmSync(`${copy}.journal`, { force: true });
+    fs.rmSync(copyDir, { recursive: true, force: true });
+    fs.mkdirSync(copyDir);
+    restore(copyDir);
     spawnSync('strace', ['-qq', '-o', trace, '-e', 'trace=write', '-P', `${copy}.journal`, process.execPath, CLI, ...args(copy)], { cwd: copyDir, env, timeout: 60_000 });
     const writes = fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l.startsWith('write(')).length;
     for (let i = 1; i <= writes; i++) points.push({ syscall: 'write', n: i, journal: true });
@@ -281,5 +283,59 @@ describe('faults: kill -9 at every step a run takes on its files (strace fault i
     console.log(`      [faults-syscalls] ${points.length} kill points (${[...new Set(points.map((p) => p.syscall))].map((s) => `${points.filter((p) => p.syscall === s).length} ${s}`).join(', ')}), ${killed} runs killed there`);
     assert.deepEqual(failures, []);
     assert.ok(killed >= points.length - 2, `almost every kill point was reached (${killed} of ${points.length}): a run's steps are the same from run to run`);
+  });
+  it('a resumed run killed at any step of folding and settling what a killed run left: the run after settles it once', async () => {
+    const name = 'settle.runbook';
+    const seed = path.join(dir, 'settle-seed');
+    fs.mkdirSync(seed);
+    const file = path.join(seed, name);
+    fs.writeFileSync(file, '# Settle\n\n' + sql('SELECT 1 AS one;') + sql("SELECT pg_sleep(1), 'steps-unfinished';") + sql('SELECT 3 AS three;'));
+    const first = startCli(['run', file, '-c', db.url], { cwd: seed });
+    await waitFor('cell 2 to run', async () => (await runSessionPids(admin)).some((s) => s.query.includes('steps-unfinished')));
+    first.child.kill('SIGKILL');
+    await first.done;
+    // The server ends the dead client's statement by itself: every step below starts from the same server state.
+    await waitFor('the killed run\'s session to end', async () => !(await runSessionPids(admin)).some((s) => s.query.includes('steps-unfinished')), 15_000);
+    assert.ok(fs.existsSync(`${file}.journal`));
+    const restore = (to: string): void => {
+      for (const f of fs.readdirSync(seed)) fs.copyFileSync(path.join(seed, f), path.join(to, f));
+    };
+    const resumeArgs = (f: string): string[] => ['run', f, '-c', db.url, '--from', '2'];
+    const points = killPoints(file, resumeArgs, restore);
+    const failures: string[] = [];
+    let killed = 0;
+    for (const [i, point] of points.entries()) {
+      const where = `${point.syscall} #${point.n}${point.journal ? ' on the journal' : ''}`;
+      const at = path.join(dir, `settle-${i}`);
+      fs.mkdirSync(at);
+      restore(at);
+      const f = path.join(at, name);
+      const second = await runKilledAt(point.syscall, point.journal ? `${f}.journal` : undefined, resumeArgs(f), at, point.n);
+      if (second.signal === 'SIGKILL') killed++;
+      const shownOk = [...second.stdout.matchAll(/^\[\d+\/\d+\] #(\d+) \(\w+\)\s+ok/gm)].map((m) => Number(m[1]));
+      const from = Math.max(2, ...shownOk.map((n) => n + 1));
+      const third = from <= 3 ? resume(['run', f, '-c', db.url, '--from', String(from)], at) : runCli(['recover', f]);
+      if (third.status !== 0) failures.push(`${where}: the run after ended ${third.status}: ${third.stdout}${third.stderr}`);
+      // Settled once the journal is gone: a run after recover records what recover could not settle.
+      if (fs.existsSync(`${f}.journal`)) {
+        const r = resume(['run', f, '-c', db.url, '--only', '3'], at);
+        if (r.status !== 0) failures.push(`${where}: the run that settles ended ${r.status}: ${r.stdout}${r.stderr}`);
+      }
+      const verify = runCli(['verify', f]);
+      if (verify.status !== 0) failures.push(`${where}: ${verify.stdout}${verify.stderr}`);
+      const events = eventsOf(f);
+      const ids = runIds(events);
+      if (new Set(ids).size !== ids.length) failures.push(`${where}: a run starts twice in the log: ${ids.join(', ')}`);
+      const dead = ids[0];
+      const unknown = events.filter((e) => e.e === 'attempt' && e.attempt.run === dead && e.attempt.cell === 2);
+      if (unknown.length !== 1 || (unknown[0].e === 'attempt' && unknown[0].attempt.status !== 'unknown')) failures.push(`${where}: cell 2 of the killed run is not settled unknown once: ${JSON.stringify(unknown)}`);
+      const ends = events.filter((e) => e.e === 'end' && e.end.run === dead);
+      if (ends.length !== 1 || (ends[0].e === 'end' && ends[0].end.status !== 'interrupted')) failures.push(`${where}: the killed run's end is not recorded interrupted once: ${JSON.stringify(ends)}`);
+      if (fs.existsSync(`${f}.journal`)) failures.push(`${where}: a journal is left`);
+      fs.rmSync(at, { recursive: true, force: true });
+    }
+    console.log(`      [faults-syscalls] resumed run: ${points.length} kill points (${[...new Set(points.map((p) => p.syscall))].map((s) => `${points.filter((p) => p.syscall === s).length} ${s}`).join(', ')}), ${killed} runs killed there`);
+    assert.deepEqual(failures, []);
+    assert.ok(killed >= points.length - 2, `almost every kill point was reached (${killed} of ${points.length})`);
   });
 });
