@@ -226,64 +226,119 @@ describe('faults: kill -9 at every step a run takes on its files (strace fault i
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Three inserts, one key each; the second sleeps past the checkpoint interval, so the run checkpoints mid-way. */
-  const cells = (t: string): string => sql(`INSERT INTO ${t} VALUES ('a');`) + sql(`SELECT pg_sleep(0.6); INSERT INTO ${t} VALUES ('b');`) + sql(`INSERT INTO ${t} VALUES ('c');`);
+  /** A runbook of `total` cells to kill at every step, with what each insert cell writes (key by cell number). */
+  interface Sweep {
+    title: string;
+    total: number;
+    cells: (table: string) => string;
+    /** Autocommit insert cells: key by cell number. */
+    inserts: Record<number, string>;
+    /** A BEGIN … COMMIT span's insert: its cell and key. */
+    span?: { cell: number; key: string };
+  }
+  const sweeps: Sweep[] = [
+    {
+      // The second sleeps past the checkpoint interval (500 ms), so the run checkpoints mid-way.
+      title: 'three autocommit cells',
+      total: 3,
+      cells: (t) => sql(`INSERT INTO ${t} VALUES ('a');`) + sql(`SELECT pg_sleep(0.6); INSERT INTO ${t} VALUES ('b');`) + sql(`INSERT INTO ${t} VALUES ('c');`),
+      inserts: { 1: 'a', 2: 'b', 3: 'c' },
+    },
+    {
+      title: 'a BEGIN … COMMIT span between two autocommit cells',
+      total: 5,
+      cells: (t) => sql(`INSERT INTO ${t} VALUES ('a');`) + sql('BEGIN;') + sql(`SELECT pg_sleep(0.6); INSERT INTO ${t} VALUES ('b');`) + sql('COMMIT;') + sql(`INSERT INTO ${t} VALUES ('c');`),
+      inserts: { 1: 'a', 5: 'c' },
+      span: { cell: 3, key: 'b' },
+    },
+  ];
 
-  it('loses no finished record, runs nothing twice unrecorded and leaves a log that verifies, wherever the run is killed', async () => {
-    await admin.query('CREATE TABLE steps_probe (k text)');
-    const probe = path.join(dir, 'probe.runbook');
-    fs.writeFileSync(probe, '# Steps\n\n' + cells('steps_probe'));
-    const points = killPoints(probe, (f) => ['run', f, '-c', db.url]);
-    assert.ok(points.filter((p) => p.syscall === 'write').length >= 3, `a journal write per cell at least: ${JSON.stringify(points)}`);
-    assert.ok(points.some((p) => p.syscall === 'rename') && points.some((p) => p.syscall === 'unlink'), JSON.stringify(points));
-    const failures: string[] = [];
-    let killed = 0;
-    for (const [i, point] of points.entries()) {
-      const table = `steps_${i}`;
-      await admin.query(`CREATE TABLE ${table} (k text)`);
-      const file = path.join(dir, `${table}.runbook`);
-      fs.writeFileSync(file, '# Steps\n\n' + cells(table));
-      const where = `${point.syscall} #${point.n}${point.journal ? ' on the journal' : ''}`;
-      const first = await runKilledAt(point.syscall, point.journal ? `${file}.journal` : undefined, ['run', file, '-c', db.url], dir, point.n);
-      if (first.signal === 'SIGKILL') killed++;
-      else if (first.status !== 0) failures.push(`${where}: the run was neither killed nor ok: ${first.stdout}${first.stderr}`);
-      // As a user would: run again from the first cell not shown ok (the tool refuses a --from it cannot honour).
-      const shownOk = [...first.stdout.matchAll(/^\[\d+\/\d+\] #(\d+) \(\w+\)\s+ok/gm)].map((m) => Number(m[1]));
-      const from = shownOk.length ? Math.max(...shownOk) + 1 : 1;
-      if (from <= 3) {
-        const r = resume(['run', file, '-c', db.url, ...(from > 1 ? ['--from', String(from)] : [])], dir);
-        if (r.status !== 0) failures.push(`${where}: the resumed run --from ${from} ended ${r.status}: ${r.stdout}${r.stderr}`);
-      } else if (first.signal === 'SIGKILL') {
-        // Every cell was shown ok, then the process was killed writing its records: when the journal holds records
-        // the file lacks, verify fails naming `runbook recover` (else the file is whole and verify passes).
-        const v = runCli(['verify', file]);
-        if (v.status !== 0 && !/INCOMPLETE: .*runbook recover/.test(v.stdout)) failures.push(`${where}: verify failed for another reason: ${v.stdout}${v.stderr}`);
-        const r = runCli(['recover', file]);
-        if (r.status !== 0) failures.push(`${where}: recover ended ${r.status}: ${r.stdout}${r.stderr}`);
-      }
-      try {
-        const events = eventsOf(file);
-        const verify = runCli(['verify', file]);
-        if (verify.status !== 0) failures.push(`${where}: ${verify.stdout}${verify.stderr}`);
-        const ids = runIds(events);
-        if (new Set(ids).size !== ids.length) failures.push(`${where}: a run starts twice in the log: ${ids.join(', ')}`);
-        if (fs.existsSync(`${file}.journal`)) failures.push(`${where}: a journal is left`);
-        const rows = new Map((await admin.query<{ k: string; n: number }>(`SELECT k, count(*)::int AS n FROM ${table} GROUP BY k`)).rows.map((r) => [r.k, r.n]));
-        for (const [cell, k] of [[1, 'a'], [2, 'b'], [3, 'c']] as const) {
-          const attempts = events.flatMap((e) => (e.e === 'attempt' && e.attempt.cell === cell ? [e.attempt.status] : []));
-          const ok = attempts.filter((s) => s === 'ok').length;
-          const unknown = attempts.filter((s) => s === 'unknown').length;
-          const applied = rows.get(k) ?? 0;
-          if (applied < 1 || ok > applied || applied > ok + unknown) failures.push(`${where}: cell ${cell}: ${applied} in the table, attempts ${JSON.stringify(attempts)}`);
+  /** Runs a file on from `from` as a user would: a refusal that names the `--from` that works is followed once. */
+  function resumeFrom(file: string, from: number): CliResult & { from: number } {
+    const r = resume(['run', file, '-c', db.url, ...(from > 1 ? ['--from', String(from)] : [])], dir);
+    const suggested = /--from (\d+)/.exec(r.stderr);
+    if (r.status === 0 || !suggested || Number(suggested[1]) === from) return { ...r, from };
+    const again = resume(['run', file, '-c', db.url, ...(Number(suggested[1]) > 1 ? ['--from', suggested[1]] : [])], dir);
+    return { status: again.status, stdout: r.stdout + again.stdout, stderr: r.stderr + again.stderr, from: Number(suggested[1]) };
+  }
+
+  for (const [n, sweep] of sweeps.entries()) {
+    it(`${sweep.title}: loses no finished record, runs nothing twice unrecorded and leaves a log that verifies, wherever the run is killed`, async () => {
+      const probeTable = `steps${n}_probe`;
+      await admin.query(`CREATE TABLE ${probeTable} (k text)`);
+      const probe = path.join(dir, `${probeTable}.runbook`);
+      fs.writeFileSync(probe, '# Steps\n\n' + sweep.cells(probeTable));
+      const points = killPoints(probe, (f) => ['run', f, '-c', db.url]);
+      assert.ok(points.filter((p) => p.syscall === 'write').length >= sweep.total, `a journal write per cell at least: ${JSON.stringify(points)}`);
+      assert.ok(points.some((p) => p.syscall === 'rename') && points.some((p) => p.syscall === 'unlink'), JSON.stringify(points));
+      const failures: string[] = [];
+      let killed = 0;
+      for (const [i, point] of points.entries()) {
+        const table = `steps${n}_${i}`;
+        await admin.query(`CREATE TABLE ${table} (k text)`);
+        const file = path.join(dir, `${table}.runbook`);
+        fs.writeFileSync(file, '# Steps\n\n' + sweep.cells(table));
+        const where = `${point.syscall} #${point.n}${point.journal ? ' on the journal' : ''}`;
+        const first = await runKilledAt(point.syscall, point.journal ? `${file}.journal` : undefined, ['run', file, '-c', db.url], dir, point.n);
+        if (first.signal === 'SIGKILL') killed++;
+        else if (first.status !== 0) failures.push(`${where}: the run was neither killed nor ok: ${first.stdout}${first.stderr}`);
+        // As a user would: run again from the first cell not shown ok (the tool refuses a --from it cannot honour).
+        const shownOk = [...first.stdout.matchAll(/^\[\d+\/\d+\] #(\d+) \(\w+\)\s+ok/gm)].map((m) => Number(m[1]));
+        const from = shownOk.length ? Math.max(...shownOk) + 1 : 1;
+        if (from <= sweep.total) {
+          const r = resumeFrom(file, from);
+          if (r.status !== 0) failures.push(`${where}: the resumed run --from ${r.from} ended ${r.status}: ${r.stdout}${r.stderr}`);
+        } else if (first.signal === 'SIGKILL') {
+          // Every cell was shown ok, then the process was killed writing its records: when the journal holds records
+          // the file lacks, verify fails naming `runbook recover` (else the file is whole and verify passes).
+          const v = runCli(['verify', file]);
+          if (v.status !== 0 && !/INCOMPLETE: .*runbook recover/.test(v.stdout)) failures.push(`${where}: verify failed for another reason: ${v.stdout}${v.stderr}`);
+          const r = runCli(['recover', file]);
+          if (r.status !== 0) failures.push(`${where}: recover ended ${r.status}: ${r.stdout}${r.stderr}`);
         }
-      } catch (e) {
-        failures.push(`${where}: ${(e as Error).message}`);
+        try {
+          failures.push(...(await recordProblems(file, table, sweep)).map((p) => `${where}: ${p}`));
+        } catch (e) {
+          failures.push(`${where}: ${(e as Error).message}`);
+        }
       }
+      console.log(`      [faults-syscalls] ${sweep.title}: ${points.length} kill points (${[...new Set(points.map((p) => p.syscall))].map((s) => `${points.filter((p) => p.syscall === s).length} ${s}`).join(', ')}), ${killed} runs killed there`);
+      assert.deepEqual(failures, []);
+      assert.ok(killed >= points.length - 2, `almost every kill point was reached (${killed} of ${points.length}): a run's steps are the same from run to run`);
+    });
+  }
+
+  /**
+   * What is wrong with a file after its runs, against the table its inserts wrote: it must verify, start each run
+   * once, leave no journal, and cover every row: an insert applied n times has at least n attempts that say it may
+   * have (ok, or unknown), every ok attempt is in the table; the span's row once per committed span, at most once more
+   * per span whose fate is unknown.
+   */
+  async function recordProblems(file: string, table: string, sweep: Sweep): Promise<string[]> {
+    const out: string[] = [];
+    const events = eventsOf(file);
+    const verify = runCli(['verify', file]);
+    if (verify.status !== 0) out.push(verify.stdout + verify.stderr);
+    const ids = runIds(events);
+    if (new Set(ids).size !== ids.length) out.push(`a run starts twice in the log: ${ids.join(', ')}`);
+    if (fs.existsSync(`${file}.journal`)) out.push('a journal is left');
+    const rows = new Map((await admin.query<{ k: string; n: number }>(`SELECT k, count(*)::int AS n FROM ${table} GROUP BY k`)).rows.map((r) => [r.k, r.n]));
+    for (const [cell, k] of Object.entries(sweep.inserts)) {
+      const attempts = events.flatMap((e) => (e.e === 'attempt' && e.attempt.cell === Number(cell) ? [e.attempt.status] : []));
+      const ok = attempts.filter((s) => s === 'ok').length;
+      const unknown = attempts.filter((s) => s === 'unknown').length;
+      const applied = rows.get(k) ?? 0;
+      if (applied < 1 || ok > applied || applied > ok + unknown) out.push(`cell ${cell}: ${applied} in the table, attempts ${JSON.stringify(attempts)}`);
     }
-    console.log(`      [faults-syscalls] ${points.length} kill points (${[...new Set(points.map((p) => p.syscall))].map((s) => `${points.filter((p) => p.syscall === s).length} ${s}`).join(', ')}), ${killed} runs killed there`);
-    assert.deepEqual(failures, []);
-    assert.ok(killed >= points.length - 2, `almost every kill point was reached (${killed} of ${points.length}): a run's steps are the same from run to run`);
-  });
+    if (sweep.span) {
+      const fates = events.flatMap((e) => (e.e === 'span' && e.cells.includes(sweep.span!.cell) ? [e.span.fate] : []));
+      const committed = fates.filter((f) => f === 'committed').length;
+      const applied = rows.get(sweep.span.key) ?? 0;
+      if (committed < 1 || committed > applied || applied > committed + fates.filter((f) => f === 'unknown').length) out.push(`the span's row: ${applied} in the table, span fates ${JSON.stringify(fates)}`);
+    }
+    return out;
+  }
+
   it('a resumed run killed at any step of folding and settling what a killed run left: the run after settles it once', async () => {
     const name = 'settle.runbook';
     const seed = path.join(dir, 'settle-seed');
