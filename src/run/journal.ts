@@ -335,6 +335,21 @@ export function journalNotice(file: string, b: { outputs: number; events: number
   return `an interrupted run left ${journalPath(file)} with ${parts.join('; and ')}`;
 }
 
+/**
+ * Why a run that keeps no journal of its own (VS Code's) must not start on `file`: an interrupted run's journal is
+ * beside it. That run's records would stay out of the notebook, and the next `runbook run` would fold them in after
+ * this run's, older outputs over newer ones. Undefined when there is no journal.
+ */
+export function journalBlocksRun(file: string): string | undefined {
+  try {
+    if (!journalPresent(journalPath(file))) return undefined;
+    const notice = journalNotice(file, journalBacklog(file, parseRunbook(fs.readFileSync(file)))) ?? `an interrupted run left ${journalPath(file)}`;
+    return `${notice}. Fold it in first: \`runbook recover ${file}\` in a terminal (a cell that never finished needs \`runbook run\`), then revert the notebook to the file (File: Revert File) and run again.`;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 /** Reads a journal's cell entries; see {@link readJournalEntries}. */
 export function readJournal(file: string): JournalEntry[] {
   return readJournalEntries(file).filter((e): e is JournalEntry => e.v === 1);

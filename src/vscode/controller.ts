@@ -130,6 +130,17 @@ export class RunbookController implements vscode.Disposable {
       this.prompts.error('Runbook: nothing was run: one run of a runbook at a time.', session.redactor.errorMessage(e));
       return;
     }
+    // A killed CLI run's journal beside the file holds records the notebook does not show: folded in later, they would
+    // go over this run's. Refused until it is folded in (src/run/journal.ts journalBlocksRun).
+    const { journalBlocksRun } = await import('../run/journal');
+    const journal = notebook.uri.scheme === 'file' ? journalBlocksRun(notebook.uri.fsPath) : undefined;
+    if (journal) {
+      lock?.release();
+      await hooks.close();
+      await monitoring.close();
+      this.prompts.error('Runbook: nothing was run: an interrupted run\'s records are not in this file yet.', session.redactor.errorMessage(new Error(journal)));
+      return;
+    }
     const takeover = lock && takeoverMessage(lock);
     try {
       const outcome = await executeRun({

@@ -3,7 +3,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { parseRunbook, type Output } from '../../src/format';
+import { cellSignature, parseRunbook, type Output } from '../../src/format';
 import type { RunbookApi } from '../../src/vscode/extension';
 import { acquireRunLock, lockPathFor } from '../../src/run/run-lock';
 import { textHash } from '../../src/run/journal';
@@ -147,6 +147,26 @@ describe('NotebookController', function () {
     const [first] = codeCells(doc);
     await waitFor(() => first.executionSummary?.success !== undefined, 'the first cell to run');
     await waitFor(() => !fs.existsSync(lockPathFor(file)), 'the run\'s own lock to be released');
+  });
+
+  it('refuses to run a file beside which a killed CLI run left its journal, naming runbook recover', async () => {
+    const a = await api();
+    const { doc, file } = await openExec('stops.runbook');
+    created.push(file, `${file}.journal`);
+    // What a CLI run killed after its first cell leaves: its output journaled, not yet in the file.
+    const rb = parseRunbook(fs.readFileSync(file));
+    const cell = rb.cells.findIndex((c) => c.kind !== 'markdown');
+    fs.writeFileSync(`${file}.journal`, JSON.stringify({ v: 1, cell, sig: cellSignature(rb.cells[cell]), outputs: [{ record: { status: 'ok', run: '20260101T000000Z-dead' } }] }) + '\n');
+    try {
+      await runAll(doc);
+      await waitFor(() => a.prompts.shown.some((p) => p.kind === 'error' && /interrupted run's records are not in this file yet/.test(p.title) && /runbook recover/.test(JSON.stringify(p))), 'the refusal naming runbook recover');
+      assert.ok(codeCells(doc).every((c) => c.outputs.length === 0), 'nothing ran');
+      assert.ok(!fs.existsSync(lockPathFor(file)), 'the lock taken for the check is released');
+    } finally {
+      fs.rmSync(`${file}.journal`, { force: true });
+    }
+    await runAll(doc);
+    await waitFor(() => codeCells(doc)[0].executionSummary?.success !== undefined, 'the first cell to run once the journal is gone');
   });
 
   it('stops Run All at the first failing cell', async () => {

@@ -78,27 +78,30 @@ const eventsOf = (file: string): LogEvent[] => parseRunbook(fs.readFileSync(file
 /** Run ids in the order their `run` events stand in the log (a duplicate shows twice). */
 const runIds = (events: LogEvent[]): string[] => events.flatMap((e) => (e.e === 'run' ? [e.run.id] : []));
 
-describe('faults: kill -9 at exact system calls (strace fault injection, real CLI, real PostgreSQL)', function () {
-  this.timeout(120_000);
-  let db: FreshDatabase;
-  let admin: Client;
-  let dir: string;
-
+/** The database, admin client and folder of a describe block of this file; the block is skipped where strace cannot trace. */
+function straceFixture(database: string, folder: string): { db: FreshDatabase; admin: Client; dir: string } {
+  const fx = {} as { db: FreshDatabase; admin: Client; dir: string };
   before(async function () {
     if (!straceWorks()) {
       console.log('      [faults-syscalls] strace cannot trace here (not installed, or ptrace refused): skipped');
       this.skip();
     }
-    db = await freshDatabase('faults_syscalls');
-    admin = new Client(db.clientConfig);
-    await admin.connect();
-    dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-faults-syscalls-')));
+    fx.db = await freshDatabase(database);
+    fx.admin = new Client(fx.db.clientConfig);
+    await fx.admin.connect();
+    fx.dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), folder)));
   });
   after(async () => {
-    await admin?.end();
-    await db?.drop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await fx.admin?.end();
+    await fx.db?.drop();
+    if (fx.dir) fs.rmSync(fx.dir, { recursive: true, force: true });
   });
+  return fx;
+}
+
+describe('faults: kill -9 at exact system calls (strace fault injection, real CLI, real PostgreSQL)', function () {
+  this.timeout(120_000);
+  const fx = straceFixture('faults_syscalls', 'runbook-faults-syscalls-');
 
   /** Three cells; the second sleeps past the checkpoint interval (500 ms), so a checkpoint comes before the end. */
   const threeCells = sql('SELECT 1 AS one;') + sql('SELECT pg_sleep(0.6) AS slept;') + sql('SELECT 3 AS three;');
@@ -121,15 +124,15 @@ describe('faults: kill -9 at exact system calls (strace fault injection, real CL
   ]) {
     it(`killed ${point.why}: the next run folds what the journal holds once, and ends the killed run as interrupted`, async () => {
       const name = `${point.syscall}.runbook`;
-      const file = path.join(dir, name);
+      const file = path.join(fx.dir, name);
       fs.writeFileSync(file, `# Killed at ${point.syscall}\n\n${threeCells}`);
-      const killed = await runKilledAt(point.syscall, point.target(file), ['run', file, '-c', db.url], dir);
+      const killed = await runKilledAt(point.syscall, point.target(file), ['run', file, '-c', fx.db.url], fx.dir);
       assert.equal(killed.signal, 'SIGKILL', `the run was killed at ${point.syscall} of ${point.on}: ${killed.stdout}${killed.stderr}`);
       assert.ok(fs.existsSync(`${file}.journal`), 'the killed run left its journal');
-      const r = resume(['run', name, '-c', db.url], dir);
+      const r = resume(['run', name, '-c', fx.db.url], fx.dir);
       assert.equal(r.status, 0, r.stdout + r.stderr);
       assert.match(r.stdout + r.stderr, /never finished: recorded as interrupted/);
-      const events = assertWhole(file, dir);
+      const events = assertWhole(file, fx.dir);
       const [first, second] = runIds(events);
       const end = events.find((e) => e.e === 'end' && e.end.run === first);
       assert.ok(end?.e === 'end' && end.end.status === 'interrupted', JSON.stringify(end));
@@ -143,22 +146,22 @@ describe('faults: kill -9 at exact system calls (strace fault injection, real CL
 
   it('killed mid-cell, then the next run killed after its fold rewrote the runbook and before it rewrote the journal: the run after settles the cell once', async () => {
     const name = 'fold.runbook';
-    const file = path.join(dir, name);
+    const file = path.join(fx.dir, name);
     fs.writeFileSync(file, '# Killed twice\n\n' + sql('SELECT 1 AS one;') + sql("SELECT pg_sleep(30), 'syscalls-unfinished';") + sql('SELECT 3 AS three;'));
-    const first = startCli(['run', name, '-c', db.url], { cwd: dir });
-    await waitFor('cell 2 to run', async () => (await runSessionPids(admin)).some((s) => s.query.includes('syscalls-unfinished')));
+    const first = startCli(['run', name, '-c', fx.db.url], { cwd: fx.dir });
+    await waitFor('cell 2 to run', async () => (await runSessionPids(fx.admin)).some((s) => s.query.includes('syscalls-unfinished')));
     first.child.kill('SIGKILL');
     await first.done;
     // Its backend may sleep on until the server notices the client is gone: a user stops it with --cancel-stale.
-    const args = ['run', file, '-c', db.url, '--only', '3', '--cancel-stale'];
-    const second = await runKilledAt('rename', undefined, args, dir, nthRenameOnto(`${file}.journal`, dir, args));
+    const args = ['run', file, '-c', fx.db.url, '--only', '3', '--cancel-stale'];
+    const second = await runKilledAt('rename', undefined, args, fx.dir, nthRenameOnto(`${file}.journal`, fx.dir, args));
     assert.equal(second.signal, 'SIGKILL', `the second run was killed at its fold: ${second.stdout}${second.stderr}`);
     assert.doesNotMatch(second.stdout, /never finished/, 'killed before it settled the first run (else this test proves nothing)');
     assert.match(fs.readFileSync(`${file}.journal`, 'utf8'), /"t":"started"/, 'the journal still says cell 2 started');
-    const third = resume(['run', name, '-c', db.url, '--only', '3', '--cancel-stale'], dir);
+    const third = resume(['run', name, '-c', fx.db.url, '--only', '3', '--cancel-stale'], fx.dir);
     assert.equal(third.status, 0, third.stdout + third.stderr);
     assert.match(third.stdout, /cell 2 started at .* never finished/);
-    const events = assertWhole(file, dir);
+    const events = assertWhole(file, fx.dir);
     const cell2 = events.filter((e) => e.e === 'attempt' && e.attempt.cell === 2);
     assert.deepEqual(cell2.map((e) => (e.e === 'attempt' ? e.attempt.status : '')), ['unknown'], 'cell 2 is settled unknown, once');
     const cell1 = events.filter((e) => e.e === 'attempt' && e.attempt.cell === 1);
@@ -206,25 +209,7 @@ function killPoints(file: string, args: (f: string) => string[], restore: (dir: 
 
 describe('faults: kill -9 at every step a run takes on its files (strace fault injection, real CLI, real PostgreSQL)', function () {
   this.timeout(300_000);
-  let db: FreshDatabase;
-  let admin: Client;
-  let dir: string;
-
-  before(async function () {
-    if (!straceWorks()) {
-      console.log('      [faults-syscalls] strace cannot trace here (not installed, or ptrace refused): skipped');
-      this.skip();
-    }
-    db = await freshDatabase('faults_steps');
-    admin = new Client(db.clientConfig);
-    await admin.connect();
-    dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'runbook-faults-steps-')));
-  });
-  after(async () => {
-    await admin?.end();
-    await db?.drop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const fx = straceFixture('faults_steps', 'runbook-faults-steps-');
 
   /** A runbook of `total` cells to kill at every step, with what each insert cell writes (key by cell number). */
   interface Sweep {
@@ -255,31 +240,31 @@ describe('faults: kill -9 at every step a run takes on its files (strace fault i
 
   /** Runs a file on from `from` as a user would: a refusal that names the `--from` that works is followed once. */
   function resumeFrom(file: string, from: number): CliResult & { from: number } {
-    const r = resume(['run', file, '-c', db.url, ...(from > 1 ? ['--from', String(from)] : [])], dir);
+    const r = resume(['run', file, '-c', fx.db.url, ...(from > 1 ? ['--from', String(from)] : [])], fx.dir);
     const suggested = /--from (\d+)/.exec(r.stderr);
     if (r.status === 0 || !suggested || Number(suggested[1]) === from) return { ...r, from };
-    const again = resume(['run', file, '-c', db.url, ...(Number(suggested[1]) > 1 ? ['--from', suggested[1]] : [])], dir);
+    const again = resume(['run', file, '-c', fx.db.url, ...(Number(suggested[1]) > 1 ? ['--from', suggested[1]] : [])], fx.dir);
     return { status: again.status, stdout: r.stdout + again.stdout, stderr: r.stderr + again.stderr, from: Number(suggested[1]) };
   }
 
   for (const [n, sweep] of sweeps.entries()) {
     it(`${sweep.title}: loses no finished record, runs nothing twice unrecorded and leaves a log that verifies, wherever the run is killed`, async () => {
       const probeTable = `steps${n}_probe`;
-      await admin.query(`CREATE TABLE ${probeTable} (k text)`);
-      const probe = path.join(dir, `${probeTable}.runbook`);
+      await fx.admin.query(`CREATE TABLE ${probeTable} (k text)`);
+      const probe = path.join(fx.dir, `${probeTable}.runbook`);
       fs.writeFileSync(probe, '# Steps\n\n' + sweep.cells(probeTable));
-      const points = killPoints(probe, (f) => ['run', f, '-c', db.url]);
+      const points = killPoints(probe, (f) => ['run', f, '-c', fx.db.url]);
       assert.ok(points.filter((p) => p.syscall === 'write').length >= sweep.total, `a journal write per cell at least: ${JSON.stringify(points)}`);
       assert.ok(points.some((p) => p.syscall === 'rename') && points.some((p) => p.syscall === 'unlink'), JSON.stringify(points));
       const failures: string[] = [];
       let killed = 0;
       for (const [i, point] of points.entries()) {
         const table = `steps${n}_${i}`;
-        await admin.query(`CREATE TABLE ${table} (k text)`);
-        const file = path.join(dir, `${table}.runbook`);
+        await fx.admin.query(`CREATE TABLE ${table} (k text)`);
+        const file = path.join(fx.dir, `${table}.runbook`);
         fs.writeFileSync(file, '# Steps\n\n' + sweep.cells(table));
         const where = `${point.syscall} #${point.n}${point.journal ? ' on the journal' : ''}`;
-        const first = await runKilledAt(point.syscall, point.journal ? `${file}.journal` : undefined, ['run', file, '-c', db.url], dir, point.n);
+        const first = await runKilledAt(point.syscall, point.journal ? `${file}.journal` : undefined, ['run', file, '-c', fx.db.url], fx.dir, point.n);
         if (first.signal === 'SIGKILL') killed++;
         else if (first.status !== 0) failures.push(`${where}: the run was neither killed nor ok: ${first.stdout}${first.stderr}`);
         // As a user would: run again from the first cell not shown ok (the tool refuses a --from it cannot honour).
@@ -322,7 +307,7 @@ describe('faults: kill -9 at every step a run takes on its files (strace fault i
     const ids = runIds(events);
     if (new Set(ids).size !== ids.length) out.push(`a run starts twice in the log: ${ids.join(', ')}`);
     if (fs.existsSync(`${file}.journal`)) out.push('a journal is left');
-    const rows = new Map((await admin.query<{ k: string; n: number }>(`SELECT k, count(*)::int AS n FROM ${table} GROUP BY k`)).rows.map((r) => [r.k, r.n]));
+    const rows = new Map((await fx.admin.query<{ k: string; n: number }>(`SELECT k, count(*)::int AS n FROM ${table} GROUP BY k`)).rows.map((r) => [r.k, r.n]));
     for (const [cell, k] of Object.entries(sweep.inserts)) {
       const attempts = events.flatMap((e) => (e.e === 'attempt' && e.attempt.cell === Number(cell) ? [e.attempt.status] : []));
       const ok = attempts.filter((s) => s === 'ok').length;
@@ -341,27 +326,27 @@ describe('faults: kill -9 at every step a run takes on its files (strace fault i
 
   it('a resumed run killed at any step of folding and settling what a killed run left: the run after settles it once', async () => {
     const name = 'settle.runbook';
-    const seed = path.join(dir, 'settle-seed');
+    const seed = path.join(fx.dir, 'settle-seed');
     fs.mkdirSync(seed);
     const file = path.join(seed, name);
     fs.writeFileSync(file, '# Settle\n\n' + sql('SELECT 1 AS one;') + sql("SELECT pg_sleep(1), 'steps-unfinished';") + sql('SELECT 3 AS three;'));
-    const first = startCli(['run', file, '-c', db.url], { cwd: seed });
-    await waitFor('cell 2 to run', async () => (await runSessionPids(admin)).some((s) => s.query.includes('steps-unfinished')));
+    const first = startCli(['run', file, '-c', fx.db.url], { cwd: seed });
+    await waitFor('cell 2 to run', async () => (await runSessionPids(fx.admin)).some((s) => s.query.includes('steps-unfinished')));
     first.child.kill('SIGKILL');
     await first.done;
     // The server ends the dead client's statement by itself: every step below starts from the same server state.
-    await waitFor('the killed run\'s session to end', async () => !(await runSessionPids(admin)).some((s) => s.query.includes('steps-unfinished')), 15_000);
+    await waitFor('the killed run\'s session to end', async () => !(await runSessionPids(fx.admin)).some((s) => s.query.includes('steps-unfinished')), 15_000);
     assert.ok(fs.existsSync(`${file}.journal`));
     const restore = (to: string): void => {
       for (const f of fs.readdirSync(seed)) fs.copyFileSync(path.join(seed, f), path.join(to, f));
     };
-    const resumeArgs = (f: string): string[] => ['run', f, '-c', db.url, '--from', '2'];
+    const resumeArgs = (f: string): string[] => ['run', f, '-c', fx.db.url, '--from', '2'];
     const points = killPoints(file, resumeArgs, restore);
     const failures: string[] = [];
     let killed = 0;
     for (const [i, point] of points.entries()) {
       const where = `${point.syscall} #${point.n}${point.journal ? ' on the journal' : ''}`;
-      const at = path.join(dir, `settle-${i}`);
+      const at = path.join(fx.dir, `settle-${i}`);
       fs.mkdirSync(at);
       restore(at);
       const f = path.join(at, name);
@@ -369,11 +354,11 @@ describe('faults: kill -9 at every step a run takes on its files (strace fault i
       if (second.signal === 'SIGKILL') killed++;
       const shownOk = [...second.stdout.matchAll(/^\[\d+\/\d+\] #(\d+) \(\w+\)\s+ok/gm)].map((m) => Number(m[1]));
       const from = Math.max(2, ...shownOk.map((n) => n + 1));
-      const third = from <= 3 ? resume(['run', f, '-c', db.url, '--from', String(from)], at) : runCli(['recover', f]);
+      const third = from <= 3 ? resume(['run', f, '-c', fx.db.url, '--from', String(from)], at) : runCli(['recover', f]);
       if (third.status !== 0) failures.push(`${where}: the run after ended ${third.status}: ${third.stdout}${third.stderr}`);
       // Settled once the journal is gone: a run after recover records what recover could not settle.
       if (fs.existsSync(`${f}.journal`)) {
-        const r = resume(['run', f, '-c', db.url, '--only', '3'], at);
+        const r = resume(['run', f, '-c', fx.db.url, '--only', '3'], at);
         if (r.status !== 0) failures.push(`${where}: the run that settles ended ${r.status}: ${r.stdout}${r.stderr}`);
       }
       const verify = runCli(['verify', f]);
