@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { parseRunbook, type LogEvent } from '../../src/format';
-import { CLI, runCli, sql, startCli, waitFor, type CliResult } from './cli';
+import { CLI, runCli, sh, sql, startCli, waitFor, type CliResult } from './cli';
 import { freshDatabase, type FreshDatabase } from './harness';
 import { runSessionPids } from './fault-tools';
 
@@ -220,6 +220,8 @@ describe('faults: kill -9 at every step a run takes on its files (strace fault i
     inserts: Record<number, string>;
     /** A BEGIN … COMMIT span's insert: its cell and key. */
     span?: { cell: number; key: string };
+    /** A shell cell that appends a line to `TABLE.ran` (in the runbook's folder) each time it runs. */
+    shell?: number;
   }
   const sweeps: Sweep[] = [
     {
@@ -235,6 +237,14 @@ describe('faults: kill -9 at every step a run takes on its files (strace fault i
       cells: (t) => sql(`INSERT INTO ${t} VALUES ('a');`) + sql('BEGIN;') + sql(`SELECT pg_sleep(0.6); INSERT INTO ${t} VALUES ('b');`) + sql('COMMIT;') + sql(`INSERT INTO ${t} VALUES ('c');`),
       inserts: { 1: 'a', 5: 'c' },
       span: { cell: 3, key: 'b' },
+    },
+    {
+      // Its bash's process group is journaled (a `pgid` line) as it starts.
+      title: 'a shell cell between two autocommit cells',
+      total: 3,
+      cells: (t) => sql(`INSERT INTO ${t} VALUES ('a');`) + sh(`sleep 0.6\necho ran >> ${t}.ran`) + sql(`INSERT INTO ${t} VALUES ('c');`),
+      inserts: { 1: 'a', 3: 'c' },
+      shell: 2,
     },
   ];
 
@@ -314,6 +324,13 @@ describe('faults: kill -9 at every step a run takes on its files (strace fault i
       const unknown = attempts.filter((s) => s === 'unknown').length;
       const applied = rows.get(k) ?? 0;
       if (applied < 1 || ok > applied || applied > ok + unknown) out.push(`cell ${cell}: ${applied} in the table, attempts ${JSON.stringify(attempts)}`);
+    }
+    if (sweep.shell !== undefined) {
+      const ranFile = path.join(path.dirname(file), `${table}.ran`);
+      const ran = fs.existsSync(ranFile) ? fs.readFileSync(ranFile, 'utf8').split('\n').filter(Boolean).length : 0;
+      const attempts = events.flatMap((e) => (e.e === 'attempt' && e.attempt.cell === sweep.shell ? [e.attempt.status] : []));
+      const ok = attempts.filter((x) => x === 'ok').length;
+      if (ran < 1 || ok > ran || ran > ok + attempts.filter((x) => x === 'unknown').length) out.push(`the shell cell ran ${ran} times, attempts ${JSON.stringify(attempts)}`);
     }
     if (sweep.span) {
       const fates = events.flatMap((e) => (e.e === 'span' && e.cells.includes(sweep.span!.cell) ? [e.span.fate] : []));
