@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { appendLogEvent, cellSignature, eventHash, isOutput, parseRunbook, serializeRunbookBytes, type LogEvent, type Output, type Runbook } from '../format';
+import { appendLogEvent, cellSignature, eventHash, isOutput, parseRunbook, serializeRunbookBytes, type LogEvent, type Output, type RunEndRecord, type Runbook } from '../format';
 import { openJournal, RunbookWriteError, writeAll, writeFileAtomic } from './safe-write';
 import { RecordWriteError } from './record-lost';
 
@@ -241,15 +241,17 @@ function findCell(rb: Runbook, cell: number, sig: string): number {
 /**
  * Folds a whole journal into a runbook: cell outputs onto their cells (see {@link applyJournal}), log events
  * appended to the log in order, and `started` entries with no output after them reported as unfinished.
- * @returns `applied` outputs, `unmatched` entries (their cell is gone), `events` folded, `unfinished` cells, and
+ * @returns `applied` outputs, `unmatched` entries (their cell is gone), `events` folded (`ended`: the `end` records
+ *   among them), `unfinished` cells, and
  *   `pending`: the journal lines of the unfinished cells (`started`, `xid`), which must stay on disk until settled
  */
-export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): { applied: number; attached: JournalEntry[]; unmatched: JournalEntry[]; events: number; unfinished: UnfinishedCell[]; groups: ShellGroup[]; pending: AnyJournalEntry[] } {
+export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): { applied: number; attached: JournalEntry[]; unmatched: JournalEntry[]; events: number; ended: RunEndRecord[]; unfinished: UnfinishedCell[]; groups: ShellGroup[]; pending: AnyJournalEntry[] } {
   const cells: JournalEntry[] = [];
   const pgids: PgidEntry[] = [];
   const open = new Map<string, StartedEntry>();
   const xids = new Map<string, XidEntry>();
   let events = 0;
+  const ended: RunEndRecord[] = [];
   let inLog: Set<string> | undefined;
   for (const e of entries) {
     const key = `${e.v === 2 && e.t === 'log' ? '' : e.cell}\n${e.v === 2 && e.t === 'log' ? '' : e.sig}`;
@@ -270,6 +272,7 @@ export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): {
       if (inLog.has(h)) continue;
       inLog.add(h);
       rb.log.events.push(e.event);
+      if (e.event.e === 'end') ended.push(e.event.end);
       events++;
     }
   }
@@ -286,7 +289,7 @@ export function foldJournal(rb: Runbook, entries: readonly AnyJournalEntry[]): {
   // about to COMMIT), and the process groups journaled. Dropped with the journal, a run killed before settling would
   // leave the next one none the wiser.
   const pending = [...[...open.entries()].flatMap(([key, st]): AnyJournalEntry[] => [st, ...(xids.has(key) ? [xids.get(key)!] : [])]), ...pgids];
-  return { applied, attached, unmatched, events, unfinished, groups, pending };
+  return { applied, attached, unmatched, events, ended, unfinished, groups, pending };
 }
 
 /**
@@ -348,6 +351,15 @@ export function journalBlocksRun(file: string): string | undefined {
   } catch (e) {
     return (e as Error).message;
   }
+}
+
+/**
+ * What the log says of a run whose `end` event was folded from its journal by a later process: the run recorded its
+ * end, then its process ended before the file held its records (killed, crashed, or the file could not be written).
+ */
+export function diedAfterEnd(end: RunEndRecord): string {
+  const exit = end.exit === undefined ? '' : ` The exit status its end gives (${end.exit}) is what the run would have ended with; what the process exited with is not known.`;
+  return `run ${end.run} recorded its end (${end.status}), but its process ended before its records were written into the file (killed, crashed, or the file could not be written): they were recovered from its journal at ${new Date().toISOString()}.${exit}`;
 }
 
 /** Reads a journal's cell entries; see {@link readJournalEntries}. */
@@ -468,6 +480,8 @@ export class RunbookStore {
       unmatched = r.unmatched.length;
       unfinished = r.unfinished;
       groups = r.groups;
+      // A run whose end is in its journal died after recording it, before its records were in the file.
+      for (const end of r.ended) appendLogEvent(rb, { e: 'warning', warning: { run: end.run, at: new Date().toISOString(), about: 'interrupted', message: diedAfterEnd(end) } });
       if (r.applied > 0 || r.events > 0) {
         writeFileAtomic(file, serializeRunbookBytes(rb));
         rewritten = true;

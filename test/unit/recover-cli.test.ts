@@ -17,7 +17,7 @@ const RUN = '20261202T190000Z-dead';
 const runEvent: LogEvent = { e: 'run', run: { id: RUN, command: 'runbook run', by: 'dba', started: '2026-12-02T19:00:00.000Z', connection: 'staging', environment: 'staging' } };
 
 /** A run that recorded cell 1 (its attempt too) and died: the journal holds them, the file does not. */
-function killedRun(file: string, opts: { startedCell2?: boolean } = {}): void {
+function killedRun(file: string, opts: { startedCell2?: boolean; end?: boolean } = {}): void {
   fs.writeFileSync(file, TEXT);
   const { store } = RunbookStore.open(file, { checkpointMs: 60_000 });
   store.logEvent(runEvent);
@@ -25,6 +25,7 @@ function killedRun(file: string, opts: { startedCell2?: boolean } = {}): void {
   store.runbook.cells[1].outputs = [{ record, body: ' ?column? \n----------\n        1\n(1 row)' }];
   store.record(1, false, { event: { e: 'attempt', attempt: attemptOf(record, { number: 1 }) } });
   if (opts.startedCell2) store.started(2, 2, RUN, new Date('2026-12-02T19:00:02.000Z'));
+  if (opts.end) store.logEvent({ e: 'end', end: { run: RUN, ended: '2026-12-02T19:00:03.000Z', status: 'ok', exit: 0, cells: { ok: 1 } } });
 }
 
 describe('runbook recover, and an interrupted run\'s journal seen by check, verify and log', function () {
@@ -92,6 +93,19 @@ describe('runbook recover, and an interrupted run\'s journal seen by check, veri
     const v = cli(dir, 'verify', 'u.runbook');
     assert.equal(v.status, 1);
     assert.match(v.stdout, /INCOMPLETE: an interrupted run left u\.runbook\.journal with 1 cell it started and never finished: the next `runbook run u\.runbook` against the same database records what became of it/);
+  });
+
+  it('a run killed after it recorded its end: its records come back, and the log says its process did not end as the end says', () => {
+    const file = path.join(dir, 'e.runbook');
+    killedRun(file, { end: true });
+    const r = cli(dir, 'recover', 'e.runbook');
+    assert.equal(r.status, 0, r.stderr);
+    const events = parseRunbook(fs.readFileSync(file)).log?.events ?? [];
+    assert.deepEqual(events.map((e) => e.e), ['run', 'attempt', 'end', 'warning']);
+    const w = events[3];
+    assert.ok(w.e === 'warning' && w.warning.run === RUN && w.warning.about === 'interrupted', JSON.stringify(w));
+    assert.match(w.warning.message, /recorded its end \(ok\), but its process ended before its records were written into the file .* The exit status its end gives \(0\) is what the run would have ended with; what the process exited with is not known\./);
+    assert.equal(cli(dir, 'verify', 'e.runbook').status, 0);
   });
 
   it('refuses while a run of the file holds its lock, and writes nothing', () => {
