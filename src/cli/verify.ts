@@ -64,15 +64,15 @@ export function runVerify(files: string[], opts: VerifyCommandOptions, out: (s: 
     const r = verifyRunbook(rb, { strict: opts.strict, base });
     // A journal beside the file holds records it lacks: the file alone is not the whole record of its runs.
     const notice = journalWarning(file, rb);
-    if (notice) {
-      status = Math.max(status, 1);
-      out(`${file}: INCOMPLETE: ${notice}`);
-    }
+    if (notice) status = Math.max(status, 1);
     if (r.breaks.length > 0) {
       status = Math.max(status, 1);
       const first = r.breaks[0];
       out(`${file}: FAILED: first break at line ${first.line}: ${first.message}`);
       for (const b of r.breaks) err(`${file}:${b.line}: ${b.kind}: ${b.message}`);
+      if (notice) err(`${file}: INCOMPLETE: ${notice}`);
+    } else if (notice) {
+      out(`${file}: INCOMPLETE: ${notice}`);
     } else if (!opts.quiet) {
       const what = r.events === 0 ? 'no migration log yet' : `${r.events} log event${r.events === 1 ? '' : 's'} chained, ${r.outputsChecked} output${r.outputsChecked === 1 ? '' : 's'} match the log`;
       out(`${file}: ok: ${what}${opts.base ? (base ? `, appended to ${opts.base}'s log` : `, new since ${opts.base}`) : ''}`);

@@ -42,7 +42,7 @@ export interface MonitorOptions {
  * A lazily opened second connection. Catalog and statistics queries only: never the runbook's own session (that one
  * is busy running the cell, and may be inside the transaction whose locks matter).
  *
- * Queries of several users are queued by pg's client one after another, so sharing it needs no locking here.
+ * Queries of several users are sent one after another ({@link MonitorConnection.serial}).
  */
 export class MonitorConnection {
   private client: Client | undefined;
@@ -71,11 +71,34 @@ export class MonitorConnection {
     try {
       const c = await this.connect();
       this.setRef(true);
-      return await fn(c);
+      return await fn(this.serial(c));
     } finally {
       this.users--;
       this.armIdle();
     }
+  }
+
+  /** The last query issued through {@link serial}, settled or not: the next one waits for it. */
+  private tail: Promise<unknown> = Promise.resolve();
+
+  /**
+   * The client as users get it: its `query` calls are sent one after another across users. pg 8 queues a query
+   * issued while another runs, but warns on the terminal that pg 9 will not ("Calling client.query() when the client
+   * is already executing a query is deprecated", node-postgres lib/client.js); the lock view, the sampler and the
+   * safety checks share this connection and do overlap.
+   */
+  private serial(c: Client): Client {
+    return new Proxy(c, {
+      get: (target, prop, receiver) => {
+        if (prop !== 'query') return Reflect.get(target, prop, receiver);
+        return (...args: unknown[]): Promise<unknown> => {
+          // Client.query's overloads (text, config, submittable, callback) are passed through as they came.
+          const run = this.tail.then(() => (target.query as (...a: unknown[]) => Promise<unknown>).apply(target, args));
+          this.tail = run.catch(() => undefined);
+          return run;
+        };
+      },
+    });
   }
 
   /** Closes the connection if open. The next {@link use} opens a new one. Never throws. */

@@ -110,6 +110,16 @@ describe('runbook run (CLI, real PostgreSQL)', function () {
     assert.equal(cells[2].outputs.length, 0);
   });
 
+  it('prints no pg deprecation warning when the safety checks, the lock view and the sampler share the monitoring connection', () => {
+    // A cell that takes ACCESS EXCLUSIVE (the checks read relfilenodes before it) and fails inside its transaction,
+    // with the sampler on: their queries overlapped on one client, and pg 8 warned on the terminal (issue 9: bad output).
+    const file = writeRunbook(dir, 'overlap.runbook', sql('CREATE TABLE overlap_t (id int);') + sql("SET lock_timeout = '2s';\nBEGIN;\nALTER TABLE overlap_t ADD COLUMN a int;\nALTER TABLE overlap_t ADD COLUMN a int;\nCOMMIT;", { ack: ['adding-field-with-default', 'require-timeout-settings'] }));
+    const r = runCli(['run', file, '-c', url, '--monitor-interval', '50']);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /already exists/);
+    assert.doesNotMatch(r.stdout + r.stderr, /DeprecationWarning|client\.query\(\) when the client is already executing/);
+  });
+
   it('resumes with --from and runs one cell with --only, by number or name', () => {
     const file = writeRunbook(dir, 'resume.runbook', sql('SELECT 1 AS a;', { name: 'first' }) + sql('SELECT 2 AS b;', { name: 'second' }) + sql('SELECT 3 AS c;', { name: 'third' }));
     assert.equal(runCli(['run', file, '-c', url, '--from', 'second']).status, 0);

@@ -43,6 +43,7 @@ describe('runbook recover, and an interrupted run\'s journal seen by check, veri
     const before = cli(dir, 'verify', 'r.runbook');
     assert.equal(before.status, 1, before.stdout + before.stderr);
     assert.match(before.stdout, /r\.runbook: INCOMPLETE: an interrupted run left r\.runbook\.journal with 1 finished output and 2 log events not yet in the file: `runbook recover r\.runbook` folds them in/);
+    assert.doesNotMatch(before.stdout, /: ok:/, 'not also called ok');
     assert.match(cli(dir, 'check', 'r.runbook').stderr, /warning: an interrupted run left r\.runbook\.journal with 1 finished output and 2 log events/);
     const log = cli(dir, 'log', 'r.runbook');
     assert.equal(log.status, 0);
