@@ -78,6 +78,29 @@ const eventsOf = (file: string): LogEvent[] => parseRunbook(fs.readFileSync(file
 /** Run ids in the order their `run` events stand in the log (a duplicate shows twice). */
 const runIds = (events: LogEvent[]): string[] => events.flatMap((e) => (e.e === 'run' ? [e.run.id] : []));
 
+/** The file verifies, each run starts once in its log, each event stands once, and no journal is left. */
+function assertWholeIn(file: string): LogEvent[] {
+  const verify = runCli(['verify', file]);
+  assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+  const events = eventsOf(file);
+  const ids = runIds(events);
+  assert.equal(new Set(ids).size, ids.length, `every run starts once in the log: ${ids.join(', ')}`);
+  const hashes = events.map((e) => e.h);
+  assert.equal(new Set(hashes).size, hashes.length, 'no event stands in the log twice');
+  assert.ok(!fs.existsSync(`${file}.journal`), 'no journal is left');
+  return events;
+}
+
+/** The messages of the assertions `check` fails with (none when it passes). */
+function assertionsOf(check: () => unknown): string[] {
+  try {
+    check();
+    return [];
+  } catch (e) {
+    return [(e as Error).message];
+  }
+}
+
 /** The database, admin client and folder of a describe block of this file; the block is skipped where strace cannot trace. */
 function straceFixture(database: string, folder: string): { db: FreshDatabase; admin: Client; dir: string } {
   const fx = {} as { db: FreshDatabase; admin: Client; dir: string };
@@ -106,18 +129,7 @@ describe('faults: kill -9 at exact system calls (strace fault injection, real CL
   /** Three cells; the second sleeps past the checkpoint interval (500 ms), so a checkpoint comes before the end. */
   const threeCells = sql('SELECT 1 AS one;') + sql('SELECT pg_sleep(0.6) AS slept;') + sql('SELECT 3 AS three;');
 
-  /** What must hold of a file after a kill and a resumed run: it verifies, and no event stands in it twice. */
-  function assertWhole(file: string, cwd: string): LogEvent[] {
-    const verify = runCli(['verify', path.basename(file)], { cwd });
-    assert.equal(verify.status, 0, verify.stdout + verify.stderr);
-    const events = eventsOf(file);
-    const ids = runIds(events);
-    assert.equal(new Set(ids).size, ids.length, `every run starts once in the log: ${ids.join(', ')}`);
-    const hashes = events.map((e) => e.h);
-    assert.equal(new Set(hashes).size, hashes.length, 'no event stands in the log twice');
-    assert.ok(!fs.existsSync(`${file}.journal`), 'no journal is left');
-    return events;
-  }
+
 
   for (const point of [
     { syscall: 'unlink', on: 'the journal', target: (f: string) => `${f}.journal`, why: 'after the checkpoint renamed the runbook and before it removed the journal' },
@@ -132,7 +144,7 @@ describe('faults: kill -9 at exact system calls (strace fault injection, real CL
       const r = resume(['run', name, '-c', fx.db.url], fx.dir);
       assert.equal(r.status, 0, r.stdout + r.stderr);
       assert.match(r.stdout + r.stderr, /never finished: recorded as interrupted/);
-      const events = assertWhole(file, fx.dir);
+      const events = assertWholeIn(file);
       const [first, second] = runIds(events);
       const end = events.find((e) => e.e === 'end' && e.end.run === first);
       assert.ok(end?.e === 'end' && end.end.status === 'interrupted', JSON.stringify(end));
@@ -161,7 +173,7 @@ describe('faults: kill -9 at exact system calls (strace fault injection, real CL
     const third = resume(['run', name, '-c', fx.db.url, '--only', '3', '--cancel-stale'], fx.dir);
     assert.equal(third.status, 0, third.stdout + third.stderr);
     assert.match(third.stdout, /cell 2 started at .* never finished/);
-    const events = assertWhole(file, fx.dir);
+    const events = assertWholeIn(file);
     const cell2 = events.filter((e) => e.e === 'attempt' && e.attempt.cell === 2);
     assert.deepEqual(cell2.map((e) => (e.e === 'attempt' ? e.attempt.status : '')), ['unknown'], 'cell 2 is settled unknown, once');
     const cell1 = events.filter((e) => e.e === 'attempt' && e.attempt.cell === 1);
@@ -394,5 +406,44 @@ describe('faults: kill -9 at every step a run takes on its files (strace fault i
     console.log(`      [faults-syscalls] resumed run: ${points.length} kill points (${[...new Set(points.map((p) => p.syscall))].map((s) => `${points.filter((p) => p.syscall === s).length} ${s}`).join(', ')}), ${killed} runs killed there`);
     assert.deepEqual(failures, []);
     assert.ok(killed >= points.length - 2, `almost every kill point was reached (${killed} of ${points.length})`);
+  });
+  it('runbook recover killed at any step: recovering again leaves the file whole, each event once', async () => {
+    const name = 'recover.runbook';
+    const seed = path.join(fx.dir, 'recover-seed');
+    fs.mkdirSync(seed);
+    const file = path.join(seed, name);
+    fs.writeFileSync(file, '# Recover\n\n' + sql('SELECT 1 AS one;') + sql('SELECT pg_sleep(0.6) AS slept;') + sql('SELECT 3 AS three;'));
+    // A run killed writing its final checkpoint (at the fsync(2) of the new file, the one before the folder's): the
+    // records since the checkpoint mid-way, its end too, only in the journal. The fsyncs are counted on a copy.
+    const copy = fs.mkdtempSync(`${seed}-fsyncs-`);
+    fs.copyFileSync(file, path.join(copy, name));
+    const trace = path.join(copy, 'strace.out');
+    spawnSync('strace', ['-qq', '-o', trace, '-e', 'trace=fsync', process.execPath, CLI, 'run', path.join(copy, name), '-c', fx.db.url], { cwd: copy, timeout: 60_000 });
+    const fsyncs = fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l.startsWith('fsync(')).length;
+    fs.rmSync(copy, { recursive: true, force: true });
+    const killed = await runKilledAt('fsync', undefined, ['run', file, '-c', fx.db.url], seed, fsyncs - 1);
+    assert.equal(killed.signal, 'SIGKILL', killed.stdout + killed.stderr);
+    assert.match(runCli(['verify', file]).stdout, /INCOMPLETE: .* not yet in the file/, 'the journal holds records the file lacks');
+    const restore = (to: string): void => {
+      for (const f of fs.readdirSync(seed)) fs.copyFileSync(path.join(seed, f), path.join(to, f));
+    };
+    const points = killPoints(file, (f) => ['recover', f], restore);
+    assert.ok(points.length >= 3, JSON.stringify(points));
+    const failures: string[] = [];
+    for (const [i, point] of points.entries()) {
+      const where = `${point.syscall} #${point.n}${point.journal ? ' on the journal' : ''}`;
+      const at = path.join(fx.dir, `recover-${i}`);
+      fs.mkdirSync(at);
+      restore(at);
+      const f = path.join(at, name);
+      const first = await runKilledAt(point.syscall, point.journal ? `${f}.journal` : undefined, ['recover', f], at, point.n);
+      if (first.signal !== 'SIGKILL') failures.push(`${where}: recover was not killed there: ${first.stdout}${first.stderr}`);
+      const again = runCli(['recover', f]);
+      if (again.status !== 0) failures.push(`${where}: recovering again ended ${again.status}: ${again.stdout}${again.stderr}`);
+      failures.push(...assertionsOf(() => assertWholeIn(f)).map((m) => `${where}: ${m}`));
+      fs.rmSync(at, { recursive: true, force: true });
+    }
+    console.log(`      [faults-syscalls] runbook recover: ${points.length} kill points (${[...new Set(points.map((p) => p.syscall))].map((x) => `${points.filter((p) => p.syscall === x).length} ${x}`).join(', ')})`);
+    assert.deepEqual(failures, []);
   });
 });
