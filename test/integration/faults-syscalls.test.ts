@@ -181,6 +181,12 @@ describe('faults: kill -9 at exact system calls (strace fault injection, real CL
   });
 });
 
+/** `16 kill points (2 rename, 5 unlink, …)`: how many of each call a sweep killed at. */
+function describePoints(points: readonly KillPoint[]): string {
+  const kinds = [...new Set(points.map((p) => p.syscall))].map((k) => `${points.filter((p) => p.syscall === k).length} ${k}`);
+  return `${points.length} kill points (${kinds.join(', ')})`;
+}
+
 /** One place to kill a run: its `n`-th call of `syscall` (counting only those on the runbook's journal, when `journal`). */
 interface KillPoint {
   syscall: string;
@@ -309,7 +315,7 @@ describe('faults: kill -9 at every step a run takes on its files (strace fault i
           failures.push(`${where}: ${(e as Error).message}`);
         }
       }
-      console.log(`      [faults-syscalls] ${sweep.title}: ${points.length} kill points (${[...new Set(points.map((p) => p.syscall))].map((s) => `${points.filter((p) => p.syscall === s).length} ${s}`).join(', ')}), ${killed} runs killed there`);
+      console.log(`      [faults-syscalls] ${sweep.title}: ${describePoints(points)}, ${killed} runs killed there`);
       assert.deepEqual(failures, []);
       assert.ok(killed >= points.length - 2, `almost every kill point was reached (${killed} of ${points.length}): a run's steps are the same from run to run`);
     });
@@ -353,12 +359,18 @@ describe('faults: kill -9 at every step a run takes on its files (strace fault i
     return out;
   }
 
-  it('a resumed run killed at any step of folding and settling what a killed run left: the run after settles it once', async () => {
-    const name = 'settle.runbook';
-    const seed = path.join(fx.dir, 'settle-seed');
+  /** A runbook `NAME.runbook` of `cells` in its own folder `NAME-seed`, the state each step of a sweep starts from. */
+  function seedRunbook(title: string, cells: string): { name: string; seed: string; file: string } {
+    const name = `${title}.runbook`;
+    const seed = path.join(fx.dir, `${title}-seed`);
     fs.mkdirSync(seed);
     const file = path.join(seed, name);
-    fs.writeFileSync(file, '# Settle\n\n' + sql('SELECT 1 AS one;') + sql("SELECT pg_sleep(1), 'steps-unfinished';") + sql('SELECT 3 AS three;'));
+    fs.writeFileSync(file, `# ${title}\n\n${cells}`);
+    return { name, seed, file };
+  }
+
+  it('a resumed run killed at any step of folding and settling what a killed run left: the run after settles it once', async () => {
+    const { name, seed, file } = seedRunbook('settle', sql('SELECT 1 AS one;') + sql("SELECT pg_sleep(1), 'steps-unfinished';") + sql('SELECT 3 AS three;'));
     const first = startCli(['run', file, '-c', fx.db.url], { cwd: seed });
     await waitFor('cell 2 to run', async () => (await runSessionPids(fx.admin)).some((s) => s.query.includes('steps-unfinished')));
     first.child.kill('SIGKILL');
@@ -403,16 +415,12 @@ describe('faults: kill -9 at every step a run takes on its files (strace fault i
       if (fs.existsSync(`${f}.journal`)) failures.push(`${where}: a journal is left`);
       fs.rmSync(at, { recursive: true, force: true });
     }
-    console.log(`      [faults-syscalls] resumed run: ${points.length} kill points (${[...new Set(points.map((p) => p.syscall))].map((s) => `${points.filter((p) => p.syscall === s).length} ${s}`).join(', ')}), ${killed} runs killed there`);
+    console.log(`      [faults-syscalls] resumed run: ${describePoints(points)}, ${killed} runs killed there`);
     assert.deepEqual(failures, []);
     assert.ok(killed >= points.length - 2, `almost every kill point was reached (${killed} of ${points.length})`);
   });
   it('runbook recover killed at any step: recovering again leaves the file whole, each event once', async () => {
-    const name = 'recover.runbook';
-    const seed = path.join(fx.dir, 'recover-seed');
-    fs.mkdirSync(seed);
-    const file = path.join(seed, name);
-    fs.writeFileSync(file, '# Recover\n\n' + sql('SELECT 1 AS one;') + sql('SELECT pg_sleep(0.6) AS slept;') + sql('SELECT 3 AS three;'));
+    const { name, seed, file } = seedRunbook('recover', sql('SELECT 1 AS one;') + sql('SELECT pg_sleep(0.6) AS slept;') + sql('SELECT 3 AS three;'));
     // A run killed writing its final checkpoint (at the fsync(2) of the new file, the one before the folder's): the
     // records since the checkpoint mid-way, its end too, only in the journal. The fsyncs are counted on a copy.
     const copy = fs.mkdtempSync(`${seed}-fsyncs-`);
@@ -443,7 +451,7 @@ describe('faults: kill -9 at every step a run takes on its files (strace fault i
       failures.push(...assertionsOf(() => assertWholeIn(f)).map((m) => `${where}: ${m}`));
       fs.rmSync(at, { recursive: true, force: true });
     }
-    console.log(`      [faults-syscalls] runbook recover: ${points.length} kill points (${[...new Set(points.map((p) => p.syscall))].map((x) => `${points.filter((p) => p.syscall === x).length} ${x}`).join(', ')})`);
+    console.log(`      [faults-syscalls] runbook recover: ${describePoints(points)}`);
     assert.deepEqual(failures, []);
   });
 });
