@@ -149,6 +149,23 @@ function postOnce(url: string, body: string, timeoutMs: number, stop: AbortSigna
 }
 
 /**
+ * A target's URL, read within `timeoutMs` (a VS Code secret store that never answers must not hold the run before its
+ * first statement). Resolves `{ url }` (undefined when unset) or `{ error }` saying why it could not be read.
+ */
+async function readUrl(o: NotifierOptions, t: NotifyTarget, timeoutMs: number): Promise<{ url?: string; error?: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<{ error: string }>((resolve) => (timer = setTimeout(() => resolve({ error: `could not be read within ${formatDuration(timeoutMs)}` }), timeoutMs)));
+  const read = Promise.resolve()
+    .then(() => o.url(t))
+    .then((u) => ({ url: u?.trim() || undefined }), () => ({ error: 'could not be read' }));
+  try {
+    return await Promise.race([read, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * A run observer that sends the run's events to its notification targets. Its steps never wait for a delivery, but
  * for the run's end, where it waits for what is pending at most one timeout in all; deliveries still pending then are
  * abandoned and recorded as not known to have arrived.
@@ -197,13 +214,11 @@ export function notifier(o: NotifierOptions): RunObserver {
       operator = run.operator;
       urls = [];
       for (const t of o.targets) {
-        let url: string | undefined;
-        try {
-          url = (await o.url(t))?.trim() || undefined;
-        } catch {
-          url = undefined;
-        }
-        if (url && !/^https?:\/\//i.test(url)) {
+        const read = await readUrl(o, t, timeoutMs);
+        let url = read.url;
+        if (read.error) {
+          failures.push({ at: new Date(), message: `${label(t)}: the URL in ${t.url_env} ${read.error}; nothing is sent to it` });
+        } else if (url && !/^https?:\/\//i.test(url)) {
           failures.push({ at: new Date(), message: `${label(t)}: the value of ${t.url_env} is not an http:// or https:// URL; nothing is sent to it` });
           url = undefined;
         } else if (!url) failures.push({ at: new Date(), message: `${label(t)}: ${t.url_env} is not set (in VS Code: "Runbook: Set Notification Webhook"); nothing is sent to it` });

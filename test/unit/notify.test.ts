@@ -113,6 +113,26 @@ describe('notifications: what is sent', () => {
   });
 });
 
+describe('notifications: reading the URL', () => {
+  it('does not hold the run when a target\'s URL never comes (a secret store that does not answer) or cannot be read', async () => {
+    const warnings: string[] = [];
+    const n = notifier({
+      targets: [{ url_env: 'HANGS', format: 'json', steps: false }, { url_env: 'THROWS', format: 'json', steps: false }],
+      url: (t) => (t.url_env === 'HANGS' ? new Promise<string>(() => undefined) : Promise.reject(new Error(`no secret ${SECRET}`))),
+      redactor: new Redactor([SECRET]), runbook: {}, target: { connection: 'dev', environment: 'development' },
+      warn: async (_a, m) => void warnings.push(m), timeoutMs: 200,
+    });
+    const t0 = Date.now();
+    await n.runStarted!(startRun('runbook run', [], 'ana'), plan);
+    const ms = Date.now() - t0;
+    assert.ok(ms >= 150 && ms < 2_000, `the start waited about one timeout for the URL that never came (${ms} ms)`);
+    assert.deepEqual(warnings, [
+      'notification target HANGS (json): the URL in HANGS could not be read within 200 ms; nothing is sent to it',
+      'notification target THROWS (json): the URL in THROWS could not be read; nothing is sent to it',
+    ]);
+  });
+});
+
 describe('window: the rest of a run\'s estimate', () => {
   const c = (n: number, estimate?: string): RunnableCell => ({ number: n, index: n, cell: { kind: 'sql', source: '', options: estimate ? { estimate } : {}, outputs: [] } });
   it('sums the cells\' own estimates, else the front matter\'s minus the elapsed time', () => {
