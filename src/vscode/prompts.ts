@@ -8,6 +8,8 @@ export interface PromptRecord {
   options: string[];
   /** The validation message an input box gave a scripted answer it refused (answers themselves are never kept: one may be a password). */
   refused?: string;
+  /** Shown with no answer queued while {@link Prompts.headless}: dismissed at once. */
+  unscripted?: true;
 }
 
 /**
@@ -18,9 +20,15 @@ export interface PromptRecord {
  */
 export class Prompts {
   private readonly answers: unknown[] = [];
+  /** Answers for the next prompt whose title matches, whatever else is asked first ({@link answerWhen}). */
+  private readonly targeted: { title: RegExp; answer: unknown }[] = [];
   /** Every prompt shown, in order (bounded to the last 100). */
   readonly shown: PromptRecord[] = [];
-  /** Host tests set this: errors are recorded, not shown as modal dialogs nobody would dismiss. */
+  /**
+   * Host tests set this: nobody is at the screen. Errors are recorded, not shown as modal dialogs nobody would
+   * dismiss, and a prompt with no scripted answer is recorded (`unscripted`), logged and dismissed at once instead of
+   * waiting forever; but for a checklist's pick, which the test answers by clicking in the cell's output.
+   */
   headless = false;
 
   /** Queues answers for the next prompts (tests only): a label or labels for quick picks, text for input boxes, a button for messages; undefined dismisses. */
@@ -28,11 +36,29 @@ export class Prompts {
     this.answers.push(...answers);
   }
 
-  private note(r: PromptRecord): { scripted: boolean; answer: unknown } {
+  /**
+   * Queues an answer for the next prompt whose title matches `title` (tests only). Other prompts (a notebook an earlier
+   * test closed asking about its transaction) do not take it, as they would take an {@link answerNext} answer.
+   */
+  answerWhen(title: RegExp, answer: unknown): void {
+    this.targeted.push({ title, answer });
+  }
+
+  /** Drops the answers no prompt took (a host test's leftovers must not answer the next test's questions); returns how many. */
+  clearAnswers(): number {
+    return this.answers.splice(0).length + this.targeted.splice(0).length;
+  }
+
+  private note(r: PromptRecord, answeredElsewhere = false): { scripted: boolean; answer: unknown } {
     this.shown.push(r);
     if (this.shown.length > 100) this.shown.shift();
-    if (this.answers.length === 0) return { scripted: false, answer: undefined };
-    return { scripted: true, answer: this.answers.shift() };
+    const t = this.targeted.findIndex((a) => a.title.test(r.title));
+    if (t >= 0) return { scripted: true, answer: this.targeted.splice(t, 1)[0].answer };
+    if (this.answers.length) return { scripted: true, answer: this.answers.shift() };
+    if (!this.headless || answeredElsewhere) return { scripted: false, answer: undefined };
+    r.unscripted = true;
+    console.warn(`[runbook-prompt] no answer was scripted for the ${r.kind} "${r.title.split('\n')[0]}": dismissed (headless)`);
+    return { scripted: true, answer: undefined };
   }
 
   /**
@@ -40,7 +66,7 @@ export class Prompts {
    * the pick (resolving undefined): another way of answering won (a checklist confirmed by clicking in its output).
    */
   async pickMany<T extends vscode.QuickPickItem>(items: T[], options: vscode.QuickPickOptions, signal?: AbortSignal): Promise<T[] | undefined> {
-    const s = this.note({ kind: 'quickPick', title: options.title ?? '', options: items.map((i) => i.label) });
+    const s = this.note({ kind: 'quickPick', title: options.title ?? '', options: items.map((i) => i.label) }, signal !== undefined);
     if (s.scripted) {
       if (s.answer === undefined) return undefined;
       const labels = new Set(Array.isArray(s.answer) ? (s.answer as string[]) : [String(s.answer)]);

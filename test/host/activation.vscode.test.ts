@@ -39,3 +39,29 @@ describe('activation', () => {
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   });
 });
+
+describe('prompts with nobody at the screen (headless)', () => {
+  it('dismisses a question no test scripted at once, and records it as unscripted, instead of waiting forever; a targeted answer waits for its prompt', async () => {
+    const api = await vscode.extensions.getExtension<RunbookApi>(EXTENSION_ID)!.activate();
+    const was = api.prompts.headless;
+    api.prompts.headless = true;
+    try {
+      assert.strictEqual(api.prompts.clearAnswers(), 0);
+      assert.strictEqual(await api.prompts.ask('Nobody scripted this question', 'detail', 'Yes'), undefined);
+      assert.strictEqual(await api.prompts.input({ title: 'Nobody scripted this input' }), undefined);
+      const [q, i] = api.prompts.shown.slice(-2);
+      assert.deepStrictEqual([q.title, q.unscripted, i.title, i.unscripted], ['Nobody scripted this question', true, 'Nobody scripted this input', true]);
+      api.prompts.answerNext('Yes', 'left over');
+      assert.strictEqual(await api.prompts.ask('A scripted question', 'detail', 'Yes'), 'Yes');
+      assert.strictEqual(api.prompts.shown.at(-1)?.unscripted, undefined);
+      assert.strictEqual(api.prompts.clearAnswers(), 1, 'the answer no prompt took is dropped');
+      // A targeted answer goes to its prompt only, even when another question comes first.
+      api.prompts.answerWhen(/^The second/, 'Yes');
+      assert.strictEqual(await api.prompts.ask('The first question', 'detail', 'Yes'), undefined);
+      assert.strictEqual(await api.prompts.ask('The second question', 'detail', 'Yes'), 'Yes');
+      assert.strictEqual(api.prompts.clearAnswers(), 0);
+    } finally {
+      api.prompts.headless = was;
+    }
+  });
+});

@@ -54,6 +54,21 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, what:
   }
 }
 
+/**
+ * Awaits `step`, or throws after `timeoutMs` naming `what`: a host test's step that never settles (a command waiting
+ * on a dialog nobody answers) fails with its name instead of the test's timeout. The step itself is not cancelled.
+ * @throws Error `timed out after N ms: what`, or whatever `step` rejects with
+ */
+export async function within<T>(timeoutMs: number, what: string, step: Thenable<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms: ${what}`)), timeoutMs)));
+  try {
+    return await Promise.race([Promise.resolve(step), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Index of the first byte where two buffers differ and the length of their common suffix. */
 export function diffWindow(a: Uint8Array, b: Uint8Array): { prefix: number; suffix: number } {
   let prefix = 0;

@@ -8,7 +8,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import type { LogEvent } from '../../src/format';
 import type { RunbookApi } from '../../src/vscode/extension';
-import { EXTENSION_ID, scratchCopy, waitFor, workspaceRoot } from './helpers';
+import { EXTENSION_ID, scratchCopy, waitFor, within, workspaceRoot } from './helpers';
 
 const CONTROLLER_ID = 'runbook-notebooks.runner';
 
@@ -42,19 +42,25 @@ describe('Window and notifications', function () {
     assert.ok(ext);
     const a = await ext.activate();
     a.prompts.headless = true;
-    assert.strictEqual(await vscode.commands.executeCommand('runbook.setNotificationWebhook', { name: 'HOST_HOOK', url }), 'HOST_HOOK');
+    assert.strictEqual(a.prompts.clearAnswers(), 0, 'no answer left over from an earlier test');
+    const step = <T>(what: string, p: Thenable<T>): Promise<T> => within(20_000, what, p);
+    assert.strictEqual(await step('the webhook to be stored', vscode.commands.executeCommand('runbook.setNotificationWebhook', { name: 'HOST_HOOK', url })), 'HOST_HOOK');
 
     const file = scratchCopy(path.join(workspaceRoot(), 'exec', 'window.runbook'), 'run');
-    await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(file), 'runbook');
+    await step('the notebook to open', vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(file), 'runbook'));
     const doc = vscode.window.activeNotebookEditor?.notebook;
-    assert.ok(doc);
-    await vscode.commands.executeCommand('notebook.selectKernel', { id: CONTROLLER_ID, extension: EXTENSION_ID });
-    await vscode.commands.executeCommand('runbook.selectConnection', { connection: 'host-prod' });
-    await a.statusBar.update();
+    assert.ok(doc && doc.uri.fsPath === file, `${file} is open in the active notebook editor`);
+    await step('the kernel to be selected', vscode.commands.executeCommand('notebook.selectKernel', { id: CONTROLLER_ID, extension: EXTENSION_ID }));
+    await step('the connection to be chosen', vscode.commands.executeCommand('runbook.selectConnection', { connection: 'host-prod' }));
+    await step('the status bar', a.statusBar.update());
     assert.match(a.statusBar.text, /PRODUCTION · host-prod .*\$\(clock\) window closed .* ago/);
 
-    a.prompts.answerNext('Yes', 'Yes', 'host-prod'); // the window modal, the rehearsal question, then the production name
-    await vscode.commands.executeCommand('notebook.execute', doc.uri);
+    // The window modal, the rehearsal question and the production name, each to its own prompt: a question from
+    // elsewhere (a notebook of an earlier test closing with a transaction open) takes none of them.
+    a.prompts.answerWhen(/outside the runbook's window/, 'Yes');
+    a.prompts.answerWhen(/has no passing rehearsal/, 'Yes');
+    a.prompts.answerWhen(/^PRODUCTION: host-prod/, 'host-prod');
+    await step('the run (a prompt nobody answered is listed below the failure)', vscode.commands.executeCommand('notebook.execute', doc.uri));
     const cell = doc.getCells().find((c) => c.kind === vscode.NotebookCellKind.Code)!;
     await waitFor(() => cell.executionSummary?.success !== undefined, 'the cell to run');
     assert.strictEqual(cell.executionSummary?.success, true);
@@ -70,5 +76,6 @@ describe('Window and notifications', function () {
     assert.deepStrictEqual(received.map((r) => r.event), ['run.started', 'run.finished']);
     assert.strictEqual((received[0].target as { connection: string }).connection, 'host-prod');
     assert.ok(!JSON.stringify(events).includes('secret-token'), 'the webhook URL is not in the log');
+    assert.strictEqual(a.prompts.clearAnswers(), 0, 'every scripted answer was taken by its prompt');
   });
 });
