@@ -23,7 +23,10 @@ export interface SpanRecord {
   xid?: string;
 }
 
-/** How a run ended. `interrupted`: the process died; found by the next run (a `run` event with no `end`). */
+/**
+ * How a run ended. `interrupted`: its process ended without recording its end (killed, crashed, or stopped because its
+ * records could not be written); found by the next run (a `run` event with no `end`).
+ */
 export type RunStatus = 'ok' | 'failed' | 'stopped' | 'cancelled' | 'refused' | 'interrupted';
 
 /** The target of a run: what it ran against. Never credentials. */
@@ -101,7 +104,7 @@ export interface RunEndRecord {
   status: RunStatus;
   /**
    * Process exit status (CLI), or what it would have been (VS Code). Absent only on the end a later run records for
-   * an `interrupted` one: that process was killed or crashed, and what it exited with is not known.
+   * an `interrupted` one: that process ended without recording its end, and what it exited with is not known.
    */
   exit?: number;
   /** Every reason a refused run was refused, or why it stopped. */

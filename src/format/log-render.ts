@@ -335,8 +335,9 @@ function settledStatus(a: AttemptRecord, s: RunState): string {
 function resultText(end: RunEndRecord, s: RunState, f: Fmt): string {
   const counts = cellCounts(end, s);
   const cells = counts.length > 0 ? ` · cells: ${counts.map(([k, n]) => `${groupDigits(n)} ${f.text(k)}`).join(', ')}` : '';
-  // A run a later one found interrupted was last seen then; when it died, and with what exit status, is not known.
-  if (end.exit === undefined) return `${f.strong(f.text(end.status))}, exit status unknown (killed or crashed), last seen ${f.time(end.ended)}${cells}`;
+  // A run a later one found interrupted was last seen then; when it ended (killed, crashed, or stopped unable to write its
+  // records), and with what exit status, is not known.
+  if (end.exit === undefined) return `${f.strong(f.text(end.status))}, exit status unknown (its end was never recorded), last seen ${f.time(end.ended)}${cells}`;
   return `${f.strong(f.text(end.status))}, exit status ${end.exit}, ended ${f.time(end.ended)}${cells}`;
 }
 

@@ -1,5 +1,5 @@
 // What an earlier run left unsaid, settled before a new run plans: runs that never logged their end, cells started
-// and never finished, and work left `uncommitted` by a run that died with its transaction open.
+// and never finished, and work left `uncommitted` by a run that ended (killed, crashed, or stopped unable to write) with its transaction open.
 
 import { attemptOf, type Output, type RunRecord, type Runbook, type SpanRecord } from '../format';
 import type { RunSink } from './frontend';
@@ -34,7 +34,7 @@ export async function settleEarlierRuns(o: { runbook: Runbook; sink: RunSink; se
     if (u.index < 0) continue;
     const old = o.runs.get(u.run);
     const cell = o.runbook.cells[u.index];
-    const reason = `started at ${u.at} in run ${u.run} and never finished: the process died while it ran, so whether its statements completed on the server cannot be known from here. Check the database before running it again.`;
+    const reason = `started at ${u.at} in run ${u.run} and never finished as far as this file knows: ${ENDED_FIRST}, so whether its statements completed on the server cannot be known from here. Check the database before running it again.`;
     // The record of the run that started it (its operator and target), as the record builder writes every record.
     const ctx = { run: u.run, operator: old?.by ?? 'unknown', target: { connection: old?.connection ?? 'unknown', environment: old?.environment ?? 'unknown', server: old?.server, database: old?.database }, redactor: o.session.redactor };
     const out: Output = { record: { ...baseRecord(ctx, 'unknown', new Date(u.at)), reason } };
@@ -43,12 +43,20 @@ export async function settleEarlierRuns(o: { runbook: Runbook; sink: RunSink; se
     // The settled output and its attempt together: killed between them, the next run would find the cell settled and
     // the attempt that says so missing from the log.
     await o.sink.amend([{ handle: o.sink.handle(u.index), output: out }], { event: { e: 'attempt', attempt: attemptOf(out.record, { number, name: typeof cell.options.name === 'string' ? cell.options.name : undefined }) }, ctx: { source: cell.source } });
-    messages.push(`${cellLabel({ number, name: typeof cell.options.name === 'string' ? cell.options.name : undefined })} started at ${u.at} in run ${u.run} and never finished: the process died while it ran. Its record now says its effect is unknown: check the database before running it again.`);
+    messages.push(`${cellLabel({ number, name: typeof cell.options.name === 'string' ? cell.options.name : undefined })} started at ${u.at} in run ${u.run} and never finished as far as this file knows (${ENDED_FIRST}). Its record now says its effect is unknown: check the database before running it again.`);
   }
   await resolveUncommitted(o, messages);
   await endInterruptedRuns(o, messages);
   return { messages };
 }
+
+/**
+ * Why a run leaves a cell or its own end unrecorded, said without guessing: a kill, a crash and a run that stopped
+ * because its records could not be written (a full disk: nothing more is journaled after a lost record) leave the
+ * same file behind.
+ */
+const UNRECORDED_BECAUSE = 'the process was killed or crashed, or it stopped because its records could not be written';
+const ENDED_FIRST = `its run ended before recording it (${UNRECORDED_BECAUSE})`;
 
 /** `started` (ISO 8601) plus `ms`, as ISO 8601 with ms; `started` as it is when either is not a time. */
 function finishedAt(started: string, ms: number | undefined): string {
@@ -68,7 +76,7 @@ async function endInterruptedRuns(o: { runbook: Runbook; sink: RunSink; runId: s
   for (const e of [...events]) {
     if (e.e !== 'run' || ended.has(e.run.id) || e.run.id === o.runId) continue;
     const seen = lastSeen.get(e.run.id) ?? e.run.started;
-    await o.sink.log({ e: 'end', end: { run: e.run.id, ended: seen, status: 'interrupted', reasons: [`the run never recorded its end: the process was killed or crashed (last seen at ${seen}); found by run ${o.runId}`] } });
+    await o.sink.log({ e: 'end', end: { run: e.run.id, ended: seen, status: 'interrupted', reasons: [`the run never recorded its end: ${UNRECORDED_BECAUSE} (last seen at ${seen}); found by run ${o.runId}`] } });
     messages.push(`Run ${e.run.id} (${e.run.by}, ${e.run.connection}) never finished: recorded as interrupted.`);
   }
 }
@@ -126,11 +134,11 @@ async function fateOfDeadRun(session: RunSession, rb: Runbook, dying: Unfinished
   const cell = dying && dying.index >= 0 ? rb.cells[dying.index] : undefined;
   const commits = cell?.kind === 'sql' && (await holdsCommit(cell.source));
   if (!commits) {
-    const when = dying ? `while cell ${dying.number} ran (it holds no COMMIT)` : 'between cells';
-    return { fate: 'rolled back', reason: `the run died ${when}, before any COMMIT: PostgreSQL rolls back the transaction of a session whose client is gone` };
+    const when = dying ? `with cell ${dying.number} started and not recorded (it holds no COMMIT)` : 'between cells';
+    return { fate: 'rolled back', reason: `the run ended ${when}, before any COMMIT: PostgreSQL rolls back the transaction of a session whose client is gone` };
   }
   const id = dying?.xid ?? xid;
-  if (!id) return { fate: 'unknown', reason: `the run died while cell ${dying!.number}, which commits, was running, and no transaction id was recorded: whether its COMMIT reached the server cannot be known from here` };
+  if (!id) return { fate: 'unknown', reason: `the run ended with cell ${dying!.number}, which commits, started and not recorded, and no transaction id was recorded: whether its COMMIT reached the server cannot be known from here` };
   return resolveFate(session, id);
 }
 
@@ -145,7 +153,7 @@ async function holdsCommit(source: string): Promise<boolean> {
 
 /** The fate of an earlier run's transaction, from `txid_status()` on this run's session (PostgreSQL docs, 9.27.5). */
 async function resolveFate(session: RunSession, xid: string | undefined): Promise<{ fate: SpanRecord['fate']; reason: string }> {
-  if (!xid) return { fate: 'unknown', reason: 'the run died with the transaction open and no transaction id was recorded (it had written nothing by its last recorded cell); whether later work in it committed cannot be told' };
+  if (!xid) return { fate: 'unknown', reason: 'the run ended with the transaction open and no transaction id was recorded (it had written nothing by its last recorded cell); whether later work in it committed cannot be told' };
   const pg = await session.sql().catch(() => undefined);
   if (!pg) return { fate: 'unknown', reason: `transaction ${xid}: no session to ask txid_status()` };
   const deadline = Date.now() + IN_PROGRESS_WAIT_MS;
@@ -153,8 +161,8 @@ async function resolveFate(session: RunSession, xid: string | undefined): Promis
     // On this run's own session (the sandbox serves one connection at a time): pg_xact_status on 13+, txid_status on 10–12.
     const query = Number(/^\d+/.exec(pg.serverVersion)?.[0] ?? 0) >= 13 ? 'SELECT pg_xact_status($1::xid8) AS s' : 'SELECT txid_status($1::bigint) AS s';
     const status = await pg.inspect(query, [xid]).then((r) => r[0]?.s ?? null, (e: Error) => `error: ${e.message}`);
-    if (status === 'committed') return { fate: 'committed', reason: `the run died with COMMIT in flight; transaction ${xid} committed (checked by a later run)` };
-    if (status === 'aborted') return { fate: 'rolled back', reason: `the run died with COMMIT in flight; transaction ${xid} aborted (checked by a later run)` };
+    if (status === 'committed') return { fate: 'committed', reason: `the run ended before it recorded its COMMIT; transaction ${xid} committed (checked by a later run)` };
+    if (status === 'aborted') return { fate: 'rolled back', reason: `the run ended before it recorded its COMMIT; transaction ${xid} aborted (checked by a later run)` };
     if (status !== 'in progress' || Date.now() > deadline) {
       return { fate: 'unknown', reason: `transaction ${xid}: txid_status() says ${status ?? 'nothing (too old to tell)'}` };
     }

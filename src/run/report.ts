@@ -111,7 +111,7 @@ export function buildJunitReport(events: readonly LogEvent[], opts: ReportOption
   let failures = j.attempts.filter((a) => !PASSED.has(a.final) && a.final !== 'skipped').length;
   const skipped = j.attempts.filter((a) => a.final === 'skipped').length;
   if (!j.passed && failures === 0) {
-    const why = j.end ? `${j.end.status}, exit status ${j.end.exit ?? 'unknown (killed or crashed)'}` : 'the run has no end in the log (interrupted)';
+    const why = j.end ? `${j.end.status}, exit status ${j.end.exit ?? 'unknown (its end was never recorded)'}` : 'the run has no end in the log (interrupted)';
     const reasons = (j.end?.reasons ?? []).join('\n');
     cases.push(`    <testcase name="run" classname="${xmlText(opts.file)}" time="${seconds(j.durationMs)}">\n      <failure type="${xmlText(j.end?.status ?? 'interrupted')}" message="${xmlText(why)}">${xmlText(reasons)}</failure>\n    </testcase>`);
     failures = 1;

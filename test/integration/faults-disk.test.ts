@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
+import { parseRunbook, type LogEvent } from '../../src/format';
 import { cellsOf, rec, sql, startCli, waitFor } from './cli';
 import { freshDatabase, type FreshDatabase } from './harness';
 import { bounded } from './fault-tools';
@@ -41,6 +42,23 @@ function unmount(dir: string): void {
 /** Fills the file system holding `dir` to the last byte (dd stops at ENOSPC, which is what we want). */
 function fill(dir: string): void {
   spawnSync('dd', ['if=/dev/zero', `of=${path.join(dir, 'filler')}`, 'bs=4k'], { encoding: 'utf8' });
+}
+
+/**
+ * What the next run (once there is room again) recorded of the run a lost record stopped: the span event and the end
+ * it wrote for that run. Never "killed or crashed": a later run cannot tell a kill from a run that could not write.
+ */
+function settledByNextRun(file: string, stdout: string): { span?: LogEvent; end?: LogEvent } {
+  const events = parseRunbook(fs.readFileSync(file)).log!.events;
+  const first = events.find((e) => e.e === 'run');
+  assert.ok(first?.e === 'run');
+  const span = events.find((e) => e.e === 'span' && e.run === first.run.id);
+  const end = events.find((e) => e.e === 'end' && e.end.run === first.run.id);
+  assert.ok(end?.e === 'end' && end.end.status === 'interrupted' && end.end.exit === undefined, JSON.stringify(end));
+  assert.match(String(end.end.reasons), /never recorded its end: the process was killed or crashed, or it stopped because its records could not be written/);
+  assert.match(stdout, /started at .* and never finished as far as this file knows \(its run ended before recording it \(the process was killed or crashed, or it stopped because its records could not be written\)\)/);
+  assert.doesNotMatch(stdout, /died/);
+  return { span, end };
 }
 
 describe('faults: disk full and unwritable journal (real tmpfs, real CLI, real PostgreSQL)', function () {
@@ -107,6 +125,15 @@ describe('faults: disk full and unwritable journal (real tmpfs, real CLI, real P
     assert.ok(journal === '' || journal.endsWith('\n'), 'no torn line');
     const entries = journal.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { v: number; cell?: number; outputs?: unknown[] });
     assert.ok(!entries.some((e) => e.v === 1 && e.outputs && JSON.stringify(e.outputs).includes('xxxxxxxx')), 'cell 2 has no record anywhere');
+
+    // With room again, the next run settles what this one could not write: the span rolled back (as the runner did),
+    // and the run's end unrecorded, without claiming a kill. It then runs the span through.
+    const next = await bounded(startCli(['run', file, '--connection', db.url, '--monitor-interval', '0']), 30_000);
+    assert.equal(next.status, 0, next.stdout + next.stderr);
+    const { span } = settledByNextRun(file, next.stdout);
+    assert.ok(span?.e === 'span' && span.span.fate === 'rolled back', JSON.stringify(span));
+    assert.match(String(span.span.reason), /the run ended with cell 2 started and not recorded \(it holds no COMMIT\), before any COMMIT/);
+    assert.deepEqual((await admin.query('SELECT array_agg(id ORDER BY id) AS ids FROM held')).rows[0].ids, [1, 2]);
   });
 
   it('disk full after an autocommit cell committed: exit 1, names the committed cell whose record was lost, the next cell never runs', async () => {
@@ -148,6 +175,16 @@ describe('faults: disk full and unwritable journal (real tmpfs, real CLI, real P
     assert.match(r.stderr, /cell 2 \(commit\) committed the transaction of cells 1, 2 on .* but its record could not be written \(ENOSPC/);
     assert.deepEqual((await admin.query('SELECT array_agg(id) AS ids FROM spanc')).rows[0].ids, [1]);
     assert.deepEqual(await leftOnServer(), { sessions: 0, locks: 0 });
+    // With room again, the next run finds the span committed (txid_status of the id journaled before the COMMIT cell),
+    // and does not run it again: --from 3, after the span, as the user would.
+    fs.rmSync(path.join(dir, 'filler'));
+    const next = await bounded(startCli(['run', file, '--connection', db.url, '--monitor-interval', '0', '--from', '3']), 30_000);
+    assert.equal(next.status, 0, next.stdout + next.stderr);
+    const { span } = settledByNextRun(file, next.stdout);
+    assert.ok(span?.e === 'span' && span.span.fate === 'committed', JSON.stringify(span));
+    assert.match(String(span.span.reason), /the run ended before it recorded its COMMIT; transaction \d+ committed \(checked by a later run\)/);
+    assert.equal(rec(cellsOf(file)[0]).status, 'ok', 'the first cell of the committed span says so');
+    assert.deepEqual((await admin.query('SELECT array_agg(id ORDER BY id) AS ids FROM spanc')).rows[0].ids, [1, 2]);
     unmount(dir);
 
     dir = mountTmpfs('1m');

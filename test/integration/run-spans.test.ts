@@ -96,7 +96,7 @@ describe('transaction spans in the record (real PostgreSQL)', function () {
     const next = runCli(['run', file, '-c', db.url, '--only', '5']);
     assert.equal(next.status, 0, next.stdout + next.stderr);
     assert.match(next.stdout, /cell 3 started at .* and never finished/);
-    assert.match(next.stdout, /The transaction of cell 1, cell 2, left open by run .*: rolled back \(the run died while cell 3 ran \(it holds no COMMIT\), before any COMMIT/);
+    assert.match(next.stdout, /The transaction of cell 1, cell 2, left open by run .*: rolled back \(the run ended with cell 3 started and not recorded \(it holds no COMMIT\), before any COMMIT/);
     assert.deepEqual(statuses(file), ['rolled back', 'rolled back', 'unknown', undefined, 'ok']);
     assert.match(String(rec(cellsOf(file)[2]).reason), /never finished.*cannot be known/);
     // The log counts the rollback against the run whose transaction it was, under its own heading in the next run's section.
@@ -106,7 +106,7 @@ describe('transaction spans in the record (real PostgreSQL)', function () {
     assert.equal(span?.e === 'span' && span.run, killed.e === 'run' && killed.run.id);
     const shown = runCli(['log', file]).stdout;
     assert.match(shown, /\*\*Settled at the start of this run\*\*/);
-    assert.match(shown, /\*\*interrupted\*\*, exit status unknown \(killed or crashed\), last seen .* · cells: 2 rolled back, 1 unknown/);
+    assert.match(shown, /\*\*interrupted\*\*, exit status unknown \(its end was never recorded\), last seen .* · cells: 2 rolled back, 1 unknown/);
   });
 
   it('refuses a production run before its first statement, listing every reason at once', async () => {
@@ -298,7 +298,7 @@ describe('COMMIT with the connection cut, and settings in force (real PostgreSQL
     assert.match(next.stdout, /A session of an earlier run is still on the server: .*state idle; last statement .*: COMMIT\. Its run's process on this machine is gone/);
     assert.match(next.stdout, /the session of an earlier run .* was terminated \(pg_cancel_backend, then pg_terminate_backend\)/);
     assert.match(next.stdout, /cell 3 started at .* and never finished/);
-    assert.match(next.stdout, /The transaction of cell 1, cell 2, left open by run .*: committed \(the run died with COMMIT in flight; transaction \d+ committed/);
+    assert.match(next.stdout, /The transaction of cell 1, cell 2, left open by run .*: committed \(the run ended before it recorded its COMMIT; transaction \d+ committed/);
     assert.deepEqual(statuses(file), ['ok', 'ok', 'unknown', 'ok']);
   });
 

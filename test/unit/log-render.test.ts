@@ -110,7 +110,7 @@ describe('log rendering', () => {
     assert.match(second.slice(settled, timeline), /run `20261128T020041Z-7f3a` · transaction of #1 \*\*rolled back\*\*/);
     // The interrupted run's cells are counted as their transaction ended, and the rollback is its issue, not the next run's.
     // It was killed: what it exited with and when it died are not known, only when it was last seen.
-    assert.match(out, /\*\*interrupted\*\*, exit status unknown \(killed or crashed\), last seen 2026-11-28 02:00:44 UTC · cells: 2 rolled back, 1 unknown/);
+    assert.match(out, /\*\*interrupted\*\*, exit status unknown \(its end was never recorded\), last seen 2026-11-28 02:00:44 UTC · cells: 2 rolled back, 1 unknown/);
     assert.match(out, /\*\*Duration:\*\* at least 3\.0 s \(to when it was last seen\) \(no estimate\)/);
     // An older file's interrupted end, written with exit 1, still reads and renders as written.
     const older = renderLogMarkdown(events.map((e) => (e.e === 'end' && e.end.status === 'interrupted' ? { ...e, end: { ...e.end, exit: 1 } } : e)));
