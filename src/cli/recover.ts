@@ -16,7 +16,7 @@ export function recoverLines(file: string, r: RecoverResult): string[] {
   lines.push(
     folded
       ? `${file}: folded ${r.outputs} output${r.outputs === 1 ? '' : 's'} and ${r.events} log event${r.events === 1 ? '' : 's'} from an interrupted run's journal into the file.`
-      : `${file}: the file already held every record of the journal (the run was killed after writing it, before removing the journal).`,
+      : `${file}: the file already held every record of the journal (the run ended after writing it, before removing the journal).`,
   );
   lines.push(...r.warnings);
   for (const u of r.unfinished) {

@@ -43,7 +43,7 @@ export async function settleEarlierRuns(o: { runbook: Runbook; sink: RunSink; se
     // The settled output and its attempt together: killed between them, the next run would find the cell settled and
     // the attempt that says so missing from the log.
     await o.sink.amend([{ handle: o.sink.handle(u.index), output: out }], { event: { e: 'attempt', attempt: attemptOf(out.record, { number, name: typeof cell.options.name === 'string' ? cell.options.name : undefined }) }, ctx: { source: cell.source } });
-    messages.push(`${cellLabel({ number, name: typeof cell.options.name === 'string' ? cell.options.name : undefined })} started at ${u.at} in run ${u.run} and never finished as far as this file knows (${ENDED_FIRST}). Its record now says its effect is unknown: check the database before running it again.`);
+    messages.push(`${cellLabel({ number, name: typeof cell.options.name === 'string' ? cell.options.name : undefined })} started at ${u.at} in run ${u.run} and never finished as far as this file knows: ${ENDED_FIRST}. Its record now says its effect is unknown: check the database before running it again.`);
   }
   await resolveUncommitted(o, messages);
   await endInterruptedRuns(o, messages);

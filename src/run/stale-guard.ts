@@ -92,10 +92,10 @@ async function lookOnServer(i: GuardInput, live: PostgresSession): Promise<{ key
 function report(i: GuardInput, backends: Backend[], groups: ShellGroup[], redact: (s: string) => string): void {
   const dead = new Set([...(i.deadRuns ?? []), ...(i.unfinished ?? []).map((u) => u.run)]);
   for (const b of backends) {
-    const gone = b.run !== undefined && dead.has(b.run) ? '. Its run\'s process on this machine is gone (killed): the server has not noticed yet' : '';
+    const gone = b.run !== undefined && dead.has(b.run) ? '. Its run\'s process on this machine is gone (killed or crashed): the server has not noticed yet' : '';
     i.say(`A session of an earlier run is still on the server: ${describeBackend(b, redact)}${gone}${b.holdsLock ? '. It holds this runbook\'s advisory lock' : ''}.`);
   }
-  for (const g of groups) i.say(`The ${describeGroup(g)} is still running: its run was killed and left it.`);
+  for (const g of groups) i.say(`The ${describeGroup(g)} is still running: its run ended without stopping it (killed or crashed).`);
 }
 
 async function shouldClean(i: GuardInput, sessions: number, groups: number): Promise<boolean> {

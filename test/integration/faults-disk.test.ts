@@ -56,7 +56,7 @@ function settledByNextRun(file: string, stdout: string): { span?: LogEvent; end?
   const end = events.find((e) => e.e === 'end' && e.end.run === first.run.id);
   assert.ok(end?.e === 'end' && end.end.status === 'interrupted' && end.end.exit === undefined, JSON.stringify(end));
   assert.match(String(end.end.reasons), /never recorded its end: the process was killed or crashed, or it stopped because its records could not be written/);
-  assert.match(stdout, /started at .* and never finished as far as this file knows \(its run ended before recording it \(the process was killed or crashed, or it stopped because its records could not be written\)\)/);
+  assert.match(stdout, /started at .* and never finished as far as this file knows: its run ended before recording it \(the process was killed or crashed, or it stopped because its records could not be written\)/);
   assert.doesNotMatch(stdout, /died/);
   return { span, end };
 }

@@ -130,7 +130,7 @@ describe('one run at a time and what a killed run leaves (real PostgreSQL, real 
     assert.equal(refused.status, 1, refused.stdout + refused.stderr);
     assert.match(refused.stdout, /took over a stale lock .*\.killed\.runbook\.lock .*its process \d+ is gone/);
     assert.match(refused.stdout, new RegExp(`cell 1 \\(sleepy\\) started at .* in run ${deadRun} and never finished`));
-    assert.match(refused.stdout, new RegExp(`A session of an earlier run is still on the server: pid ${dead.pid}, run ${deadRun}, .*state active; running since .*: SELECT pg_sleep\\(300\\), 'killed-run-sleeping', 'postgresql://app:\\S+@db\\.example/x' AS uri\\. Its run's process on this machine is gone \\(killed\\): the server has not noticed yet\\. It holds this runbook's advisory lock`));
+    assert.match(refused.stdout, new RegExp(`A session of an earlier run is still on the server: pid ${dead.pid}, run ${deadRun}, .*state active; running since .*: SELECT pg_sleep\\(300\\), 'killed-run-sleeping', 'postgresql://app:\\S+@db\\.example/x' AS uri\\. Its run's process on this machine is gone \\(killed or crashed\\): the server has not noticed yet\\. It holds this runbook's advisory lock`));
     assert.match(refused.stderr, /pass --cancel-stale to cancel its session/);
     assert.equal((await backendsOf('killed-run-sleeping')).length, 1, 'nothing was cancelled without the flag');
     assert.ok(!(refused.stdout + refused.stderr).includes('Canary5ecretPw'), 'the statement text is redacted');
@@ -170,7 +170,7 @@ describe('one run at a time and what a killed run leaves (real PostgreSQL, real 
     const pgid = await killOnce();
     const cleaned = runCli(['run', file, '--only', '2', '--cancel-stale']);
     assert.equal(cleaned.status, 0, cleaned.stdout + cleaned.stderr);
-    assert.match(cleaned.stdout, new RegExp(`The process group ${pgid} of shell cell 1 in run \\d{8}T\\d{6}Z-[0-9a-f]{4} \\(started at .*\\) is still running: its run was killed and left it`));
+    assert.match(cleaned.stdout, new RegExp(`The process group ${pgid} of shell cell 1 in run \\d{8}T\\d{6}Z-[0-9a-f]{4} \\(started at .*\\) is still running: its run ended without stopping it \\(killed or crashed\\)`));
     await waitFor('the group to be gone', () => !groupAlive(pgid), 5000);
     assert.ok(warnings(file).some((w) => w.startsWith(`stale process group: the process group ${pgid} of shell cell 1`) && /stopped with SIGTERM|killed/.test(w)), warnings(file).join('\n'));
 
