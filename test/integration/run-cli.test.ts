@@ -181,14 +181,17 @@ describe('runbook run (CLI, real PostgreSQL)', function () {
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline && spawnSync('pgrep', ['-f', marker]).status !== 0) await new Promise((r) => setTimeout(r, 100));
     assert.equal(spawnSync('pgrep', ['-f', marker]).status, 0, 'the cell should be running');
+    // The marker is bash itself (exec -a): its pid is the cell's process group.
+    const pgid = spawnSync('pgrep', ['-f', marker], { encoding: 'utf8' }).stdout.trim();
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     assert.equal(code, 130, out);
     await new Promise((r) => setTimeout(r, 500));
     assert.notEqual(spawnSync('pgrep', ['-f', marker]).status, 0, 'no process of the cell may survive');
-    // The background `sleep 300` of the subshell is gone too: no sleep 300 whose parent chain leads to this test.
-    const survivors = execFileSync('ps', ['-eo', 'pid,pgid,args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('sleep 300') && !l.includes('pgrep'));
-    assert.deepEqual(survivors, []);
+    // The background `sleep 300` of the subshell is gone too: nothing is left in the cell's process group (a stray
+    // `sleep 300` of another test elsewhere on the machine is not this cell's).
+    const survivors = execFileSync('ps', ['-eo', 'pid=,pgid=,args='], { encoding: 'utf8' }).split('\n').filter((l) => l.trim().split(/\s+/)[1] === pgid);
+    assert.deepEqual(survivors, [], `left in process group ${pgid}`);
     assert.equal(rec(cellsOf(file)[0]).status, 'cancelled');
   });
 
