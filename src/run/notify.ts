@@ -14,6 +14,7 @@ import { cellLabel, type RunnableCell } from './cells';
 import type { RunObserver, RunSummary } from './loop';
 import type { Run } from './run';
 import { errorText } from './summary';
+import { settleWithin } from './deadline';
 
 /** ms one delivery attempt may take (docs/run.md, "Notifications"). */
 export const NOTIFY_TIMEOUT_MS = 3000;
@@ -152,17 +153,11 @@ function postOnce(url: string, body: string, timeoutMs: number, stop: AbortSigna
  * A target's URL, read within `timeoutMs` (a VS Code secret store that never answers must not hold the run before its
  * first statement). Resolves `{ url }` (undefined when unset) or `{ error }` saying why it could not be read.
  */
-async function readUrl(o: NotifierOptions, t: NotifyTarget, timeoutMs: number): Promise<{ url?: string; error?: string }> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<{ error: string }>((resolve) => (timer = setTimeout(() => resolve({ error: `could not be read within ${formatDuration(timeoutMs)}` }), timeoutMs)));
+function readUrl(o: NotifierOptions, t: NotifyTarget, timeoutMs: number): Promise<{ url?: string; error?: string }> {
   const read = Promise.resolve()
     .then(() => o.url(t))
     .then((u) => ({ url: u?.trim() || undefined }), () => ({ error: 'could not be read' }));
-  try {
-    return await Promise.race([read, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return settleWithin(read, timeoutMs, () => ({ error: `could not be read within ${formatDuration(timeoutMs)}` }));
 }
 
 /**
@@ -247,10 +242,7 @@ export function notifier(o: NotifierOptions): RunObserver {
       const sum = finishSummary(run, s, o.estimate);
       send({ ...base('run.finished'), result: run.status ?? 'unknown', exit: run.exit ?? 1, duration_ms: s.ms, ...(sum.verdict ? { against_estimate: sum.verdict } : {}), summary: sum.text });
       // At most one timeout in all for everything still pending.
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)));
-      const late = (await Promise.race([Promise.all([...pending]).then(() => 'done' as const), deadline])) === 'late';
-      clearTimeout(timer);
+      const late = await settleWithin(Promise.all([...pending]).then(() => false), timeoutMs, () => true);
       if (late) {
         failures.push({ at: new Date(), message: `${pending.size} notification${pending.size === 1 ? '' : 's'} had no answer within ${formatDuration(timeoutMs)} when the run ended; whether ${pending.size === 1 ? 'it' : 'they'} arrived is not known` });
         stop.abort();

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Client } from 'pg';
 import * as vscode from 'vscode';
+import { settleWithin } from '../../src/run/deadline';
 
 /** The extension's id: `publisher.name` from package.json. */
 export const EXTENSION_ID = 'runbook-notebooks.runbook-notebooks';
@@ -59,14 +60,10 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, what:
  * on a dialog nobody answers) fails with its name instead of the test's timeout. The step itself is not cancelled.
  * @throws Error `timed out after N ms: what`, or whatever `step` rejects with
  */
-export async function within<T>(timeoutMs: number, what: string, step: Thenable<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms: ${what}`)), timeoutMs)));
-  try {
-    return await Promise.race([Promise.resolve(step), late]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function within<T>(timeoutMs: number, what: string, step: Thenable<T>): Promise<T> {
+  return settleWithin(step, timeoutMs, (): never => {
+    throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+  });
 }
 
 /** Index of the first byte where two buffers differ and the length of their common suffix. */

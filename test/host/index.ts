@@ -50,8 +50,8 @@ function dropLeftoverAnswers(this: { currentTest?: { fullTitle(): string } }): v
 
 /**
  * What a failed test left on screen, for a CI log that outlives the machine: the last prompts the extension showed
- * (kind, title, options; never an answer) and the notebooks open, with their sessions' transaction state. A test that timed out waiting on a prompt nobody
- * scripted names it here.
+ * (kind, title, options; never an answer) and the notebooks open, with their sessions' transaction state. A test that
+ * timed out waiting on a prompt nobody scripted names it here.
  */
 function whatTheHostShowed(title: string): string {
   const api = vscode.extensions.getExtension<RunbookApi>(EXTENSION_ID)?.exports;
